@@ -1,0 +1,130 @@
+"""Every setting declared once: name, default, type, help.
+
+Values come from the environment; README's settings table and
+``python -m archive settings`` are derived from ``SETTINGS``.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+
+def _networks(value: str) -> tuple:
+    nets = []
+    for part in value.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise SettingError(
+                f"CAPTURE_ALLOW_NETWORKS: {part!r} is not a network; use CIDR like 127.0.0.0/8"
+            ) from exc
+    return tuple(nets)
+
+
+def _int(value: str) -> int:
+    return int(value.replace("_", ""))
+
+
+def _viewport(value: str) -> tuple[int, int]:
+    w, _, h = value.lower().partition("x")
+    return int(w), int(h)
+
+
+class SettingError(ValueError):
+    """A setting has a value that cannot be used; the message names it and the fix."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("ARCHIVE_HOME", "./data", "Data directory: catalog, WARC files, search index.", Path),
+    Setting("ARCHIVE_NAME", "Takedown Archive", "Archive name used in citations and page titles."),
+    Setting("ARCHIVE_HOST", "127.0.0.1", "Address `serve` listens on."),
+    Setting("ARCHIVE_PORT", "8000", "Port `serve` listens on.", _int),
+    Setting("CAPTURE_ALLOW_NETWORKS", "",
+            "Comma-separated CIDR networks captures may reach although private/loopback "
+            "(e.g. 127.0.0.0/8 for tests). Empty: only public addresses.", _networks),
+    Setting("CAPTURE_HOST_RULES", "",
+            "Chromium --host-resolver-rules, also honoured by the recording proxy "
+            "(e.g. 'MAP kloop.kg 127.0.0.1:8081').")
+    ,
+    Setting("CHROMIUM_PATH", "", "Chromium executable. Empty: a Playwright-installed one, then /usr/bin/chromium."),
+    Setting("CAPTURE_TIMEOUT", "60", "Seconds a whole capture may take before it is cut and marked partial.", float),
+    Setting("CAPTURE_SETTLE_TIMEOUT", "10", "Seconds to wait for the network to go quiet after load.", float),
+    Setting("CAPTURE_SCROLL_STEPS", "20", "Most viewport-heights to scroll to trigger lazy content.", _int),
+    Setting("CAPTURE_MAX_BYTES", "200000000", "Bytes of responses one capture may record before it is marked partial.", _int),
+    Setting("CAPTURE_MAX_RESOURCE_BYTES", "50000000", "Bytes one response may record before it is truncated.", _int),
+    Setting("CAPTURE_CONCURRENCY", "2", "Captures a worker runs at once.", _int),
+    Setting("CAPTURE_MAX_ATTEMPTS", "2", "Attempts per capture job before it is marked failed.", _int),
+    Setting("CAPTURE_VIEWPORT", "1280x900", "Browser viewport, WIDTHxHEIGHT.", _viewport),
+    Setting("MAX_URL_LENGTH", "2048", "Longest URL accepted for capture.", _int),
+    Setting("WARC_MAX_SIZE", "1000000000", "Bytes after which a WARC file is closed and a new one started.", _int),
+    Setting("SEARCH_BACKEND", "tantivy", "Search engine: tantivy (embedded)."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Parsed settings; attribute names are the lower-cased setting names."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name.upper()]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Read every setting from ``environ`` (default ``os.environ``); ``overrides`` win."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for s in SETTINGS:
+            raw = overrides.pop(s.name.lower(), None)
+            if raw is None:
+                raw = environ.get(s.name, s.default)
+            if isinstance(raw, str):
+                try:
+                    raw = s.parse(raw)
+                except SettingError:
+                    raise
+                except (TypeError, ValueError) as exc:
+                    raise SettingError(f"{s.name}={raw!r} is not valid: {exc}; default is {s.default!r}") from exc
+            values[s.name] = raw
+        if overrides:
+            raise SettingError(f"unknown settings: {', '.join(sorted(overrides))}")
+        values["ARCHIVE_HOME"] = Path(values["ARCHIVE_HOME"]).resolve()
+        return cls(values)
+
+    @property
+    def warc_dir(self) -> Path:
+        return self.archive_home / "warcs"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.archive_home / "index"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.archive_home / "catalog.sqlite3"
+
+
+def settings_table() -> str:
+    """Markdown table of every setting, for README.md."""
+    rows = ["| Setting | Default | Meaning |", "| --- | --- | --- |"]
+    for s in SETTINGS:
+        rows.append(f"| `{s.name}` | `{s.default}` | {s.help} |")
+    return "\n".join(rows)
