@@ -1,0 +1,199 @@
+"""The SQLite catalog: captures, their WARC records, and capture jobs.
+
+The WARC files are the source of truth; the catalog says where each capture's
+records are. A capture row is only written after its records are on disk.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+# Each entry moves the schema up one version (PRAGMA user_version); never edit
+# a shipped entry, append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE captures (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL,
+        final_url TEXT,
+        captured_at TEXT NOT NULL,
+        ended_at TEXT,
+        status INTEGER,
+        title TEXT NOT NULL DEFAULT '',
+        lang TEXT NOT NULL DEFAULT '',
+        sha256 TEXT,
+        partial INTEGER NOT NULL DEFAULT 0,
+        partial_reasons TEXT NOT NULL DEFAULT '[]',
+        blocked TEXT NOT NULL DEFAULT '[]',
+        job_id INTEGER,
+        indexed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX captures_url ON captures(url, captured_at);
+    CREATE TABLE records (
+        id INTEGER PRIMARY KEY,
+        capture_id INTEGER NOT NULL REFERENCES captures(id),
+        role TEXT NOT NULL,
+        record_type TEXT NOT NULL,
+        target_uri TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        content_type TEXT NOT NULL DEFAULT '',
+        warc_file TEXT NOT NULL,
+        offset INTEGER NOT NULL,
+        length INTEGER NOT NULL,
+        payload_digest TEXT,
+        block_digest TEXT
+    );
+    CREATE INDEX records_capture ON records(capture_id, id);
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        capture_id INTEGER REFERENCES captures(id),
+        worker TEXT,
+        heartbeat_at TEXT
+    );
+    CREATE INDEX jobs_status ON jobs(status, id);
+    """,
+)
+
+
+def utcnow() -> str:
+    """Now in UTC as the catalog stores times: ISO 8601 with a Z."""
+    return to_iso(datetime.now(timezone.utc))
+
+
+def to_iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open the catalog, creating it and applying pending migrations."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    migrate(db)
+    return db
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Apply migrations the database has not seen; return the schema version."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"catalog schema version {version} is newer than this software knows "
+                f"({len(MIGRATIONS)}); upgrade the archive software"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in script.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    """Where one WARC record of a capture lives."""
+
+    role: str  # warcinfo, response, request, screenshot, dom, text, provenance
+    record_type: str
+    target_uri: str
+    record_id: str
+    content_type: str
+    warc_file: str
+    offset: int
+    length: int
+    payload_digest: str | None = None
+    block_digest: str | None = None
+
+
+def add_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Iterable[RecordRef]) -> int:
+    """Insert a capture and its record locations in one transaction; return its id."""
+    cols = ("url", "final_url", "captured_at", "ended_at", "status", "title", "lang",
+            "sha256", "partial", "partial_reasons", "blocked", "job_id")
+    row = {c: capture.get(c) for c in cols}
+    row["partial"] = int(bool(row["partial"]))
+    for c in ("partial_reasons", "blocked"):
+        row[c] = json.dumps(row[c] or [])
+    row["title"] = row["title"] or ""
+    row["lang"] = row["lang"] or ""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        cur = db.execute(
+            f"INSERT INTO captures ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})", row)
+        capture_id = cur.lastrowid
+        db.executemany(
+            "INSERT INTO records (capture_id, role, record_type, target_uri, record_id, content_type,"
+            " warc_file, offset, length, payload_digest, block_digest)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(capture_id, r.role, r.record_type, r.target_uri, r.record_id, r.content_type,
+              r.warc_file, r.offset, r.length, r.payload_digest, r.block_digest) for r in records])
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return capture_id
+
+
+def _capture_dict(row: sqlite3.Row | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    d = dict(row)
+    d["partial"] = bool(d["partial"])
+    d["partial_reasons"] = json.loads(d["partial_reasons"])
+    d["blocked"] = json.loads(d["blocked"])
+    return d
+
+
+def get_capture(db: sqlite3.Connection, capture_id: int) -> dict[str, Any] | None:
+    return _capture_dict(db.execute("SELECT * FROM captures WHERE id = ?", (capture_id,)).fetchone())
+
+
+def list_captures(db: sqlite3.Connection, limit: int = 20, url: str | None = None) -> list[dict[str, Any]]:
+    """Newest captures first, optionally of one URL."""
+    if url:
+        rows = db.execute("SELECT * FROM captures WHERE url = ? ORDER BY captured_at DESC LIMIT ?",
+                          (url, limit))
+    else:
+        rows = db.execute("SELECT * FROM captures ORDER BY id DESC LIMIT ?", (limit,))
+    return [_capture_dict(r) for r in rows]
+
+
+def get_records(db: sqlite3.Connection, capture_id: int, role: str | None = None) -> list[RecordRef]:
+    sql = ("SELECT role, record_type, target_uri, record_id, content_type, warc_file, offset, length,"
+           " payload_digest, block_digest FROM records WHERE capture_id = ?")
+    args: tuple = (capture_id,)
+    if role:
+        sql += " AND role = ?"
+        args += (role,)
+    return [RecordRef(**dict(r)) for r in db.execute(sql + " ORDER BY id", args)]
+
+
+def set_indexed(db: sqlite3.Connection, capture_id: int, indexed: bool = True) -> None:
+    db.execute("UPDATE captures SET indexed = ? WHERE id = ?", (int(indexed), capture_id))
+
+
+def unindexed_captures(db: sqlite3.Connection) -> list[int]:
+    return [r[0] for r in db.execute("SELECT id FROM captures WHERE indexed = 0 ORDER BY id")]

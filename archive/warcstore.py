@@ -1,0 +1,221 @@
+"""WARC files on local disk: a rolling writer and a reader by file and offset.
+
+Each process writes its own file, named with its pid; while open it carries a
+``.open`` suffix so nothing mistakes it for a finished file. Every capture's
+records are appended together and fsynced before the catalog learns of them.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from io import BytesIO
+from pathlib import Path
+from typing import BinaryIO, Iterable, Iterator
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.utils import Digester
+from warcio.warcwriter import WARCWriter
+
+from .catalog import RecordRef
+
+OPEN_SUFFIX = ".open"
+
+
+class Sha256WARCWriter(WARCWriter):
+    """warcio's writer with SHA-256 block and payload digests (warcio defaults to SHA-1)."""
+
+    @staticmethod
+    def _create_digester():
+        return Digester("sha256")
+
+
+@dataclass
+class PendingRecord:
+    """A warcio record and the role it plays in its capture."""
+
+    role: str
+    record: object  # warcio ArcWarcRecord
+
+
+class WarcStoreError(RuntimeError):
+    """A WARC record cannot be read; the message names the file and offset."""
+
+
+class RollingWarcWriter:
+    """Appends captures to ``<dir>/<prefix>-<time>-<pid>-<n>.warc.gz`` up to ``max_size`` bytes."""
+
+    def __init__(self, warc_dir: Path, max_size: int, software: str, prefix: str = "archive"):
+        self.warc_dir = Path(warc_dir)
+        self.max_size = max_size
+        self.software = software
+        self.prefix = prefix
+        self._lock = threading.Lock()
+        self._fh: BinaryIO | None = None
+        self._name: str | None = None
+        self._warcinfo: RecordRef | None = None
+        self._seq = 0
+        self.warc_dir.mkdir(parents=True, exist_ok=True)
+
+    def _open(self) -> None:
+        self._seq += 1
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+        self._name = f"{self.prefix}-{stamp}-{os.getpid()}-{self._seq:05d}.warc.gz"
+        self._fh = open(self.warc_dir / (self._name + OPEN_SUFFIX), "xb")
+        writer = Sha256WARCWriter(self._fh, gzip=True, warc_version="1.1")
+        info = writer.create_warcinfo_record(self._name, {
+            "software": self.software,
+            "format": "WARC File Format 1.1",
+            "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+        })
+        writer.write_record(info)
+        self._warcinfo = RecordRef("warcinfo", "warcinfo", "", info.rec_headers.get_header("WARC-Record-ID"),
+                                   "application/warc-fields", self._name, 0, self._fh.tell())
+        self._sync()
+
+    def _sync(self) -> None:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def write(self, records: Iterable[PendingRecord]) -> list[RecordRef]:
+        """Append one capture's records; return where each landed (warcinfo first)."""
+        with self._lock:
+            if self._fh is None:
+                self._open()
+            writer = Sha256WARCWriter(self._fh, gzip=True, warc_version="1.1")
+            refs = [self._warcinfo]
+            start_of_capture = self._fh.tell()
+            try:
+                for pending in records:
+                    rec = pending.record
+                    offset = self._fh.tell()
+                    writer.write_record(rec)
+                    h = rec.rec_headers
+                    refs.append(RecordRef(
+                        pending.role, rec.rec_type, h.get_header("WARC-Target-URI") or "",
+                        h.get_header("WARC-Record-ID"), rec.content_type or "", self._name, offset,
+                        self._fh.tell() - offset, h.get_header("WARC-Payload-Digest"),
+                        h.get_header("WARC-Block-Digest")))
+                self._sync()
+            except BaseException:
+                # Leave the file as it was before this capture so it stays valid.
+                self._fh.seek(start_of_capture)
+                self._fh.truncate()
+                raise
+            if self._fh.tell() >= self.max_size:
+                self._close()
+            return refs
+
+    def _close(self) -> None:
+        if self._fh is None:
+            return
+        self._sync()
+        self._fh.close()
+        os.replace(self.warc_dir / (self._name + OPEN_SUFFIX), self.warc_dir / self._name)
+        self._fh = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def valid_length(path: Path) -> int:
+    """Bytes from the start of ``path`` that hold whole, readable WARC records."""
+    end = 0
+    with open(path, "rb") as fh:
+        it = ArchiveIterator(fh)
+        try:
+            for record in it:
+                record.content_stream().read()
+                # the offset reported is that of the record just read; its end is the next read position
+                it.read_to_end(record)
+                end = it.get_record_offset() + it.get_record_length()
+        except Exception:
+            pass
+    return end
+
+
+def recover_orphans(warc_dir: Path) -> list[str]:
+    """Finish ``.open`` files left by dead writers: cut any torn record off the end, then rename."""
+    recovered = []
+    for path in sorted(Path(warc_dir).glob("*.warc.gz" + OPEN_SUFFIX)):
+        try:
+            pid = int(path.name[: -len(".warc.gz" + OPEN_SUFFIX)].rsplit("-", 2)[1])
+        except (IndexError, ValueError):
+            continue
+        if _pid_alive(pid) and pid != os.getpid():
+            continue
+        good = valid_length(path)
+        with open(path, "r+b") as fh:
+            fh.truncate(good)
+            fh.flush()
+            os.fsync(fh.fileno())
+        final = path.with_name(path.name[: -len(OPEN_SUFFIX)])
+        if good == 0:
+            path.unlink()
+        else:
+            os.replace(path, final)
+        recovered.append(final.name)
+    return recovered
+
+
+def locate(warc_dir: Path, name: str) -> Path:
+    """The path of WARC file ``name``, whether finished or still being written."""
+    for candidate in (Path(warc_dir) / name, Path(warc_dir) / (name + OPEN_SUFFIX)):
+        if candidate.exists():
+            return candidate
+    raise WarcStoreError(f"WARC file {name} is missing from {warc_dir}")
+
+
+def read_bytes(warc_dir: Path, ref: RecordRef) -> bytes:
+    """The stored (gzip member) bytes of one record, exactly as on disk."""
+    for _ in range(2):  # the file may be renamed from .open between locate and open
+        path = locate(warc_dir, ref.warc_file)
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(ref.offset)
+                data = fh.read(ref.length)
+            break
+        except FileNotFoundError:
+            continue
+    if len(data) != ref.length:
+        raise WarcStoreError(f"{ref.warc_file} is shorter than the catalog says (record at offset {ref.offset})")
+    return data
+
+
+def read_record(warc_dir: Path, ref: RecordRef):
+    """The record at ``ref`` parsed by warcio, with its payload loaded (content_stream decoded)."""
+    try:
+        for record in ArchiveIterator(BytesIO(read_bytes(warc_dir, ref))):
+            return record
+    except WarcStoreError:
+        raise
+    except Exception as exc:
+        raise WarcStoreError(f"{ref.warc_file} offset {ref.offset}: unreadable record: {exc}") from exc
+    raise WarcStoreError(f"{ref.warc_file} offset {ref.offset}: no record there")
+
+
+def read_payload(warc_dir: Path, ref: RecordRef) -> bytes:
+    """The decoded payload (content) of the record at ``ref``."""
+    return read_record(warc_dir, ref).content_stream().read()
+
+
+def capture_warc(warc_dir: Path, refs: Iterable[RecordRef]) -> Iterator[bytes]:
+    """A standalone WARC of one capture: its file's warcinfo then its records, byte for byte."""
+    seen = set()
+    for ref in refs:
+        key = (ref.warc_file, ref.offset)
+        if key not in seen:
+            seen.add(key)
+            yield read_bytes(warc_dir, ref)

@@ -1,0 +1,155 @@
+"""Which URLs may be captured and which addresses a capture may reach.
+
+A submitted URL is checked here first; the recording proxy checks again the
+address it actually connects to, since DNS may answer differently later.
+"""
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import socket
+from dataclasses import dataclass
+from typing import Iterable
+from urllib.parse import urlsplit, urlunsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class URLRejected(ValueError):
+    """A URL that will not be captured; the message says why, for the submitter."""
+
+
+def address_problem(ip: IPAddress, allow: Iterable = ()) -> str | None:
+    """Why ``ip`` may not be reached, or None when it may."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if any(ip in net for net in allow if net.version == ip.version):
+        return None
+    for label, test in (("loopback", ip.is_loopback), ("link-local", ip.is_link_local),
+                        ("multicast", ip.is_multicast), ("private", ip.is_private),
+                        ("reserved", ip.is_reserved), ("unspecified", ip.is_unspecified)):
+        if test:
+            return f"{label} address {ip} is not allowed"
+    if not ip.is_global:
+        return f"non-public address {ip} is not allowed"
+    return None
+
+
+@dataclass(frozen=True)
+class HostRule:
+    pattern: str
+    target: str | None  # None: EXCLUDE
+    port: int | None
+
+
+class HostRules:
+    """The MAP/EXCLUDE subset of Chromium's --host-resolver-rules, for the proxy's own lookups."""
+
+    def __init__(self, text: str = ""):
+        self.text = text.strip()
+        self.rules: list[HostRule] = []
+        for part in self.text.split(","):
+            words = part.split()
+            if not words:
+                continue
+            if words[0].upper() == "MAP" and len(words) == 3:
+                host, port = words[2], None
+                if host.startswith("["):
+                    host, _, rest = host[1:].partition("]")
+                    port = int(rest[1:]) if rest.startswith(":") else None
+                elif host.count(":") == 1:
+                    host, p = host.split(":")
+                    port = int(p)
+                self.rules.append(HostRule(words[1].lower(), host, port))
+            elif words[0].upper() == "EXCLUDE" and len(words) == 2:
+                self.rules.append(HostRule(words[1].lower(), None, None))
+            else:
+                raise ValueError(f"CAPTURE_HOST_RULES: cannot read rule {part.strip()!r}; "
+                                 "use 'MAP host address[:port]' or 'EXCLUDE host'")
+
+    def map(self, host: str, port: int) -> tuple[str, int]:
+        """(host or address to resolve, port) after the first matching rule."""
+        host = host.lower()
+        for rule in self.rules:
+            if fnmatch.fnmatchcase(host, rule.pattern):
+                if rule.target is None:
+                    return host, port
+                return rule.target, rule.port or port
+        return host, port
+
+
+def resolve(host: str, port: int, rules: HostRules) -> tuple[list[IPAddress], int]:
+    """Addresses for ``host`` (after host rules) and the port to use."""
+    target, port = rules.map(host, port)
+    try:
+        return [ipaddress.ip_address(target.strip("[]"))], port
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(target, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise URLRejected(f"cannot resolve host {host!r}: {exc.strerror}") from exc
+    addrs = []
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0].split("%")[0])
+        if ip not in addrs:
+            addrs.append(ip)
+    return addrs, port
+
+
+def normalize_url(url: str, max_length: int = 2048) -> str:
+    """Check the form of a submitted URL and return it normalized; raise URLRejected."""
+    if not isinstance(url, str) or not url.strip():
+        raise URLRejected("URL is empty")
+    url = url.strip()
+    if len(url) > max_length:
+        raise URLRejected(f"URL is {len(url)} characters long; the limit is {max_length}")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in url):
+        raise URLRejected("URL contains control characters")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if not scheme:
+        raise URLRejected(f"{url!r} is not a URL; give a full address such as https://example.org/page")
+    if scheme not in ("http", "https"):
+        raise URLRejected(f"only http and https URLs can be captured, not {scheme}:")
+    try:
+        host = parts.hostname
+        port = parts.port
+    except ValueError as exc:
+        raise URLRejected(f"URL has an invalid host or port: {exc}") from exc
+    if not host:
+        raise URLRejected("URL has no host name")
+    if parts.username or parts.password:
+        raise URLRejected("URLs with a user name or password are not captured")
+    try:
+        host = host.encode("idna").decode("ascii") if not _is_ip(host) else host
+    except UnicodeError as exc:
+        raise URLRejected(f"host name {host!r} is not valid") from exc
+    if "." not in host and not _is_ip(host) and host != "localhost":
+        raise URLRejected(f"host name {host!r} has no domain; give a full address such as https://example.org/")
+    netloc = f"[{host}]" if ":" in host else host
+    if port and port != {"http": 80, "https": 443}[scheme]:
+        netloc += f":{port}"
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+def check_url(url: str, allow: Iterable = (), rules: HostRules | None = None, max_length: int = 2048) -> str:
+    """Normalize ``url`` and make sure its host resolves only to addresses a capture may reach."""
+    url = normalize_url(url, max_length)
+    parts = urlsplit(url)
+    addrs, _ = resolve(parts.hostname, parts.port or {"http": 80, "https": 443}[parts.scheme],
+                       rules or HostRules())
+    for ip in addrs:
+        problem = address_problem(ip, allow)
+        if problem:
+            raise URLRejected(f"{parts.hostname} resolves to a {problem.split(' address')[0]} address"
+                              f" ({ip}); captures may only reach public addresses")
+    return url
