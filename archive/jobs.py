@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .catalog import from_iso, to_iso, utcnow
@@ -75,7 +75,7 @@ def fail(db: sqlite3.Connection, job_id: int, error: str, max_attempts: int, ret
 
 def recover(db: sqlite3.Connection, max_attempts: int, stale_after: float) -> list[int]:
     """Hand back jobs whose worker died (gone, or silent for ``stale_after`` seconds)."""
-    cutoff = datetime.now(timezone.utc) - timedelta(seconds=stale_after)
+    cutoff = datetime.now(UTC) - timedelta(seconds=stale_after)
     recovered = []
     for job in db.execute("SELECT id, worker, heartbeat_at FROM jobs WHERE status = 'running'").fetchall():
         silent = job["heartbeat_at"] is None or from_iso(job["heartbeat_at"]) < cutoff

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 
 def _networks(value: str) -> tuple:
@@ -88,7 +89,7 @@ class Settings:
             raise AttributeError(name) from None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read every setting from ``environ`` (default ``os.environ``); ``overrides`` win."""
         environ = os.environ if environ is None else environ
         values = {}

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import BinaryIO
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.utils import Digester
@@ -60,7 +61,7 @@ class RollingWarcWriter:
 
     def _open(self) -> None:
         self._seq += 1
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
         self._name = f"{self.prefix}-{stamp}-{os.getpid()}-{self._seq:05d}.warc.gz"
         self._fh = open(self.warc_dir / (self._name + OPEN_SUFFIX), "xb")
         writer = Sha256WARCWriter(self._fh, gzip=True, warc_version="1.1")

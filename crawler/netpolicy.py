@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import re
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 from urllib.parse import urlsplit, urlunsplit
+
+_HOSTNAME = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,62}\.?)*", re.I)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -26,8 +29,8 @@ def address_problem(ip: IPAddress, allow: Iterable = ()) -> str | None:
     if any(ip in net for net in allow if net.version == ip.version):
         return None
     for label, test in (("loopback", ip.is_loopback), ("link-local", ip.is_link_local),
-                        ("multicast", ip.is_multicast), ("private", ip.is_private),
-                        ("reserved", ip.is_reserved), ("unspecified", ip.is_unspecified)):
+                        ("multicast", ip.is_multicast), ("unspecified", ip.is_unspecified),
+                        ("reserved", ip.is_reserved), ("private", ip.is_private)):
         if test:
             return f"{label} address {ip} is not allowed"
     if not ip.is_global:
@@ -125,6 +128,8 @@ def normalize_url(url: str, max_length: int = 2048) -> str:
         host = host.encode("idna").decode("ascii") if not _is_ip(host) else host
     except UnicodeError as exc:
         raise URLRejected(f"host name {host!r} is not valid") from exc
+    if not _is_ip(host) and not _HOSTNAME.fullmatch(host):
+        raise URLRejected(f"host name {host!r} is not valid")
     if "." not in host and not _is_ip(host) and host != "localhost":
         raise URLRejected(f"host name {host!r} has no domain; give a full address such as https://example.org/")
     netloc = f"[{host}]" if ":" in host else host
@@ -150,6 +155,8 @@ def check_url(url: str, allow: Iterable = (), rules: HostRules | None = None, ma
     for ip in addrs:
         problem = address_problem(ip, allow)
         if problem:
-            raise URLRejected(f"{parts.hostname} resolves to a {problem.split(' address')[0]} address"
-                              f" ({ip}); captures may only reach public addresses")
+            kind = problem.split(" address")[0]
+            where = (f"{parts.hostname} is a {kind} address" if _is_ip(parts.hostname.strip("[]"))
+                     else f"{parts.hostname} resolves to a {kind} address ({ip})")
+            raise URLRejected(f"{where}; captures may only reach public addresses")
     return url

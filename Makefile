@@ -1,0 +1,41 @@
+# `make run` and `make test` set up everything they need; both are idempotent.
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.requirements-installed
+PYTHON3 ?= python3
+
+.PHONY: setup chromium run test lint bench clean
+
+setup: $(STAMP) chromium
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+# Chromium, in this order: CHROMIUM_PATH, a Playwright-installed one, /usr/bin/chromium;
+# otherwise install one (Debian's package as root, else Playwright's download).
+chromium: $(STAMP)
+	@if $(PY) -c "import os, crawler.browser as b; print('chromium:', b.find_chromium(os.environ.get('CHROMIUM_PATH', '')))" 2>/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium"; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else \
+	  echo "installing Playwright's chromium"; $(VENV)/bin/playwright install chromium; \
+	fi
+
+run: setup
+	$(PY) -m archive serve
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	$(PY) bench/capture.py
+	$(PY) bench/search.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

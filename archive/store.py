@@ -1,0 +1,125 @@
+"""Turning a finished capture into WARC records, catalog rows and an index entry.
+
+Order matters for crash safety: WARC records are written and fsynced first,
+then the catalog row is committed, then the page is indexed. A crash leaves at
+worst WARC records nobody points to, never a catalog row without its records.
+"""
+from __future__ import annotations
+
+import json
+from io import BytesIO
+from urllib.parse import urlsplit
+
+from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
+
+from crawler import CaptureResult, __version__
+from search import IndexDoc, extract
+
+from .catalog import RecordRef, add_capture, set_indexed
+from .warcstore import PendingRecord, RollingWarcWriter, Sha256WARCWriter
+
+SOFTWARE = f"takedown-archive/{__version__} (warcio, Playwright + Chromium, recording proxy)"
+
+_builder = Sha256WARCWriter(None, warc_version="1.1")
+
+
+class RawHeaders(StatusAndHeaders):
+    """HTTP headers that are written back exactly as they were received."""
+
+    raw: bytes = b""
+
+    def compute_headers_buffer(self, header_filter=None):
+        self.headers_buff = self.raw
+
+
+def _http_headers(head: bytes, request: bool) -> RawHeaders:
+    text = head.decode("latin-1")
+    parsed = StatusAndHeadersParser([], verify=False).parse(BytesIO(head))
+    if request:
+        # warcio keeps a request line's method as its status line; nothing to change.
+        pass
+    headers = RawHeaders(parsed.statusline, parsed.headers, protocol=parsed.protocol)
+    headers.raw = head if head.endswith(b"\r\n\r\n") else (text.rstrip("\r\n") + "\r\n\r\n").encode("latin-1")
+    return headers
+
+
+def _warc_date(dt) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def build_records(result: CaptureResult, text: str) -> list[PendingRecord]:
+    """Every exchange as response then request, then screenshot, DOM, text and provenance."""
+    records: list[PendingRecord] = []
+    main_id = None
+    for ex in result.exchanges:
+        ex.body.seek(0)
+        warc_headers = {"WARC-Date": _warc_date(ex.started), "WARC-IP-Address": ex.ip}
+        if ex.truncated:
+            warc_headers["WARC-Truncated"] = ex.truncated
+        response = _builder.create_warc_record(
+            ex.url, "response", payload=ex.body, length=ex.body_length,
+            http_headers=_http_headers(ex.response_head, False), warc_headers_dict=warc_headers)
+        response_id = response.rec_headers.get_header("WARC-Record-ID")
+        request = _builder.create_warc_record(
+            ex.url, "request", payload=BytesIO(ex.request_body), length=len(ex.request_body),
+            http_headers=_http_headers(ex.request_head, True),
+            warc_headers_dict={"WARC-Date": _warc_date(ex.started), "WARC-Concurrent-To": response_id})
+        is_main = ex is result.main
+        if is_main:
+            main_id = response_id
+        records.append(PendingRecord("main" if is_main else "response", response))
+        records.append(PendingRecord("request", request))
+
+    def resource(kind: str, data: bytes, content_type: str, rec_type: str = "resource") -> PendingRecord:
+        headers = {"WARC-Date": _warc_date(result.ended)}
+        if main_id:
+            headers["WARC-Concurrent-To" if rec_type == "resource" else "WARC-Refers-To"] = main_id
+        rec = _builder.create_warc_record(
+            f"urn:{kind}:{result.url}" if rec_type == "resource" else result.url, rec_type,
+            payload=BytesIO(data), length=len(data), warc_content_type=content_type,
+            warc_headers_dict=headers)
+        return PendingRecord(kind, rec)
+
+    if result.screenshot:
+        records.append(resource("screenshot", result.screenshot, "image/png"))
+    records.append(resource("dom", result.dom.encode("utf-8"), "text/html; charset=utf-8"))
+    records.append(resource("text", text.encode("utf-8"), "text/plain; charset=utf-8"))
+    provenance = json.dumps(result.provenance, indent=1, ensure_ascii=False, default=str).encode("utf-8")
+    records.append(resource("provenance", provenance, "application/json", rec_type="metadata"))
+    return records
+
+
+def sha256_hex(warc_digest: str | None) -> str | None:
+    """A WARC digest 'sha256:BASE32' as the hex people compare with `sha256sum`."""
+    import base64
+
+    if not warc_digest or not warc_digest.startswith("sha256:"):
+        return None
+    return base64.b32decode(warc_digest.split(":", 1)[1]).hex()
+
+
+def domain_of(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower()
+    return host[4:] if host.startswith("www.") else host
+
+
+def store_capture(result: CaptureResult, db, writer: RollingWarcWriter, backend=None,
+                  job_id: int | None = None) -> tuple[int, list[RecordRef]]:
+    """Write ``result`` to WARC, catalog it, index it; return (capture id, record refs)."""
+    extracted = extract(result.dom, result.final_url)
+    title = result.title or extracted.title
+    refs = writer.write(build_records(result, extracted.text))
+    main = next((r for r in refs if r.role == "main"), None)
+    capture_id = add_capture(db, {
+        "url": result.url, "final_url": result.final_url, "captured_at": _warc_date(result.started),
+        "ended_at": _warc_date(result.ended), "status": result.status, "title": title,
+        "lang": extracted.lang, "sha256": sha256_hex(main.payload_digest) if main else None,
+        "partial": result.partial, "partial_reasons": result.partial_reasons,
+        "blocked": result.blocked, "job_id": job_id,
+    }, refs)
+    if backend is not None:
+        backend.add([IndexDoc(id=str(capture_id), url=result.url, domain=domain_of(result.final_url),
+                              title=title, text=extracted.text, lang=extracted.lang,
+                              captured_at=result.started, status=result.status)])
+        set_indexed(db, capture_id)
+    return capture_id, refs

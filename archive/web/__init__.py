@@ -1,0 +1,41 @@
+"""The web app: search, record pages, submissions and the JSON API.
+
+Archived HTML is never rendered from this origin; record pages show the
+screenshot we made and the extracted text, escaped.
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+from ..settings import Settings
+
+# Request bodies are a URL or a small JSON object; nothing needs more.
+MAX_BODY_BYTES = 1_000_000
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app for ``settings`` (default: read from the environment)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, ARCHIVE_NAME=settings.archive_name)
+    # Titles and snippets are often Russian or Kyrgyz: keep them readable in curl.
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    from . import api, captures, db, errors, filters, search, security, submit
+
+    db.init_app(app, settings)
+    errors.init_app(app)
+    filters.init_app(app)
+    security.init_app(app)
+    for blueprint in (search.bp, captures.bp, submit.bp, api.bp):
+        app.register_blueprint(blueprint)
+
+    @app.context_processor
+    def archive_name() -> dict[str, str]:
+        return {"archive_name": settings.archive_name}
+
+    return app
+
+
+__all__ = ["create_app"]

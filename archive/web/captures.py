@@ -1,0 +1,92 @@
+"""Record pages: what was captured, when, with which digests, and how to cite it."""
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+from flask import Blueprint, Response, abort, render_template, request, url_for
+
+from ..catalog import RecordRef, get_capture, get_records
+from ..present import citation, to_utc
+from ..warcstore import capture_warc, read_payload
+from .db import get_db, get_settings
+from .security import SANDBOX_CSP
+
+bp = Blueprint("captures", __name__)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Captures never change, but staff may later withdraw one from public view,
+# so caches keep a screenshot for a day rather than for ever.
+SCREENSHOT_CACHE = "public, max-age=86400"
+
+
+def capture_or_404(capture_id: int) -> dict[str, Any]:
+    capture = get_capture(get_db(), capture_id)
+    if capture is None:
+        abort(404, f"There is no capture {capture_id} in this archive.")
+    return capture
+
+
+def paragraphs(text: str) -> list[str]:
+    """Extracted text split into paragraphs: blank lines if it has any, else lines."""
+    text = text.replace("\r\n", "\n").strip()
+    blocks = re.split(r"\n\s*\n", text) if re.search(r"\n\s*\n", text) else text.split("\n")
+    return [b.strip() for b in blocks if b.strip()]
+
+
+def main_text(refs: list[RecordRef]) -> list[str]:
+    for ref in refs:
+        if ref.role == "text":
+            return paragraphs(read_payload(get_settings().warc_dir, ref).decode("utf-8", "replace"))
+    return []
+
+
+@bp.get("/capture/<int:capture_id>")
+def record(capture_id: int) -> str:
+    """The record page: screenshot, times, status, digests, text, WARC records and citation."""
+    capture = capture_or_404(capture_id)
+    refs = get_records(get_db(), capture_id)
+    record_url = url_for("captures.record", capture_id=capture_id, _external=True)
+    return render_template(
+        "capture.html", capture=capture, records=refs, text=main_text(refs),
+        has_screenshot=any(r.role == "screenshot" for r in refs), record_url=record_url,
+        citation=citation(capture, record_url, get_settings().archive_name))
+
+
+@bp.get("/capture/<int:capture_id>/screenshot.png")
+def screenshot(capture_id: int) -> Response:
+    """The screenshot our browser took of the page, as a PNG."""
+    capture_or_404(capture_id)
+    refs = get_records(get_db(), capture_id, role="screenshot")
+    if not refs:
+        abort(404, f"Capture {capture_id} has no screenshot.")
+    data = read_payload(get_settings().warc_dir, refs[0])
+    if not data.startswith(PNG_SIGNATURE):
+        # Never label bytes image/png that are not: they might be anything.
+        abort(404, f"Capture {capture_id} has no PNG screenshot.")
+    response = Response(data, mimetype="image/png")
+    response.headers["Cache-Control"] = SCREENSHOT_CACHE
+    response.headers["Content-Security-Policy"] = SANDBOX_CSP
+    response.set_etag(refs[0].block_digest or refs[0].record_id)
+    return response.make_conditional(request)
+
+
+@bp.get("/capture/<int:capture_id>/warc")
+def warc(capture_id: int) -> Response:
+    """The capture as a standalone .warc.gz, byte for byte as archived, to verify offline."""
+    capture = capture_or_404(capture_id)
+    refs = get_records(get_db(), capture_id)
+    if not refs:
+        abort(404, f"Capture {capture_id} has no WARC records.")
+    unique = {(r.warc_file, r.offset): r.length for r in refs}
+    chunks = capture_warc(get_settings().warc_dir, refs)
+    # Read the first record now, so a missing file is an error page rather
+    # than a download cut off after its headers were sent.
+    first = next(chunks)
+    stamp = f"{to_utc(capture['captured_at']):%Y%m%d%H%M%S}"
+    response = Response(itertools.chain([first], chunks), mimetype="application/warc")
+    response.headers["Content-Disposition"] = f'attachment; filename="capture-{capture_id}-{stamp}.warc.gz"'
+    response.headers["Content-Length"] = str(sum(unique.values()))
+    response.headers["Content-Security-Policy"] = SANDBOX_CSP
+    return response

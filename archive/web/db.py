@@ -1,0 +1,46 @@
+"""What the views read from: the settings, the catalog and the search backend.
+
+The catalog connection is opened per request and kept on ``g`` (as in Flask's
+tutorial), because SQLite connections are cheap and each waitress thread needs
+its own. The search backend holds an open index, which is expensive to open,
+so it is opened once per app.
+"""
+from __future__ import annotations
+
+import sqlite3
+
+from flask import Flask, current_app, g
+
+from search import open_backend
+
+from .. import catalog
+from ..settings import Settings
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Keep ``settings`` and an open search backend on ``app``; close catalogs after requests."""
+    app.extensions["archive.settings"] = settings
+    app.extensions["archive.search"] = open_backend(settings.search_backend, settings.index_dir)
+    app.teardown_appcontext(close_db)
+
+
+def get_settings() -> Settings:
+    return current_app.extensions["archive.settings"]
+
+
+def get_search():
+    """The app's search backend (see ``search.open_backend``)."""
+    return current_app.extensions["archive.search"]
+
+
+def get_db() -> sqlite3.Connection:
+    """This request's catalog connection, opened on first use."""
+    if "db" not in g:
+        g.db = catalog.connect(get_settings().catalog_path)
+    return g.db
+
+
+def close_db(exc: BaseException | None = None) -> None:
+    db = g.pop("db", None)
+    if db is not None:
+        db.close()

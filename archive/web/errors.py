@@ -1,0 +1,60 @@
+"""Error responses: JSON under /api/, an HTML page everywhere else."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from ..warcstore import WarcStoreError
+
+# Shown instead of werkzeug's defaults, which talk to developers, not readers.
+MESSAGES = {
+    400: "The request could not be understood.",
+    404: "There is nothing at this address.",
+    405: "This address does not accept that method.",
+    500: "Something went wrong on our side; the error has been logged.",
+}
+
+
+def wants_json() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def error_response(status: int, message: str, **extra: Any) -> Response:
+    """An error as ``{"error": message, ...}`` for the API, or an HTML page for people."""
+    if wants_json():
+        response = jsonify(error=message, **extra)
+    else:
+        response = Response(render_template("error.html", status=status, message=message))
+    response.status_code = status
+    return response
+
+
+def handle_http(exc: HTTPException) -> Response:
+    """Any HTTP error, from routing, ``abort()`` or an unexpected exception (as a 500)."""
+    status = exc.code or 500
+    # abort(404, "No capture 7.") carries a message for the reader; werkzeug's
+    # stock descriptions and the text of unexpected exceptions do not.
+    message = exc.description if exc.description != type(exc).description else None
+    if isinstance(exc, InternalServerError):
+        message = None
+    if status == 405 and exc.valid_methods:
+        message = f"{request.method} is not allowed here; use {', '.join(sorted(exc.valid_methods))}."
+    response = error_response(status, message or MESSAGES.get(status, exc.name))
+    allowed = dict(exc.get_headers()).get("Allow")
+    if allowed:
+        response.headers["Allow"] = allowed
+    return response
+
+
+def handle_warcstore(exc: WarcStoreError) -> Response:
+    """A capture whose WARC data cannot be read: the catalog and the files disagree."""
+    current_app.logger.error("WARC store: %s", exc)
+    return error_response(500, "The archived data for this capture could not be read; "
+                               "the error has been logged.")
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(WarcStoreError, handle_warcstore)

@@ -1,0 +1,52 @@
+"""Submitting a URL for capture, and watching its job until it is done."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+
+from crawler.netpolicy import HostRules, URLRejected, check_url
+
+from ..jobs import enqueue, get_job
+from .db import get_db, get_settings
+
+bp = Blueprint("submit", __name__)
+
+# Seconds between reloads of a job page while its capture is pending.
+REFRESH_SECONDS = 2
+
+
+def check_submission(url: str) -> str:
+    """``url`` normalized, if the archive may capture it; raises ``URLRejected`` with the reason."""
+    settings = get_settings()
+    return check_url(url, allow=settings.capture_allow_networks,
+                     rules=HostRules(settings.capture_host_rules), max_length=settings.max_url_length)
+
+
+@bp.route("/submit", methods=("GET", "POST"))
+def submit() -> Response | tuple[str, int]:
+    """A form for one URL; a valid one is queued and the browser sent to its job page."""
+    url, error = request.args.get("url", ""), None  # ?url= prefills, e.g. "submit it again"
+    if request.method == "POST":
+        url = request.form.get("url", "")
+        try:
+            normalized = check_submission(url)
+        except URLRejected as exc:
+            error = str(exc)
+        else:
+            job_id = enqueue(get_db(), normalized)
+            # 303: reloading the job page must not submit the form again.
+            return redirect(url_for("submit.job", job_id=job_id), 303)
+    return render_template("submit.html", url=url, error=error), 400 if error else 200
+
+
+@bp.get("/jobs/<int:job_id>")
+def job(job_id: int) -> Response:
+    """A capture job's status; the page reloads itself until the job is done or failed."""
+    found = get_job(get_db(), job_id)
+    if found is None:
+        abort(404, f"There is no capture job {job_id}.")
+    pending = found["status"] in ("queued", "running")
+    response = Response(render_template("job.html", job=found, pending=pending,
+                                        refresh_seconds=REFRESH_SECONDS))
+    # Each reload must see the job's current state, not a cached page.
+    response.headers["Cache-Control"] = "no-store"
+    return response

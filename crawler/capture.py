@@ -1,0 +1,293 @@
+"""One capture: Chromium loads a page through the recording proxy, settles, scrolls,
+and leaves a screenshot, the rendered DOM and every exchange it made.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urljoin
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import async_playwright
+
+from . import __version__
+from .browser import find_chromium, launch_args
+from .certs import CertAuthority
+from .netpolicy import HostRules
+from .proxy import Exchange, RecordingProxy
+
+SCROLL_JS = """async (steps) => {
+  const el = document.scrollingElement || document.documentElement;
+  for (let i = 0; i < steps; i++) {
+    const before = el.scrollHeight;
+    window.scrollBy(0, window.innerHeight);
+    await new Promise(r => setTimeout(r, 120));
+    if (window.scrollY + window.innerHeight >= el.scrollHeight - 2 && el.scrollHeight === before) break;
+  }
+  window.scrollTo(0, 0);
+  return el.scrollHeight;
+}"""
+
+IMAGES_JS = """async (ms) => {
+  const pending = Array.from(document.images).filter(i => !i.complete)
+    .map(i => new Promise(r => { i.addEventListener('load', r); i.addEventListener('error', r); }));
+  const fonts = document.fonts ? document.fonts.ready : Promise.resolve();
+  await Promise.race([Promise.all([...pending, fonts]), new Promise(r => setTimeout(r, ms))]);
+}"""
+
+MAX_SCREENSHOT_HEIGHT = 16384  # Chromium's own texture limit; taller pages are cut here
+
+
+class CaptureFailed(Exception):
+    """Nothing worth keeping was captured; the message says why (for the job and the CLI)."""
+
+
+@dataclass(frozen=True)
+class CaptureOptions:
+    timeout: float = 60
+    settle_timeout: float = 10
+    scroll_steps: int = 20
+    max_bytes: int = 200_000_000
+    max_resource_bytes: int = 50_000_000
+    viewport: tuple[int, int] = (1280, 900)
+    allow: tuple = ()
+    host_rules: str = ""
+    chromium_path: str = ""
+
+    @classmethod
+    def from_settings(cls, settings) -> CaptureOptions:
+        return cls(settings.capture_timeout, settings.capture_settle_timeout, settings.capture_scroll_steps,
+                   settings.capture_max_bytes, settings.capture_max_resource_bytes, settings.capture_viewport,
+                   tuple(settings.capture_allow_networks), settings.capture_host_rules, settings.chromium_path)
+
+
+@dataclass
+class CaptureResult:
+    url: str
+    final_url: str
+    status: int
+    title: str
+    started: datetime
+    ended: datetime
+    exchanges: list[Exchange]
+    main: Exchange | None
+    blocked: list[dict]
+    failed: list[dict]
+    screenshot: bytes | None
+    dom: str
+    partial_reasons: list[str] = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.partial_reasons)
+
+
+class Capturer:
+    """A running Chromium that captures pages, several at a time if asked."""
+
+    def __init__(self, options: CaptureOptions):
+        self.options = options
+        self.rules = HostRules(options.host_rules)
+        self.ca = CertAuthority()
+        self._pw = None
+        self._browser = None
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> Capturer:
+        await self._ensure_browser()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def _ensure_browser(self):
+        async with self._lock:
+            if self._browser is not None and self._browser.is_connected():
+                return self._browser
+            if self._pw is None:
+                self._pw = await async_playwright().start()
+            self._browser = await self._pw.chromium.launch(
+                executable_path=find_chromium(self.options.chromium_path),
+                args=launch_args(self.options.host_rules), headless=True)
+            return self._browser
+
+    async def close(self) -> None:
+        if self._browser is not None:
+            try:
+                await self._browser.close()
+            except PlaywrightError:
+                pass
+            self._browser = None
+        if self._pw is not None:
+            await self._pw.stop()
+            self._pw = None
+
+    async def capture(self, url: str) -> CaptureResult:
+        """Capture ``url`` (already checked by netpolicy.check_url) within the options' limits."""
+        opts = self.options
+        browser = await self._ensure_browser()
+        proxy = RecordingProxy(allow=opts.allow, host_rules=self.rules, ca=self.ca,
+                               max_resource_bytes=opts.max_resource_bytes, max_total_bytes=opts.max_bytes,
+                               read_timeout=min(30, opts.timeout))
+        port = await proxy.start()
+        started = datetime.now(UTC)
+        deadline = time.monotonic() + opts.timeout
+        reasons: list[str] = []
+        width, height = opts.viewport
+        context = await browser.new_context(
+            proxy={"server": f"http://127.0.0.1:{port}"}, ignore_https_errors=True,
+            viewport={"width": width, "height": height}, accept_downloads=False,
+            user_agent=await self._user_agent(browser))
+        screenshot, dom, title, response = None, "", "", None
+        try:
+            page = await context.new_page()
+            response, screenshot, dom, title = await self._drive(page, url, deadline, reasons)
+        finally:
+            await context.close()
+            await proxy.close()
+        ended = datetime.now(UTC)
+        for limit in proxy.limits_hit:
+            reasons.append(limit)
+        if proxy.blocked:
+            reasons.append(f"{len(proxy.blocked)} request(s) blocked by the address policy")
+        chain = _redirect_chain(url, response)
+        main = _main_exchange(chain, proxy.exchanges)
+        if main is None:
+            raise CaptureFailed(_why_nothing(url, proxy))
+        if main.truncated:
+            reasons.append(f"main document truncated ({main.truncated})")
+        final_url = response.url if response is not None else main.url
+        result = CaptureResult(
+            url=url, final_url=final_url, status=main.status if main.status else 0, title=title,
+            started=started, ended=ended, exchanges=proxy.exchanges, main=main, blocked=proxy.blocked,
+            failed=proxy.failed, screenshot=screenshot, dom=dom, partial_reasons=reasons)
+        result.provenance = {
+            "software": f"takedown-archive/{__version__}",
+            "browser": f"Chromium {browser.version}",
+            "user_agent": self._ua,
+            "viewport": {"width": width, "height": height},
+            "started_at": started.isoformat(), "ended_at": ended.isoformat(),
+            "requested_url": url, "final_url": final_url, "status": result.status,
+            "main_document_ip": main.ip, "tls": main.tls,
+            "exchanges": len(proxy.exchanges), "bytes": proxy.total_bytes,
+            "blocked_requests": proxy.blocked, "failed_requests": proxy.failed,
+            "partial": result.partial, "partial_reasons": reasons,
+            "limits": {"timeout_s": opts.timeout, "max_bytes": opts.max_bytes,
+                       "max_resource_bytes": opts.max_resource_bytes},
+            "host_rules": opts.host_rules or None,
+        }
+        return result
+
+    async def _drive(self, page, url: str, deadline: float, reasons: list[str]):
+        """Load, settle, scroll, screenshot; each step bounded by what is left of the deadline."""
+        def left() -> float:
+            return max(deadline - time.monotonic(), 0.0)
+
+        response = None
+        try:
+            response = await page.goto(url, wait_until="load", timeout=max(left(), 0.1) * 1000)
+        except PlaywrightError as exc:
+            if "Timeout" in str(exc) or "timeout" in str(exc):
+                reasons.append(f"page did not finish loading within the capture time limit ({self.options.timeout:g} s)")
+            elif "ERR_ABORTED" not in str(exc):
+                # The proxy's record says what went wrong; nothing to keep if no document came.
+                pass
+        if response is None and not page.url.startswith("http"):
+            return None, None, "", ""
+        try:
+            await page.wait_for_load_state("networkidle", timeout=max(min(self.options.settle_timeout, left()), 0.1) * 1000)
+        except PlaywrightError:
+            reasons.append(f"network did not go quiet within {min(self.options.settle_timeout, self.options.timeout):g} s")
+        for step in (lambda: page.evaluate(SCROLL_JS, self.options.scroll_steps),
+                     lambda: page.wait_for_load_state("networkidle", timeout=max(min(3, left()), 0.1) * 1000),
+                     lambda: page.evaluate(IMAGES_JS, int(min(3, left()) * 1000))):
+            if left() <= 0:
+                break
+            try:
+                await asyncio.wait_for(step(), timeout=max(left(), 0.1))
+            except (TimeoutError, PlaywrightError):
+                pass
+        if left() <= 0 and not any("time limit" in r for r in reasons):
+            reasons.append(f"capture time limit ({self.options.timeout:g} s) reached")
+        grace = 10.0  # the screenshot and DOM are the evidence: allow them a little past the limit
+        screenshot = dom = None
+        title = ""
+        try:
+            height = await asyncio.wait_for(page.evaluate(
+                "(document.scrollingElement || document.documentElement).scrollHeight"), grace)
+            full = height <= MAX_SCREENSHOT_HEIGHT
+            clip = None if full else {"x": 0, "y": 0, "width": self.options.viewport[0],
+                                      "height": MAX_SCREENSHOT_HEIGHT}
+            screenshot = await page.screenshot(full_page=True, clip=clip, timeout=grace * 1000,
+                                               animations="disabled")
+            if not full:
+                reasons.append(f"screenshot cut at {MAX_SCREENSHOT_HEIGHT} px of a {height} px page")
+        except (TimeoutError, PlaywrightError) as exc:
+            reasons.append(f"no screenshot: {str(exc).splitlines()[0][:200]}")
+        try:
+            dom = await asyncio.wait_for(page.content(), grace)
+            title = await asyncio.wait_for(page.title(), grace)
+        except (TimeoutError, PlaywrightError) as exc:
+            reasons.append(f"no DOM snapshot: {str(exc).splitlines()[0][:200]}")
+        return response, screenshot, dom or "", title
+
+    async def _user_agent(self, browser) -> str:
+        if not hasattr(self, "_ua"):
+            page = await browser.new_page()
+            try:
+                self._ua = (await page.evaluate("navigator.userAgent")).replace("HeadlessChrome", "Chrome")
+            finally:
+                await page.close()
+            self._ua += f" TakedownArchive/{__version__}"
+        return self._ua
+
+
+def _redirect_chain(url: str, response) -> list[str]:
+    """URLs the navigation went through, first to last, as the browser requested them."""
+    if response is None:
+        return [url]
+    chain = []
+    request = response.request
+    while request is not None:
+        chain.append(request.url.split("#")[0])
+        request = request.redirected_from
+    return list(reversed(chain))
+
+
+def _main_exchange(chain: list[str], exchanges: list[Exchange]) -> Exchange | None:
+    """The last recorded response of the navigation: the document the capture is of."""
+    by_url: dict[str, Exchange] = {}
+    for ex in exchanges:
+        if ex.method == "GET":
+            by_url.setdefault(ex.url, ex)
+    main = None
+    url = chain[0]
+    for _ in range(30):
+        ex = by_url.get(url)
+        if ex is None:
+            break
+        main = ex
+        location = ex.header("location")
+        if not (300 <= ex.status < 400 and location):
+            break
+        url = urljoin(url, location).split("#")[0]
+    if main is None:
+        for candidate in chain:
+            if candidate in by_url:
+                main = by_url[candidate]
+    return main
+
+
+def _why_nothing(url: str, proxy: RecordingProxy) -> str:
+    for item in proxy.blocked:
+        return f"blocked: {item['reason']}"
+    for item in proxy.failed:
+        if item["url"].rstrip("/") == url.rstrip("/") or len(proxy.failed) == 1:
+            return f"{item['kind']}: {item['error']}"
+    if proxy.failed:
+        item = proxy.failed[0]
+        return f"{item['kind']}: {item['error']}"
+    return f"no response was received for {url}"

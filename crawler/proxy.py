@@ -1,0 +1,403 @@
+"""A recording HTTP(S) proxy between the browser and the web (the warcprox design).
+
+Every exchange the page makes passes through here, so the proxy can
+- check the address it actually connects to against the address policy, after
+  DNS and after redirects (DNS may answer differently than at submission), and
+- keep the request and response bytes exactly as exchanged, for the WARC.
+HTTPS is intercepted with certificates from ``certs.CertAuthority``.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import socket
+import ssl
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO
+from urllib.parse import urlsplit
+
+from .certs import CertAuthority, describe_peer_certificate
+from .netpolicy import HostRules, address_problem
+
+MAX_HEAD = 64 * 1024
+CHUNK = 64 * 1024
+
+
+class ProxyError(Exception):
+    """An exchange that could not be completed; ``kind`` names the failure for the record."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class Exchange:
+    """One HTTP request and its response, as the bytes went over the wire."""
+
+    url: str
+    method: str
+    started: datetime
+    ip: str
+    request_head: bytes
+    request_body: bytes
+    response_head: bytes = b""
+    body: IO[bytes] = field(default_factory=lambda: tempfile.SpooledTemporaryFile(max_size=1 << 20))
+    body_length: int = 0
+    truncated: str | None = None  # WARC-Truncated reason: length, time, disconnect
+    tls: dict | None = None
+    status: int = 0
+
+    def header(self, name: str) -> str | None:
+        """A response header's value (first one), case-insensitive."""
+        name = name.lower().encode()
+        for line in self.response_head.split(b"\r\n")[1:]:
+            key, _, value = line.partition(b":")
+            if key.strip().lower() == name:
+                return value.strip().decode("latin-1")
+        return None
+
+
+def _parse_head(head: bytes) -> tuple[list[str], list[tuple[str, str]]]:
+    lines = head.decode("latin-1").split("\r\n")
+    first = lines[0].split(" ", 2)
+    headers = []
+    for line in lines[1:]:
+        if line:
+            key, _, value = line.partition(":")
+            headers.append((key.strip(), value.strip()))
+    return first, headers
+
+
+def _get(headers: list[tuple[str, str]], name: str) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+async def _read_head(reader: asyncio.StreamReader) -> bytes:
+    try:
+        return await reader.readuntil(b"\r\n\r\n")
+    except asyncio.LimitOverrunError as exc:
+        raise ProxyError("protocol", "header block too large") from exc
+
+
+class RecordingProxy:
+    """One proxy per capture: records its exchanges and the requests it refused."""
+
+    def __init__(self, *, allow=(), host_rules: HostRules | None = None, ca: CertAuthority | None = None,
+                 max_resource_bytes: int = 50_000_000, max_total_bytes: int = 200_000_000,
+                 connect_timeout: float = 15, read_timeout: float = 30):
+        self.allow = tuple(allow)
+        self.rules = host_rules or HostRules()
+        self.ca = ca or CertAuthority()
+        self.max_resource_bytes = max_resource_bytes
+        self.max_total_bytes = max_total_bytes
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.exchanges: list[Exchange] = []
+        self.blocked: list[dict] = []
+        self.failed: list[dict] = []
+        self.limits_hit: list[str] = []
+        self.total_bytes = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._upstream_tls = ssl.create_default_context()
+        # An archive records what a server sent, valid certificate or not; the
+        # certificate's details go into the provenance record instead.
+        self._upstream_tls.check_hostname = False
+        self._upstream_tls.verify_mode = ssl.CERT_NONE
+        self._upstream_tls.set_alpn_protocols(["http/1.1"])
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._client, "127.0.0.1", 0, limit=MAX_HEAD)
+        return self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        """Stop accepting and cut exchanges still running (they are kept, marked truncated)."""
+        if self._server:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _limit(self, reason: str) -> None:
+        if reason not in self.limits_hit:
+            self.limits_hit.append(reason)
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._tasks.add(task)
+        try:
+            await self._serve(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, ProxyError, OSError):
+            pass
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await _read_head(reader)
+        first, headers = _parse_head(head)
+        if first[0].upper() == "CONNECT":
+            host, _, port = first[1].rpartition(":")
+            host = host.strip("[]")
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            await writer.drain()
+            await writer.start_tls(self.ca.context_for(host))
+            origin = ("https", host, int(port or 443))
+            head = None
+        else:
+            origin = None
+        while True:
+            if head is None:
+                try:
+                    head = await _read_head(reader)
+                except asyncio.IncompleteReadError:
+                    return
+            keep = await self._exchange(head, reader, writer, origin)
+            head = None
+            if not keep:
+                return
+
+    async def _exchange(self, head: bytes, reader, writer, origin) -> bool:
+        (method, target, *_), headers = _parse_head(head)
+        if origin:
+            scheme, host, port = origin
+            path = target
+            netloc = _get(headers, "host") or (host if port == 443 else f"{host}:{port}")
+            url = f"https://{netloc}{path}"
+        else:
+            parts = urlsplit(target)
+            if parts.scheme != "http" or not parts.hostname:
+                await self._reply(writer, 400, f"proxy cannot fetch {target}")
+                return False
+            scheme, host, port = "http", parts.hostname, parts.port or 80
+            path = parts.path or "/"
+            if parts.query:
+                path += "?" + parts.query
+            url = target.split("#")[0]
+
+        body = b""
+        length = _get(headers, "content-length")
+        if length and length.isdigit():
+            body = await reader.readexactly(int(length))
+        elif (_get(headers, "transfer-encoding") or "").lower() == "chunked":
+            body = await self._read_chunked(reader, None, lambda data: None)
+
+        started = datetime.now(UTC)
+        try:
+            up_reader, up_writer, ip, tls = await self._connect(url, host, port, scheme == "https")
+        except ProxyError as exc:
+            if exc.kind == "blocked":
+                self.blocked.append({"url": url, "reason": str(exc), "time": started.isoformat()})
+                await self._reply(writer, 403, f"Blocked by the archive: {exc}", blocked=str(exc))
+            else:
+                self.failed.append({"url": url, "kind": exc.kind, "error": str(exc),
+                                    "time": started.isoformat()})
+                await self._reply(writer, 502, f"{exc.kind}: {exc}")
+            return True
+
+        out_lines = [f"{method} {path} HTTP/1.1"]
+        for key, value in headers:
+            low = key.lower()
+            if low in ("proxy-connection", "proxy-authorization", "connection", "keep-alive"):
+                continue
+            out_lines.append(f"{key}: {value}")
+        upgrade = (_get(headers, "upgrade") or "").lower() == "websocket"
+        out_lines.append("Connection: Upgrade" if upgrade else "Connection: close")
+        request_head = ("\r\n".join(out_lines) + "\r\n\r\n").encode("latin-1")
+        ex = Exchange(url=url, method=method, started=started, ip=ip, request_head=request_head,
+                      request_body=body, tls=tls)
+        try:
+            up_writer.write(request_head + body)
+            await up_writer.drain()
+            return await self._relay_response(ex, up_reader, writer, method, upgrade, reader, up_writer)
+        except asyncio.CancelledError:
+            ex.truncated = ex.truncated or "time"
+            raise
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError) as exc:
+            if not ex.response_head:
+                self.failed.append({"url": url, "kind": "reset", "error": f"connection lost: {exc}",
+                                    "time": started.isoformat()})
+                with contextlib.suppress(Exception):
+                    await self._reply(writer, 502, f"reset: {exc}")
+                return False
+            ex.truncated = ex.truncated or "disconnect"
+            return False
+        except TimeoutError:
+            if not ex.response_head:
+                self.failed.append({"url": url, "kind": "timeout", "error": "server did not answer in time",
+                                    "time": started.isoformat()})
+                with contextlib.suppress(Exception):
+                    await self._reply(writer, 504, "timeout")
+                return False
+            ex.truncated = ex.truncated or "time"
+            return False
+        finally:
+            up_writer.close()
+            if ex.response_head:
+                self.exchanges.append(ex)
+
+    async def _relay_response(self, ex: Exchange, up_reader, writer, method, upgrade, reader, up_writer) -> bool:
+        while True:
+            head = await asyncio.wait_for(_read_head(up_reader), self.read_timeout)
+            status_line, headers = _parse_head(head)
+            status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
+            if 100 <= status < 200 and status != 101:
+                continue  # interim responses are not recorded
+            break
+        ex.response_head, ex.status = head, status
+        writer.write(head)
+        if status == 101 and upgrade:
+            # A WebSocket: pass it through, unrecorded (WARC has no standard record for it).
+            await writer.drain()
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True)
+            return False
+
+        def sink(data: bytes) -> None:
+            writer.write(data)
+
+        if method == "HEAD" or status in (204, 304):
+            pass
+        elif (_get(headers, "transfer-encoding") or "").lower() == "chunked":
+            await self._read_chunked(up_reader, ex, sink)
+        elif (_get(headers, "content-length") or "").isdigit():
+            await self._copy(up_reader, ex, sink, int(_get(headers, "content-length")))
+        else:
+            await self._copy(up_reader, ex, sink, None)
+        await writer.drain()
+        return not ex.truncated and "close" not in (_get(headers, "connection") or "").lower()
+
+    def _record(self, ex: Exchange | None, data: bytes) -> bool:
+        """Keep ``data`` for the WARC; False once a limit says stop."""
+        if ex is None:
+            return True
+        room = min(self.max_resource_bytes - ex.body_length, self.max_total_bytes - self.total_bytes)
+        if len(data) > room:
+            data = data[:max(room, 0)]
+            ex.truncated = "length"
+            if self.total_bytes + len(data) >= self.max_total_bytes:
+                self._limit(f"capture reached its byte limit ({self.max_total_bytes} bytes)")
+            else:
+                self._limit(f"a resource reached the per-resource byte limit ({self.max_resource_bytes} bytes)")
+        ex.body.write(data)
+        ex.body_length += len(data)
+        self.total_bytes += len(data)
+        return ex.truncated is None
+
+    async def _copy(self, up_reader, ex, sink, length: int | None) -> None:
+        remaining = length
+        while remaining is None or remaining > 0:
+            want = CHUNK if remaining is None else min(CHUNK, remaining)
+            data = await asyncio.wait_for(up_reader.read(want), self.read_timeout)
+            if not data:
+                if remaining:
+                    ex.truncated = "disconnect"
+                return
+            if remaining is not None:
+                remaining -= len(data)
+            sink(data)
+            if not self._record(ex, data):
+                return
+
+    async def _read_chunked(self, up_reader, ex, sink) -> bytes:
+        """Relay a chunked body keeping its framing (the WARC stores it as sent)."""
+        kept = bytearray()
+
+        def take(data: bytes) -> bool:
+            sink(data)
+            if ex is None:
+                kept.extend(data)
+                return True
+            return self._record(ex, data)
+
+        while True:
+            line = await asyncio.wait_for(up_reader.readuntil(b"\r\n"), self.read_timeout)
+            if not take(line):
+                return bytes(kept)
+            size = int(line.split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while True:  # trailers, then the final empty line
+                    trailer = await asyncio.wait_for(up_reader.readuntil(b"\r\n"), self.read_timeout)
+                    take(trailer)
+                    if trailer == b"\r\n":
+                        return bytes(kept)
+            remaining = size + 2
+            while remaining:
+                data = await asyncio.wait_for(up_reader.read(min(CHUNK, remaining)), self.read_timeout)
+                if not data:
+                    if ex is not None:
+                        ex.truncated = "disconnect"
+                    return bytes(kept)
+                remaining -= len(data)
+                if not take(data):
+                    return bytes(kept)
+
+    async def _connect(self, url: str, host: str, port: int, tls: bool):
+        """Resolve, check and connect to the exact address checked; check it again once connected."""
+        target, port = self.rules.map(host, port)
+        loop = asyncio.get_running_loop()
+        try:
+            addrs = [ipaddress.ip_address(target.strip("[]"))]
+        except ValueError:
+            try:
+                infos = await asyncio.wait_for(
+                    loop.getaddrinfo(target, port, type=socket.SOCK_STREAM), self.connect_timeout)
+            except socket.gaierror as exc:
+                raise ProxyError("dns", f"cannot resolve {host}: {exc.strerror}") from exc
+            except TimeoutError as exc:
+                raise ProxyError("dns", f"DNS lookup for {host} timed out") from exc
+            addrs = list(dict.fromkeys(ipaddress.ip_address(i[4][0].split("%")[0]) for i in infos))
+        problems = [p for p in (address_problem(ip, self.allow) for ip in addrs) if p]
+        allowed = [ip for ip in addrs if address_problem(ip, self.allow) is None]
+        if not allowed:
+            raise ProxyError("blocked", f"{host} resolves to a {problems[0]}")
+        ip = allowed[0]
+        ctx = self._upstream_tls if tls else None
+        try:
+            up_reader, up_writer = await asyncio.wait_for(
+                asyncio.open_connection(str(ip), port, ssl=ctx, server_hostname=host if tls else None,
+                                        limit=MAX_HEAD),
+                self.connect_timeout)
+        except TimeoutError as exc:
+            raise ProxyError("timeout", f"connecting to {host} ({ip}) timed out") from exc
+        except ssl.SSLError as exc:
+            raise ProxyError("tls", f"TLS handshake with {host} failed: {exc.reason or exc}") from exc
+        except ConnectionRefusedError as exc:
+            raise ProxyError("refused", f"{host} ({ip}) refused the connection") from exc
+        except OSError as exc:
+            raise ProxyError("connect", f"cannot connect to {host} ({ip}): {exc.strerror or exc}") from exc
+        peer = up_writer.get_extra_info("peername")
+        peer_ip = ipaddress.ip_address(peer[0].split("%")[0])
+        problem = address_problem(peer_ip, self.allow)
+        if problem:  # the socket says where we really are; trust it over the lookup
+            up_writer.close()
+            raise ProxyError("blocked", f"{host} connected to a {problem}")
+        tls_info = describe_peer_certificate(up_writer.get_extra_info("ssl_object")) if tls else None
+        return up_reader, up_writer, str(peer_ip), tls_info
+
+    async def _reply(self, writer, status: int, message: str, blocked: str | None = None) -> None:
+        body = (message + "\n").encode("utf-8", "replace")
+        reason = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway", 504: "Gateway Timeout"}[status]
+        extra = f"X-Archive-Blocked: {blocked.encode('ascii', 'replace').decode()}\r\n" if blocked else ""
+        writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                     f"Content-Length: {len(body)}\r\n{extra}Cache-Control: no-store\r\n\r\n".encode() + body)
+        await writer.drain()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(CHUNK):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+

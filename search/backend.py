@@ -1,0 +1,115 @@
+"""The search backend interface, independent of any engine.
+
+The embedded tantivy backend serves a single machine; an Elasticsearch
+backend can implement the same interface for larger deployments. Callers
+only ever see these types.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from datetime import datetime
+    from pathlib import Path
+
+BACKENDS = ("tantivy",)
+
+
+@dataclass(frozen=True)
+class IndexDoc:
+    """One capture's searchable content."""
+
+    id: str  # capture id
+    url: str
+    domain: str  # host, lower-case, no port, no leading "www."
+    title: str
+    text: str
+    lang: str  # ISO 639-1 or ""
+    captured_at: datetime  # timezone-aware UTC
+    status: int  # HTTP status
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A user's query plus filters. Empty `q` lists everything, newest first."""
+
+    q: str
+    domain: str | None = None
+    since: datetime | None = None  # inclusive, aware UTC
+    until: datetime | None = None  # inclusive, aware UTC
+    limit: int = 10
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One result. `snippet` is safe HTML: escaped text with <mark> around
+    matched words, to be inserted into a page as is."""
+
+    id: str
+    url: str
+    title: str
+    captured_at: datetime
+    snippet: str
+    score: float
+    domain: str
+    lang: str
+    status: int
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """A page of hits and the total number of matching documents."""
+
+    total: int
+    hits: list[SearchHit]
+
+
+class QuerySyntaxError(ValueError):
+    """The query cannot be parsed; the message says why, for a 400 reply."""
+
+
+class SearchBackend(ABC):
+    """A full-text index of captures."""
+
+    @abstractmethod
+    def add(self, docs: Iterable[IndexDoc]) -> int:
+        """Add or replace (same id) documents, commit, return how many."""
+
+    @abstractmethod
+    def delete(self, ids: Iterable[str]) -> None:
+        """Remove documents by id and commit; unknown ids are ignored."""
+
+    @abstractmethod
+    def search(self, query: SearchQuery) -> SearchResult:
+        """Run a query; raise QuerySyntaxError if it cannot be parsed."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """Number of documents in the index."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release files and locks; the object is unusable afterwards."""
+
+    def __enter__(self) -> SearchBackend:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_backend(name: str, index_dir: Path) -> SearchBackend:
+    """Open (creating if needed) the named backend's index at `index_dir`."""
+    if name == "tantivy":
+        # Imported here so that other backends do not need tantivy installed.
+        from search.tantivy_backend import TantivyBackend
+
+        return TantivyBackend(index_dir)
+    choices = ", ".join(BACKENDS)
+    msg = f"unknown search backend {name!r}; choose one of: {choices}"
+    raise ValueError(msg)

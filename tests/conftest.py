@@ -1,0 +1,69 @@
+"""Shared fixtures: a fixture site on loopback, a second 'private' host, settings for both."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archive.settings import Settings
+
+from .sites import DATA, FixtureSite, send
+
+ROOT = Path(__file__).resolve().parents[1]
+ALLOWED = "127.0.0.1/32"  # the fixture site; 127.0.0.2 stands for a private address
+
+
+@pytest.fixture(scope="session")
+def private_site():
+    """A server on 127.0.0.2: captures must never reach it."""
+    with FixtureSite(DATA / "site", host="127.0.0.2") as site:
+        site.routes["/secret"] = lambda h: send(h, 200, b"<title>internal</title>secret admin panel")
+        yield site
+
+
+@pytest.fixture(scope="session")
+def site(private_site):
+    """The fixture news site as http://news.example.com (and hostile routes)."""
+    with FixtureSite(DATA / "site") as s:
+        private = f"http://intranet.example/secret"
+        s.routes["/redirect-private"] = lambda h: send(h, 302, b"", headers={"Location": private})
+        s.routes["/fetch-private.html"] = lambda h: send(h, 200, (
+            "<html><head><title>Script fetches private</title></head><body><p>hello</p><script>"
+            f"fetch('{private}').catch(function(){{}}); var i = new Image(); i.src = 'http://intranet.example/pixel.png';"
+            "</script></body></html>").encode())
+        yield s
+
+
+@pytest.fixture(scope="session")
+def host_rules(site, private_site):
+    return ", ".join([site.rule("news.example.com"), site.rule("www.news.example.com"),
+                      private_site.rule("intranet.example")])
+
+
+@pytest.fixture
+def env(tmp_path, host_rules):
+    """Environment for a test archive: its own ARCHIVE_HOME, the fixture hosts mapped."""
+    e = dict(os.environ)
+    e.update({
+        "ARCHIVE_HOME": str(tmp_path / "home"),
+        "CAPTURE_ALLOW_NETWORKS": ALLOWED,
+        "CAPTURE_HOST_RULES": host_rules,
+        "CAPTURE_TIMEOUT": "30",
+        "CAPTURE_SETTLE_TIMEOUT": "3",
+        "PYTHONPATH": str(ROOT),
+    })
+    return e
+
+
+@pytest.fixture
+def settings(env) -> Settings:
+    return Settings.from_env(env)
+
+
+def run_cli(env: dict, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `python -m archive ARGS` as a user would."""
+    return subprocess.run([sys.executable, "-m", "archive", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)

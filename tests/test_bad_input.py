@@ -1,0 +1,92 @@
+"""Bad URLs get a clear error; private addresses are never fetched, whatever the route to them."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from crawler.netpolicy import HostRules, URLRejected, check_url, normalize_url
+
+from .conftest import run_cli
+
+
+@pytest.mark.parametrize("url, message", [
+    ("javascript:alert(1)", "only http and https"),
+    ("file:///etc/passwd", "only http and https"),
+    ("ftp://ftp.example.org/file", "only http and https"),
+    ("data:text/html,<b>x</b>", "only http and https"),
+    ("kloop", "is not a URL"),
+    ("http://" + "a" * 2100 + ".org/", "limit is 2048"),
+    ("http://127.0.0.1/", "loopback"),
+    ("http://localhost:8000/", "loopback"),
+    ("http://[::1]/", "loopback"),
+    ("http://169.254.169.254/latest/meta-data/", "link-local"),
+    ("http://10.0.0.1/", "private"),
+    ("http://192.168.1.1/", "private"),
+    ("http://224.0.0.1/", "multicast"),
+    ("http://240.0.0.1/", "reserved"),
+    ("http://0.0.0.0/", "unspecified"),
+    ("http://user:pw@example.org/", "user name or password"),
+    ("http://exa mple.org/", "not valid"),
+])
+def test_rejected_urls_say_why(url, message):
+    with pytest.raises(URLRejected) as err:
+        check_url(url)
+    assert message in str(err.value)
+
+
+def test_host_that_resolves_to_a_private_address_is_rejected():
+    rules = HostRules("MAP intranet.example 127.0.0.2")
+    with pytest.raises(URLRejected, match="intranet.example resolves to a loopback address"):
+        check_url("http://intranet.example/", rules=rules)
+
+
+def test_allowed_network_lets_a_test_site_through():
+    import ipaddress
+    rules = HostRules("MAP news.example.com 127.0.0.1:9")
+    assert check_url("HTTP://News.Example.COM", allow=[ipaddress.ip_network("127.0.0.1/32")],
+                     rules=rules) == "http://news.example.com/"
+
+
+def test_normalize_keeps_path_and_query_and_drops_fragment():
+    assert normalize_url("https://kloop.kg/blog/2024/04/01/a?x=1#top") == "https://kloop.kg/blog/2024/04/01/a?x=1"
+
+
+def test_cli_rejects_private_and_malformed_urls(env):
+    env = dict(env, CAPTURE_ALLOW_NETWORKS="")
+    for url in ("javascript:alert(1)", "http://127.0.0.1/", "http://169.254.169.254/", "bare words"):
+        proc = run_cli(env, "capture", url, "--json")
+        assert proc.returncode != 0
+        assert "error" in json.loads(proc.stdout.splitlines()[0])
+        assert "failed" in proc.stderr
+
+
+def test_host_resolving_privately_is_never_fetched(env, private_site):
+    before = len(private_site.hits)
+    proc = run_cli(env, "capture", "http://intranet.example/secret", "--json")
+    assert proc.returncode != 0
+    assert "loopback address" in proc.stderr
+    assert len(private_site.hits) == before
+
+
+def test_redirect_to_private_address_is_blocked(env, private_site):
+    before = len(private_site.hits)
+    proc = run_cli(env, "capture", "http://news.example.com/redirect-private", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["status"] == 302  # the evidence kept is the redirect itself
+    assert [b["url"] for b in out["blocked"]] == ["http://intranet.example/secret"]
+    assert "loopback address 127.0.0.2" in out["blocked"][0]["reason"]
+    assert out["partial"] is True
+    assert len(private_site.hits) == before
+
+
+def test_script_fetching_private_address_is_blocked(env, private_site):
+    before = len(private_site.hits)
+    proc = run_cli(env, "capture", "http://news.example.com/fetch-private.html", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["status"] == 200
+    blocked = sorted(b["url"] for b in out["blocked"])
+    assert blocked == ["http://intranet.example/pixel.png", "http://intranet.example/secret"]
+    assert len(private_site.hits) == before
