@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -132,18 +133,34 @@ def _pid_alive(pid: int) -> bool:
 
 
 def valid_length(path: Path) -> int:
-    """Bytes from the start of ``path`` that hold whole, readable WARC records."""
+    """Bytes from the start of ``path`` that hold whole WARC records.
+
+    Each record is its own gzip member; a member is whole when zlib reaches its
+    end and its CRC and length check out. The first one that is not ends it.
+    """
     end = 0
     with open(path, "rb") as fh:
         it = ArchiveIterator(fh)
         try:
             for record in it:
-                record.content_stream().read()
-                # the offset reported is that of the record just read; its end is the next read position
                 it.read_to_end(record)
-                end = it.get_record_offset() + it.get_record_length()
+                offset, length = it.get_record_offset(), it.get_record_length()
+                if offset != end:
+                    break
+                fh_pos = fh.tell()
+                fh.seek(offset)
+                member = fh.read(length)
+                fh.seek(fh_pos)
+                inflater = zlib.decompressobj(wbits=31)
+                try:
+                    inflater.decompress(member)
+                except zlib.error:
+                    break
+                if not inflater.eof:
+                    break
+                end = offset + length
         except Exception:
-            pass
+            pass  # unreadable from here on: keep what was whole
     return end
 
 

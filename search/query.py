@@ -104,11 +104,15 @@ def _lex(q: str) -> list[tuple[str, str]]:
         elif ch in "()":
             tokens.append(("lparen" if ch == "(" else "rparen", ch))
             i += 1
-        elif ch in "-+" and (i + 1 < n and not q[i + 1].isspace()):
-            # A sign glued to a term: "-word" excludes it, "+word" is the default.
-            if ch == "-":
+        elif ch in "-+":
+            end = i
+            while end < n and q[end] in "-+":
+                end += 1
+            # Signs glued to a term: "-word" excludes it, "+word" is the
+            # default. A lone "-" between words is punctuation.
+            if end < n and not q[end].isspace() and q[end] != ")" and "-" in q[i:end]:
                 tokens.append(("not", "-"))
-            i += 1
+            i = end
         else:
             end = i
             while end < n and not q[end].isspace() and q[end] not in '"()':

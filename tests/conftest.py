@@ -67,3 +67,13 @@ def run_cli(env: dict, *args: str, timeout: float = 120) -> subprocess.Completed
     """Run `python -m archive ARGS` as a user would."""
     return subprocess.run([sys.executable, "-m", "archive", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def warcio_check(paths) -> str:
+    """Run warcio's own `warcio check -v` on WARC files; fail the test if it complains."""
+    paths = [str(p) for p in paths]
+    assert paths, "no WARC files to check"
+    proc = subprocess.run([str(Path(sys.executable).parent / "warcio"), "check", "-v", *paths],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout

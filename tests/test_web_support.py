@@ -1,0 +1,185 @@
+"""Fixtures for the web tests: real captures without a browser, and the app over real HTTP.
+
+`ArchiveBuilder` writes a capture the way the crawler does (warcio records in a
+rolling WARC file, a catalog row, an index entry) from a title and some text.
+`LiveServer` runs the app in waitress, as `python -m archive serve` does.
+Other test modules reuse them with `from .test_web_support import ...`.
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http import HTTPStatus
+from io import BytesIO
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from waitress.server import create_server
+from warcio.statusandheaders import StatusAndHeaders
+
+from archive import catalog
+from archive.settings import Settings
+from archive.warcstore import PendingRecord, RollingWarcWriter, Sha256WARCWriter, read_payload
+from archive.web import create_app
+from search import IndexDoc, open_backend
+
+# Test hosts resolve (through CAPTURE_HOST_RULES, without DNS) to public
+# addresses, so submissions pass the address policy; nothing is ever fetched.
+HOST_RULES = ("MAP kloop.kg 93.184.216.34, MAP www.kloop.kg 93.184.216.34, MAP rus.azattyk.org 93.184.216.35,"
+              " MAP intranet.kloop.kg 10.1.2.3")
+ARCHIVE_NAME = "Test Takedown Archive"
+CAPTURED_AT = datetime(2024, 4, 18, 9, 30, 15, tzinfo=UTC)
+
+
+def tiny_png(width: int = 3, height: int = 2, rgb: tuple[int, int, int] = (180, 20, 20)) -> bytes:
+    """A real, valid PNG of one colour."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def page_html(title: str, paragraphs: list[str]) -> bytes:
+    """An archived page, with the kind of script we must never run from our origin."""
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    return (f"<!doctype html><html><head><title>{html.escape(title)}</title></head><body>{body}"
+            "<script>document.title = 'PWNED'; fetch('/api/captures', {method: 'POST'})</script>"
+            "</body></html>").encode()
+
+
+class ArchiveBuilder:
+    """Adds captures to the archive under ``settings`` and indexes them."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.writer = RollingWarcWriter(settings.warc_dir, settings.warc_max_size, "web tests", prefix="webtest")
+        self.db = catalog.connect(settings.catalog_path)
+        self._records = Sha256WARCWriter(None, warc_version="1.1")
+        self.backend = open_backend(settings.search_backend, settings.index_dir)
+
+    def _record(self, uri: str, rec_type: str, data: bytes, content_type: str = "", **kw):
+        return self._records.create_warc_record(uri, rec_type, payload=BytesIO(data), length=len(data),
+                                                warc_content_type=content_type, **kw)
+
+    def add(self, url: str, title: str, paragraphs: list[str], *, captured_at: datetime = CAPTURED_AT,
+            status: int = 200, lang: str = "en", final_url: str | None = None, partial_reasons: list[str] = (),
+            blocked: list[dict] = (), screenshot: bytes | None = None, index: bool = True) -> int:
+        """Write one capture's WARC records, catalog it and (with ``index``) index it; return its id.
+
+        ``screenshot`` defaults to a small PNG; ``b""`` leaves the screenshot out.
+        """
+        final_url = final_url or url
+        body = page_html(title, paragraphs)
+        text = "\n".join(paragraphs)
+        date = captured_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        http_headers = StatusAndHeaders(
+            f"{status} {HTTPStatus(status).phrase}", [("Content-Type", "text/html; charset=utf-8"),
+                                                      ("Content-Length", str(len(body)))], protocol="HTTP/1.1")
+        response = self._record(final_url, "response", body, http_headers=http_headers,
+                                warc_headers_dict={"WARC-Date": date, "WARC-IP-Address": "93.184.216.34"})
+        main_id = response.rec_headers.get_header("WARC-Record-ID")
+        parts = urlsplit(final_url)
+        request = self._record(final_url, "request", b"", http_headers=StatusAndHeaders(
+            f"GET {parts.path or '/'} HTTP/1.1", [("Host", parts.netloc)], is_http_request=True),
+            warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": main_id})
+        linked = {"WARC-Date": date, "WARC-Concurrent-To": main_id}
+        pending = [PendingRecord("main", response), PendingRecord("request", request)]
+        screenshot = tiny_png() if screenshot is None else screenshot
+        if screenshot:
+            pending.append(PendingRecord("screenshot", self._record(
+                f"urn:screenshot:{url}", "resource", screenshot, "image/png", warc_headers_dict=linked)))
+        pending.append(PendingRecord("dom", self._record(
+            f"urn:dom:{url}", "resource", body, "text/html; charset=utf-8", warc_headers_dict=linked)))
+        pending.append(PendingRecord("text", self._record(
+            f"urn:text:{url}", "resource", text.encode(), "text/plain; charset=utf-8", warc_headers_dict=linked)))
+        refs = self.writer.write(pending)
+        capture_id = catalog.add_capture(self.db, {
+            "url": url, "final_url": final_url, "captured_at": date, "ended_at": date, "status": status,
+            "title": title, "lang": lang, "sha256": hashlib.sha256(body).hexdigest(),
+            "partial": bool(partial_reasons), "partial_reasons": list(partial_reasons), "blocked": list(blocked),
+        }, refs)
+        if index:
+            self.index(capture_id)
+        return capture_id
+
+    def index(self, capture_id: int) -> None:
+        """Index a capture as the worker does: from its catalog row and its text record."""
+        row = catalog.get_capture(self.db, capture_id)
+        text_ref = catalog.get_records(self.db, capture_id, role="text")[0]
+        host = urlsplit(row["final_url"]).hostname
+        self.backend.add([IndexDoc(
+            id=str(capture_id), url=row["url"], domain=host.removeprefix("www."), title=row["title"],
+            text=read_payload(self.settings.warc_dir, text_ref).decode(), lang=row["lang"],
+            captured_at=catalog.from_iso(row["captured_at"]), status=row["status"])])
+        catalog.set_indexed(self.db, capture_id)
+
+    def close(self) -> None:
+        self.writer.close()
+        self.backend.close()
+        self.db.close()
+
+
+class LiveServer:
+    """The app served by waitress on 127.0.0.1 in a thread."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.app = create_app(settings)
+        self.server = create_server(self.app, host="127.0.0.1", port=0, threads=4)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        self.thread = threading.Thread(target=self.server.run, name="waitress", daemon=True)
+        self.http = requests.Session()
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.http.close()
+        # waitress has no stop(): close every channel so its loop runs dry, then end its threads.
+        while self.server._map:
+            for channel in list(self.server._map.values()):
+                channel.handle_close()
+        self.server.task_dispatcher.shutdown()
+        self.thread.join(timeout=5)
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return self.http.get(self.url + path, timeout=30, allow_redirects=kw.pop("allow_redirects", False), **kw)
+
+    def post(self, path: str, **kw) -> requests.Response:
+        return self.http.post(self.url + path, timeout=30, allow_redirects=kw.pop("allow_redirects", False), **kw)
+
+
+def make_settings(home: Path, **overrides: str) -> Settings:
+    """Settings for a test archive in ``home``, independent of the caller's environment."""
+    values = {"archive_home": str(home), "archive_name": ARCHIVE_NAME, "capture_host_rules": HOST_RULES}
+    return Settings.from_env({}, **(values | overrides))
+
+
+@pytest.fixture
+def web_settings(tmp_path: Path) -> Settings:
+    """A fresh archive home; only public addresses may be captured."""
+    return make_settings(tmp_path / "home")
+
+
+@pytest.fixture
+def archive_builder(web_settings: Settings) -> Iterator[ArchiveBuilder]:
+    builder = ArchiveBuilder(web_settings)
+    yield builder
+    builder.close()
+
+
+@pytest.fixture
+def web_server(web_settings: Settings) -> Iterator[LiveServer]:
+    """The app over real HTTP for ``web_settings``; add captures before or after starting it."""
+    with LiveServer(web_settings) as server:
+        yield server
