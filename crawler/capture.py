@@ -23,7 +23,7 @@ SCROLL_JS = """async (steps) => {
   for (let i = 0; i < steps; i++) {
     const before = el.scrollHeight;
     window.scrollBy(0, window.innerHeight);
-    await new Promise(r => setTimeout(r, 120));
+    await new Promise(r => setTimeout(r, 100));
     if (window.scrollY + window.innerHeight >= el.scrollHeight - 2 && el.scrollHeight === before) break;
   }
   window.scrollTo(0, 0);
@@ -197,19 +197,20 @@ class Capturer:
                 pass
         if response is None and not page.url.startswith("http"):
             return None, None, "", ""
+        # Scroll first, so lazy content starts loading, then wait once for the network to go quiet.
         try:
-            await page.wait_for_load_state("networkidle", timeout=max(min(self.options.settle_timeout, left()), 0.1) * 1000)
+            await asyncio.wait_for(page.evaluate(SCROLL_JS, self.options.scroll_steps), timeout=max(left(), 0.1))
+        except (PlaywrightError, asyncio.TimeoutError):
+            pass
+        settle = min(self.options.settle_timeout, left())
+        try:
+            await page.wait_for_load_state("networkidle", timeout=max(settle, 0.1) * 1000)
         except PlaywrightError:
-            reasons.append(f"network did not go quiet within {min(self.options.settle_timeout, self.options.timeout):g} s")
-        for step in (lambda: page.evaluate(SCROLL_JS, self.options.scroll_steps),
-                     lambda: page.wait_for_load_state("networkidle", timeout=max(min(3, left()), 0.1) * 1000),
-                     lambda: page.evaluate(IMAGES_JS, int(min(3, left()) * 1000))):
-            if left() <= 0:
-                break
-            try:
-                await asyncio.wait_for(step(), timeout=max(left(), 0.1))
-            except (TimeoutError, PlaywrightError):
-                pass
+            reasons.append(f"network did not go quiet within {settle:g} s")
+        try:
+            await asyncio.wait_for(page.evaluate(IMAGES_JS, int(min(3, left()) * 1000)), timeout=max(left(), 0.1))
+        except (PlaywrightError, asyncio.TimeoutError):
+            pass
         if left() <= 0 and not any("time limit" in r for r in reasons):
             reasons.append(f"capture time limit ({self.options.timeout:g} s) reached")
         grace = 10.0  # the screenshot and DOM are the evidence: allow them a little past the limit

@@ -36,6 +36,8 @@ _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 # Enough text to identify a language; more only costs time.
 _LANG_SAMPLE = 4000
+# trafilatura's text shorter than this share of the baseline's is a fragment.
+_MIN_SHARE = 0.2
 # Below this many letters a guess is noise (a title, a cookie banner).
 _MIN_LETTERS = 20
 # Below this probability the detector is guessing; the page's own
@@ -114,11 +116,14 @@ def _main_text(tree: lxml_html.HtmlElement, html: str, url: str | None) -> str:
         text = (result.text if result is not None else "") or ""
     except Exception:  # noqa: BLE001
         log.debug("trafilatura failed for %s", url, exc_info=True)
-    if not text.strip():
-        try:
-            text = trafilatura.baseline(html)[1] or ""
-        except Exception:  # noqa: BLE001
-            text = ""
+    try:
+        plain = trafilatura.baseline(html)[1] or ""
+    except Exception:  # noqa: BLE001
+        plain = ""
+    # trafilatura sometimes keeps a fragment (a caption, a byline) of a page
+    # whose article it missed; the plainer extraction then has far more.
+    if len(text.strip()) < _MIN_SHARE * len(plain.strip()):
+        text = plain
     if not text.strip():
         text = _body_text(tree)
     return _tidy(text)

@@ -17,6 +17,7 @@ import json
 import os
 import threading
 import time
+from urllib.parse import unquote
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -51,11 +52,25 @@ WRITER_HEAP = 256_000_000
 LOCK_TIMEOUT = 30.0
 
 
+# Words are runs of letters, digits and marks; Chinese and Japanese, written
+# without spaces, become one token per character (as Elasticsearch's standard
+# tokenizer does), so that their words can be found as phrases.
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
+WORD_PATTERN = rf"[{_CJK}]|[[\p{{L}}\p{{N}}\p{{M}}]--[{_CJK}]]+"
+# In bytes: long enough for agglutinative Kyrgyz words in Cyrillic.
+MAX_TOKEN_BYTES = 100
+
+
 def _analyzer(language: str | None) -> tantivy.TextAnalyzer:
-    # Same chain as tantivy's "default"/"en_stem", with the language's stemmer.
+    """Stemmed analyzers keep tantivy's fast simple tokenizer (their pages
+    are Russian or English); the catch-all one handles any script."""
+    if language:
+        tokenizer = tantivy.Tokenizer.simple()
+    else:
+        tokenizer = tantivy.Tokenizer.regex(WORD_PATTERN)
     builder = (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-        .filter(tantivy.Filter.remove_long(40))
+        tantivy.TextAnalyzerBuilder(tokenizer)
+        .filter(tantivy.Filter.remove_long(MAX_TOKEN_BYTES))
         .filter(tantivy.Filter.lowercase())
     )
     if language:
@@ -164,7 +179,7 @@ class TantivyBackend(SearchBackend):
             id=doc.id,
             domain=stored["domain"],
             lang=doc.lang,
-            url=fold(doc.url),
+            url=fold(unquote(doc.url)),
             captured_at=captured_at,
             status=int(doc.status),
             doc=json.dumps(stored, ensure_ascii=False).encode("utf-8"),

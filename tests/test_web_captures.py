@@ -9,14 +9,9 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive import catalog
 
-from .test_web_support import (  # noqa: F401  (fixtures)
-    ARCHIVE_NAME,
-    archive_builder,
-    page_html,
-    tiny_png,
-    web_server,
-    web_settings,
-)
+from .test_web_support import ARCHIVE_NAME, page_html, tiny_png
+
+pytest_plugins = ["tests.test_web_support"]  # its fixtures: web_settings, archive_builder, web_server
 
 URL = "https://kloop.kg/blog/2024/04/18/tiktok-blocked/"
 FINAL = "https://www.kloop.kg/blog/2024/04/18/tiktok-blocked/"

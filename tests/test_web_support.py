@@ -111,16 +111,19 @@ class ArchiveBuilder:
             self.index(capture_id)
         return capture_id
 
-    def index(self, capture_id: int) -> None:
-        """Index a capture as the worker does: from its catalog row and its text record."""
-        row = catalog.get_capture(self.db, capture_id)
-        text_ref = catalog.get_records(self.db, capture_id, role="text")[0]
-        host = urlsplit(row["final_url"]).hostname
-        self.backend.add([IndexDoc(
-            id=str(capture_id), url=row["url"], domain=host.removeprefix("www."), title=row["title"],
-            text=read_payload(self.settings.warc_dir, text_ref).decode(), lang=row["lang"],
-            captured_at=catalog.from_iso(row["captured_at"]), status=row["status"])])
-        catalog.set_indexed(self.db, capture_id)
+    def index(self, *capture_ids: int) -> None:
+        """Index captures as the worker does, from their catalog rows and text records, in one commit."""
+        docs = []
+        for capture_id in capture_ids:
+            row = catalog.get_capture(self.db, capture_id)
+            text_ref = catalog.get_records(self.db, capture_id, role="text")[0]
+            docs.append(IndexDoc(
+                id=str(capture_id), url=row["url"], domain=urlsplit(row["final_url"]).hostname.removeprefix("www."),
+                title=row["title"], text=read_payload(self.settings.warc_dir, text_ref).decode(), lang=row["lang"],
+                captured_at=catalog.from_iso(row["captured_at"]), status=row["status"]))
+        self.backend.add(docs)
+        for capture_id in capture_ids:
+            catalog.set_indexed(self.db, capture_id)
 
     def close(self) -> None:
         self.writer.close()
@@ -145,12 +148,16 @@ class LiveServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.http.close()
-        # waitress has no stop(): close every channel so its loop runs dry, then end its threads.
-        while self.server._map:
+        # waitress has no stop(): have its own loop thread close every channel
+        # (closing them from here races its select()), so the loop runs dry.
+        def close_all() -> None:
             for channel in list(self.server._map.values()):
-                channel.handle_close()
+                channel.close()
+
+        self.server.trigger.pull_trigger(close_all)
+        self.thread.join(timeout=10)
         self.server.task_dispatcher.shutdown()
-        self.thread.join(timeout=5)
+        assert not self.thread.is_alive(), "waitress did not stop"
 
     def get(self, path: str, **kw) -> requests.Response:
         return self.http.get(self.url + path, timeout=30, allow_redirects=kw.pop("allow_redirects", False), **kw)

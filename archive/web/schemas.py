@@ -79,8 +79,9 @@ class CaptureRequest(Schema):
     class Meta:
         unknown = RAISE
 
+    # marshmallow formats these messages: braces are doubled.
     url = fields.String(required=True, error_messages={
-        "required": 'Give the URL to capture, e.g. {"url": "https://example.org/page"}.',
+        "required": 'Give the URL to capture, e.g. {{"url": "https://example.org/page"}}.',
         "invalid": "url must be a string.",
     })
 

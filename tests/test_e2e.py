@@ -1,0 +1,94 @@
+"""The whole archive as a person uses it: `serve`, submit, watch the job, search, open the record."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from playwright.sync_api import sync_playwright
+
+from crawler.browser import find_chromium, launch_args
+
+from .conftest import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(env):
+    """`python -m archive serve` on a free port, with its in-process worker."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "archive", "serve", "--port", str(port)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            requests.get(base + "/", timeout=1)
+            break
+        except requests.ConnectionError:
+            if proc.poll() is not None:
+                raise AssertionError(proc.stdout.read())
+            time.sleep(0.2)
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def wait_job(base: str, job_id: int) -> dict:
+    for _ in range(300):
+        job = requests.get(f"{base}/api/jobs/{job_id}", timeout=5).json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def test_submit_through_api_then_search_and_read(server):
+    r = requests.post(f"{server}/api/captures", json={"url": "http://news.example.com/"}, timeout=10)
+    assert r.status_code == 202, r.text
+    job = wait_job(server, r.json()["job_id"])
+    assert job["status"] == "done", job
+    capture = requests.get(f"{server}/api/captures/{job['capture_id']}", timeout=5).json()
+    assert capture["title"] == "Court upholds order to block independent outlet"
+    assert capture["status"] == 200
+    shot = requests.get(server + capture["links"]["screenshot"], timeout=5)
+    assert shot.headers["Content-Type"] == "image/png" and shot.content.startswith(b"\x89PNG")
+    found = requests.get(f"{server}/api/search", params={"q": "appeal district court"}, timeout=5).json()
+    assert [h["id"] for h in found["hits"]][:1] in ([capture["id"]], [str(capture["id"])])
+    rejected = requests.post(f"{server}/api/captures", json={"url": "http://169.254.169.254/"}, timeout=10)
+    assert rejected.status_code == 400 and "link-local" in rejected.json()["error"]
+
+
+def test_submit_form_in_a_real_browser(server):
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=find_chromium(), args=launch_args())
+        page = browser.new_page()
+        page.goto(f"{server}/submit")
+        page.fill("input[name=url]", "http://news.example.com/")
+        page.click("button[type=submit], input[type=submit]")
+        assert "/jobs/" in page.url
+        # The job page refreshes itself (no JavaScript needed) until the capture is done.
+        page.wait_for_selector("#capture-link", timeout=90_000)
+        page.click("#capture-link")
+        assert "/capture/" in page.url
+        img = page.wait_for_selector("img[src$='screenshot.png']")
+        assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", img)
+        body = page.inner_text("body")
+        assert "Court upholds order to block independent outlet" in body
+        assert "district court in Bishkek" in body  # the extracted text
+        # Search for it as a reader would.
+        page.goto(server + "/")
+        page.fill("input[name=q]", "Bishkek appeal")
+        page.press("input[name=q]", "Enter")
+        page.wait_for_selector("text=Court upholds order to block independent outlet")
+        browser.close()
