@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--since", type=_date)
     q.add_argument("--until", type=_date)
     q.add_argument("--limit", type=int, default=10)
-    sub.add_parser("settings", help="list every setting with its default and current value")
+    st = sub.add_parser("settings", help="list every setting with its default and current value")
+    st.add_argument("--markdown", action="store_true", help="print README's settings table")
     return p
 
 
@@ -133,6 +134,11 @@ def _search(settings: Settings, args) -> int:
 
 
 def _settings(settings: Settings, args) -> int:
+    if args.markdown:
+        from .settings import settings_table
+
+        print(settings_table())
+        return 0
     for s in SETTINGS:
         print(f"{s.name}={getattr(settings, s.name.lower())}\n    default {s.default!r}: {s.help}")
     return 0
