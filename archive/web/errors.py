@@ -13,6 +13,7 @@ MESSAGES = {
     400: "The request could not be understood.",
     404: "There is nothing at this address.",
     405: "This address does not accept that method.",
+    413: "The request is too large.",
     500: "Something went wrong on our side; the error has been logged.",
 }
 
