@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .catalog import RecordRef, from_iso
+
+if TYPE_CHECKING:
+    from search import SearchHit, SearchResult
 
 
 def to_utc(value: datetime | str) -> datetime:
@@ -119,7 +122,7 @@ def _capture_id(value: Any) -> int | str:
     return int(text) if text.isdigit() else text
 
 
-def hit_json(hit: Any) -> dict[str, Any]:
+def hit_json(hit: SearchHit) -> dict[str, Any]:
     """One search hit; ``snippet`` is already-escaped HTML with matches in <mark>/<b>."""
     capture_id = _capture_id(hit.id)
     return {
@@ -136,6 +139,6 @@ def hit_json(hit: Any) -> dict[str, Any]:
     }
 
 
-def search_json(result: Any) -> dict[str, Any]:
+def search_json(result: SearchResult) -> dict[str, Any]:
     """A search result: ``{"total": n, "hits": [...]}``."""
     return {"total": result.total, "hits": [hit_json(h) for h in result.hits]}

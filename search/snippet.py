@@ -36,14 +36,14 @@ def highlighted(text: str, snippet: tantivy.Snippet) -> str:
     data = text.encode("utf-8")
     frame = snippet.fragment_range()
     fragment = data[frame.start : frame.end]
-    parts = [_ELLIPSIS if frame.start > 0 else ""]
+    parts = [_ELLIPSIS if _has_words(data[: frame.start]) else ""]
     position = 0
     for mark in marks:  # offsets are bytes, relative to the fragment
         parts.append(_escape(fragment[position : mark.start]))
         parts.append(f"<mark>{_escape(fragment[mark.start : mark.end])}</mark>")
         position = mark.end
     parts.append(_escape(fragment[position:]))
-    parts.append(_ELLIPSIS if frame.end < len(data) else "")
+    parts.append(_ELLIPSIS if _has_words(data[frame.end :]) else "")
     return "".join(parts).strip()
 
 
@@ -54,6 +54,11 @@ def leading(text: str, limit: int = SNIPPET_CHARS) -> str:
         return html.escape(head) + (_ELLIPSIS if len(text) > limit * 2 else "")
     cut = head.rfind(" ", 0, limit)
     return html.escape(head[: cut if cut > limit // 2 else limit]) + _ELLIPSIS
+
+
+def _has_words(data: bytes) -> bool:
+    """Whether text was cut off: more than punctuation remains."""
+    return any(ch.isalnum() for ch in data.decode("utf-8", errors="ignore"))
 
 
 def _escape(data: bytes) -> str:

@@ -13,7 +13,6 @@ one batch, waiting for it when busy, and searches reload on a new commit.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -80,17 +79,23 @@ def _analyzer(language: str | None) -> tantivy.TextAnalyzer:
 
 def _build_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
-    builder.add_text_field("id", tokenizer_name="raw")
-    builder.add_text_field("domain", tokenizer_name="raw")
-    builder.add_text_field("lang", tokenizer_name="raw")
+    for name in ("id", "domain", "lang"):
+        builder.add_text_field(name, stored=True, tokenizer_name="raw")
     builder.add_text_field("url", tokenizer_name="lang_xx")
+    builder.add_bytes_field("url_s", stored=True)
     for suffix in SUFFIXES:
-        builder.add_text_field(f"title_{suffix}", tokenizer_name=f"lang_{suffix}")
-        builder.add_text_field(f"text_{suffix}", tokenizer_name=f"lang_{suffix}")
-    builder.add_date_field("captured_at", indexed=True, fast=True)
-    builder.add_integer_field("status", indexed=True)
-    builder.add_bytes_field("doc", stored=True)
+        # Stored ё-folded; the original is stored beside it only if it differs.
+        builder.add_text_field(f"title_{suffix}", stored=True, tokenizer_name=f"lang_{suffix}")
+        builder.add_text_field(f"text_{suffix}", stored=True, tokenizer_name=f"lang_{suffix}")
+    builder.add_bytes_field("title_orig", stored=True)
+    builder.add_bytes_field("text_orig", stored=True)
+    builder.add_date_field("captured_at", stored=True, indexed=True, fast=True)
+    builder.add_integer_field("status", stored=True, indexed=True)
     return builder.build()
+
+
+def _suffix(lang: str) -> str:
+    return lang if lang in STEMMED else "xx"
 
 
 def normalize_domain(domain: str) -> str:
@@ -163,28 +168,26 @@ class TantivyBackend(SearchBackend):
         self._searcher(force_reload=True)
 
     def _document(self, doc: IndexDoc) -> tantivy.Document:
-        captured_at = _utc(doc.captured_at, "captured_at")
-        suffix = doc.lang if doc.lang in STEMMED else "xx"
-        stored = {
+        # Kept lean: in a bulk load this runs once per document while
+        # tantivy's indexing threads wait for input.
+        suffix = _suffix(doc.lang)
+        title, text = fold(doc.title), fold(doc.text)
+        fields = {
             "id": doc.id,
-            "url": doc.url,
             "domain": normalize_domain(doc.domain),
-            "title": doc.title,
-            "text": doc.text,
             "lang": doc.lang,
-            "captured_at": captured_at.isoformat(),
+            "url": fold(unquote(doc.url)),
+            "url_s": doc.url.encode("utf-8"),
+            f"title_{suffix}": title,
+            f"text_{suffix}": text,
+            "captured_at": _utc(doc.captured_at, "captured_at"),
             "status": int(doc.status),
         }
-        return tantivy.Document(
-            id=doc.id,
-            domain=stored["domain"],
-            lang=doc.lang,
-            url=fold(unquote(doc.url)),
-            captured_at=captured_at,
-            status=int(doc.status),
-            doc=json.dumps(stored, ensure_ascii=False).encode("utf-8"),
-            **{f"title_{suffix}": fold(doc.title), f"text_{suffix}": fold(doc.text)},
-        )
+        if title != doc.title:
+            fields["title_orig"] = doc.title.encode("utf-8")
+        if text != doc.text:
+            fields["text_orig"] = doc.text.encode("utf-8")
+        return tantivy.Document(**fields)
 
     def _writer(self) -> _WriterSession:
         return _WriterSession(self._index, self._lock_timeout)
@@ -214,46 +217,49 @@ class TantivyBackend(SearchBackend):
         found = searcher.search(
             full_query, limit=max(query.limit, 1), count=True, offset=query.offset, **order
         )
-        hits = found.hits[: query.limit]
         generators: dict[str, tantivy.SnippetGenerator] = {}
-        results = []
-        for score, address in hits:
-            stored = json.loads(searcher.doc(address).get_first("doc"))
+        hits = []
+        for score, address in found.hits[: query.limit]:
+            doc = searcher.doc(address)
+            lang = doc.get_first("lang")
+            field = f"text_{_suffix(lang)}"
+            text = _original(doc, "text_orig", field)
             snippet = ""
             if tree is not None:
-                snippet = self._snippet(stored, searcher, text_query, generators)
-            results.append(
+                if field not in generators:
+                    generators[field] = self._snippet_generator(searcher, text_query, field)
+                snippet = self._snippet(generators[field], doc, field, text)
+            hits.append(
                 SearchHit(
-                    id=stored["id"],
-                    url=stored["url"],
-                    title=stored["title"],
-                    captured_at=datetime.fromisoformat(stored["captured_at"]),
-                    snippet=snippet or leading(stored["text"]),
+                    id=doc.get_first("id"),
+                    url=doc.get_first("url_s").decode("utf-8"),
+                    title=_original(doc, "title_orig", f"title_{_suffix(lang)}"),
+                    captured_at=doc.get_first("captured_at"),
+                    snippet=snippet or leading(text),
                     score=float(score) if tree is not None else 0.0,
-                    domain=stored["domain"],
-                    lang=stored["lang"],
-                    status=stored["status"],
+                    domain=doc.get_first("domain"),
+                    lang=lang,
+                    status=doc.get_first("status"),
                 )
             )
-        return SearchResult(total=found.count, hits=results)
+        return SearchResult(total=found.count, hits=hits)
 
+    def _snippet_generator(
+        self, searcher: tantivy.Searcher, text_query: tantivy.Query, field: str
+    ) -> tantivy.SnippetGenerator:
+        generator = tantivy.SnippetGenerator.create(searcher, text_query, self._schema, field)
+        generator.set_max_num_chars(SNIPPET_CHARS)
+        return generator
+
+    @staticmethod
     def _snippet(
-        self,
-        stored: dict,
-        searcher: tantivy.Searcher,
-        text_query: tantivy.Query,
-        generators: dict[str, tantivy.SnippetGenerator],
+        generator: tantivy.SnippetGenerator, doc: tantivy.Document, field: str, text: str
     ) -> str:
-        field = f"text_{stored['lang'] if stored['lang'] in STEMMED else 'xx'}"
-        if field not in generators:
-            generator = tantivy.SnippetGenerator.create(
-                searcher, text_query, self._schema, field
-            )
-            generator.set_max_num_chars(SNIPPET_CHARS)
-            generators[field] = generator
-        text = stored["text"][:SNIPPET_SCAN_CHARS]
-        found = generators[field].snippet_from_doc(tantivy.Document(**{field: fold(text)}))
-        return highlighted(text, found)
+        if len(text) > SNIPPET_SCAN_CHARS:
+            # Highlighting scans the text; bound the cost for huge pages.
+            text = text[:SNIPPET_SCAN_CHARS]
+            doc = tantivy.Document(**{field: fold(text)})
+        return highlighted(text, generator.snippet_from_doc(doc))
 
     def _filtered(self, text_query: tantivy.Query, query: SearchQuery) -> tantivy.Query:
         filters = []
@@ -369,6 +375,13 @@ class TantivyBackend(SearchBackend):
         """Drop the index handle; further calls raise RuntimeError."""
         self._closed = True
         self._index = None
+
+
+def _original(doc: tantivy.Document, original: str, folded: str) -> str:
+    value = doc.get_first(original)
+    if value is not None:
+        return value.decode("utf-8")
+    return doc.get_first(folded) or ""
 
 
 class _WriterSession:

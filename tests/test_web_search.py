@@ -86,6 +86,11 @@ def test_form_keeps_what_was_typed(three, web_server):
     assert doc.get_element_by_id("from").get("value") == "2024-01-01"
 
 
+def test_links_with_extra_parameters_still_work(three, web_server):
+    assert len(results(web_server.get("/", params={"q": "TikTok", "utm_source": "telegram"}).text)) == 1
+    assert web_server.get("/api/search", params={"q": "TikTok", "fbclid": "x"}).json()["total"] == 1
+
+
 def test_bad_input_is_explained_on_the_page(web_server):
     for params, words in (({"q": '"unclosed phrase'}, "quote"), ({"from": "18.04.2024"}, "not a date"),
                           ({"from": "2024-05-01", "to": "2024-04-01"}, "start date is after the end date"),

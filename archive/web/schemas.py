@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 DATE_HELP = "Use a date such as 2024-04-01 or a time such as 2024-04-01T12:00:00Z."
 
@@ -40,6 +40,10 @@ class UTCDateTime(fields.Field):
 
 
 class _SearchBase(Schema):
+    class Meta:
+        # Shared links pick up parameters of their own (utm_source=...): ignore them.
+        unknown = EXCLUDE
+
     q = fields.String(load_default="")  # the search backend bounds queries and says why
     domain = fields.String(load_default=None, validate=validate.Length(max=253))
 
