@@ -80,15 +80,19 @@ def from_iso(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open the catalog, creating it and applying pending migrations."""
+def connect(path: Path, migrate_schema: bool = True) -> sqlite3.Connection:
+    """Open the catalog; unless told not to, create it and apply pending migrations.
+
+    The web app migrates once at start and then opens connections per request without.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
-    migrate(db)
+    if migrate_schema:
+        migrate(db)
     return db
 
 

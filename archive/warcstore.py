@@ -72,8 +72,10 @@ class RollingWarcWriter:
             "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
         })
         writer.write_record(info)
-        self._warcinfo = RecordRef("warcinfo", "warcinfo", "", info.rec_headers.get_header("WARC-Record-ID"),
-                                   "application/warc-fields", self._name, 0, self._fh.tell())
+        h = info.rec_headers
+        self._warcinfo = RecordRef("warcinfo", "warcinfo", "", h.get_header("WARC-Record-ID"),
+                                   "application/warc-fields", self._name, 0, self._fh.tell(),
+                                   h.get_header("WARC-Payload-Digest"), h.get_header("WARC-Block-Digest"))
         self._sync()
 
     def _sync(self) -> None:

@@ -191,7 +191,8 @@ class Capturer:
             response = await page.goto(url, wait_until="load", timeout=max(left(), 0.1) * 1000)
         except PlaywrightError as exc:
             if "Timeout" in str(exc) or "timeout" in str(exc):
-                reasons.append(f"page did not finish loading within the capture time limit ({self.options.timeout:g} s)")
+                reasons.append("page did not finish loading within the capture time limit"
+                               f" ({self.options.timeout:g} s)")
             elif "ERR_ABORTED" not in str(exc):
                 # The proxy's record says what went wrong; nothing to keep if no document came.
                 pass
@@ -200,7 +201,7 @@ class Capturer:
         # Scroll first, so lazy content starts loading, then wait once for the network to go quiet.
         try:
             await asyncio.wait_for(page.evaluate(SCROLL_JS, self.options.scroll_steps), timeout=max(left(), 0.1))
-        except (PlaywrightError, asyncio.TimeoutError):
+        except (TimeoutError, PlaywrightError):
             pass
         settle = min(self.options.settle_timeout, left())
         try:
@@ -209,7 +210,7 @@ class Capturer:
             reasons.append(f"network did not go quiet within {settle:g} s")
         try:
             await asyncio.wait_for(page.evaluate(IMAGES_JS, int(min(3, left()) * 1000)), timeout=max(left(), 0.1))
-        except (PlaywrightError, asyncio.TimeoutError):
+        except (TimeoutError, PlaywrightError):
             pass
         if left() <= 0 and not any("time limit" in r for r in reasons):
             reasons.append(f"capture time limit ({self.options.timeout:g} s) reached")

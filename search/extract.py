@@ -8,8 +8,8 @@ read comes back as empty fields.
 from __future__ import annotations
 
 import logging
-from copy import deepcopy
 import re
+from copy import deepcopy
 from dataclasses import dataclass
 from functools import lru_cache
 

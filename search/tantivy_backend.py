@@ -16,9 +16,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from urllib.parse import unquote
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 import tantivy
 

@@ -28,7 +28,7 @@ def private_site():
 def site(private_site):
     """The fixture news site as http://news.example.com (and hostile routes)."""
     with FixtureSite(DATA / "site") as s:
-        private = f"http://intranet.example/secret"
+        private = "http://intranet.example/secret"
         s.routes["/redirect-private"] = lambda h: send(h, 302, b"", headers={"Location": private})
         s.routes["/fetch-private.html"] = lambda h: send(h, 200, (
             "<html><head><title>Script fetches private</title></head><body><p>hello</p><script>"

@@ -34,7 +34,7 @@ def server(env):
             break
         except requests.ConnectionError:
             if proc.poll() is not None:
-                raise AssertionError(proc.stdout.read())
+                raise AssertionError(proc.stdout.read()) from None
             time.sleep(0.2)
     yield base
     proc.terminate()

@@ -29,8 +29,8 @@ def test_resource_over_the_limit_is_truncated_and_marked(env, settings, site):
     out = json.loads(proc.stdout)
     assert out["partial"] is True
     assert any("per-resource byte limit" in r for r in out["partial_reasons"])
-    huge = [(r, c) for r, c in records(settings) if r.rec_headers.get_header("WARC-Target-URI", "").endswith("/huge.bin")
-            and r.rec_type == "response"]
+    huge = [(r, c) for r, c in records(settings)
+            if r.rec_headers.get_header("WARC-Target-URI", "").endswith("/huge.bin") and r.rec_type == "response"]
     assert huge and huge[0][0].rec_headers.get_header("WARC-Truncated") == "length"
     assert len(huge[0][1]) == 1_000_000
     warcio_check(settings.warc_dir.glob("*.warc.gz*"))

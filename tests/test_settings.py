@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from archive.settings import SETTINGS, Settings, SettingError, settings_table
+from archive.settings import SETTINGS, SettingError, Settings, settings_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

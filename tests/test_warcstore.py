@@ -6,10 +6,17 @@ from io import BytesIO
 
 from warcio.archiveiterator import ArchiveIterator
 
-from .conftest import warcio_check
+from archive.warcstore import (
+    OPEN_SUFFIX,
+    PendingRecord,
+    RollingWarcWriter,
+    Sha256WARCWriter,
+    read_payload,
+    recover_orphans,
+    valid_length,
+)
 
-from archive.warcstore import (OPEN_SUFFIX, PendingRecord, RollingWarcWriter, Sha256WARCWriter, read_payload,
-                               recover_orphans, valid_length)
+from .conftest import warcio_check
 
 _builder = Sha256WARCWriter(None, warc_version="1.1")
 

@@ -64,10 +64,9 @@ def test_digests_in_json_match_the_downloaded_warc(web_server, capture_id):
         downloaded[h.get_header("WARC-Record-ID")] = (h.get_header("WARC-Payload-Digest"),
                                                      h.get_header("WARC-Block-Digest"))
     assert downloaded.keys() == {rec["record_id"] for rec in body["records"]}
-    # The warcinfo's digests are not in the catalog (warcstore does not record them).
     for rec in body["records"]:
-        if rec["role"] != "warcinfo":
-            assert downloaded[rec["record_id"]] == (rec["payload_digest"], rec["block_digest"]), rec
+        assert downloaded[rec["record_id"]] == (rec["payload_digest"], rec["block_digest"]), rec
+        assert rec["block_digest"].startswith("sha256:")
 
 
 @pytest.mark.parametrize("method, address, status", [

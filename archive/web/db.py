@@ -21,6 +21,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     """Keep ``settings`` and an open search backend on ``app``; close catalogs after requests."""
     app.extensions["archive.settings"] = settings
     app.extensions["archive.search"] = open_backend(settings.search_backend, settings.index_dir)
+    catalog.connect(settings.catalog_path).close()  # create or migrate the schema once, at start
     app.teardown_appcontext(close_db)
 
 
@@ -36,7 +37,7 @@ def get_search():
 def get_db() -> sqlite3.Connection:
     """This request's catalog connection, opened on first use."""
     if "db" not in g:
-        g.db = catalog.connect(get_settings().catalog_path)
+        g.db = catalog.connect(get_settings().catalog_path, migrate_schema=False)
     return g.db
 
 
