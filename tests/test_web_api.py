@@ -10,9 +10,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive import catalog, jobs
 
-from .test_web_support import page_html
-
-pytest_plugins = ["tests.test_web_support"]  # its fixtures: web_settings, archive_builder, web_server
+from .webapp import page_html
 
 URL = "https://kloop.kg/blog/2024/04/18/tiktok/"
 TITLE = "ГКНБ обязал провайдеров заблокировать TikTok"

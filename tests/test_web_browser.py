@@ -7,8 +7,6 @@ from playwright.sync_api import sync_playwright
 from archive import jobs
 from crawler.browser import find_chromium, launch_args
 
-pytest_plugins = ["tests.test_web_support"]  # its fixtures: web_settings, archive_builder, web_server
-
 PHONE = {"width": 390, "height": 844}
 TITLE = "ГКНБ обязал провайдеров заблокировать TikTok — очень длинный заголовок статьи для маленького экрана"
 LONG_URL = "https://kloop.kg/blog/2024/04/18/" + "very-long-slug-" * 12

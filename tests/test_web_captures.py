@@ -9,9 +9,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive import catalog
 
-from .test_web_support import ARCHIVE_NAME, page_html, tiny_png
-
-pytest_plugins = ["tests.test_web_support"]  # its fixtures: web_settings, archive_builder, web_server
+from .webapp import ARCHIVE_NAME, page_html, tiny_png
 
 URL = "https://kloop.kg/blog/2024/04/18/tiktok-blocked/"
 FINAL = "https://www.kloop.kg/blog/2024/04/18/tiktok-blocked/"

@@ -10,8 +10,6 @@ import pytest
 from archive.present import search_json
 from search import SearchQuery
 
-pytest_plugins = ["tests.test_web_support"]  # its fixtures: web_settings, archive_builder, web_server
-
 KLOOP = ("https://kloop.kg/blog/2024/04/18/tiktok/", "ГКНБ обязал провайдеров заблокировать TikTok",
          ["Служба безопасности потребовала заблокировать TikTok по всей стране.",
           "Провайдеры получили письмо <script>alert(1)</script> в пятницу."])

@@ -6,8 +6,6 @@ import pytest
 
 from archive import jobs
 
-pytest_plugins = ["tests.test_web_support"]  # its fixtures: web_settings, archive_builder, web_server
-
 # Each kind of URL that must not be queued, and words the reason must contain.
 BAD_URLS = [
     ("javascript:alert(document.cookie)", "only http and https"),

@@ -3,7 +3,7 @@
 `ArchiveBuilder` writes a capture the way the crawler does (warcio records in a
 rolling WARC file, a catalog row, an index entry) from a title and some text.
 `LiveServer` runs the app in waitress, as `python -m archive serve` does.
-Other test modules reuse them with `from .test_web_support import ...`.
+Other test modules reuse them with `from .webapp import ...`; conftest registers its fixtures.
 """
 from __future__ import annotations
 
