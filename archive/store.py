@@ -107,7 +107,8 @@ def store_capture(result: CaptureResult, db, writer: RollingWarcWriter, backend=
                   job_id: int | None = None) -> tuple[int, list[RecordRef]]:
     """Write ``result`` to WARC, catalog it, index it; return (capture id, record refs)."""
     extracted = extract(result.dom, result.final_url)
-    title = result.title or extracted.title
+    # The article title (as a reader sees it) rather than the tab title with its " - Site" suffix.
+    title = extracted.title or result.title
     refs = writer.write(build_records(result, extracted.text))
     main = next((r for r in refs if r.role == "main"), None)
     capture_id = add_capture(db, {

@@ -30,12 +30,8 @@ import tantivy
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from search import IndexDoc, SearchBackend, SearchQuery, open_backend  # noqa: E402
-from search.tantivy_backend import (  # noqa: E402
-    STEMMED,
-    SUFFIXES,
-    WRITER_HEAP,
-    _analyzer,
-)
+from search.tantivy_backend import WRITER_HEAP  # noqa: E402
+from search.tantivy_schema import STEMMED, SUFFIXES, analyzer  # noqa: E402
 
 RU_ONSETS = list("бвгджзклмнпрстфхцчшщ") + ["пр", "ст", "кр", "тр", "бл", "гр", "сл"]
 RU_VOWELS = list("аеиоуыяю")
@@ -152,9 +148,9 @@ class RawTantivy:
         self.schema = builder.build()
         path.mkdir(parents=True, exist_ok=True)
         self.index = tantivy.Index(self.schema, path=str(path))
-        self.index.register_tokenizer("lang_xx", _analyzer(None))
+        self.index.register_tokenizer("lang_xx", analyzer(None))
         for suffix, language in STEMMED.items():
-            self.index.register_tokenizer(f"lang_{suffix}", _analyzer(language))
+            self.index.register_tokenizer(f"lang_{suffix}", analyzer(language))
         self.fields = ["url", *(f"{k}_{s}" for s in SUFFIXES for k in ("title", "text"))]
 
     def add(self, docs: list[IndexDoc]) -> None:
@@ -251,8 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     docs = make_corpus(args.docs, args.seed)
     queries = make_queries(docs, args.queries, args.seed)
     words = sum(len(d.text.split()) for d in docs)
-    print(f"corpus: {len(docs)} docs, {words / len(docs):.0f} words/doc, "
-          f"{sum(len(d.text) for d in docs) / 1e6:.0f} MB text, built in {time.perf_counter() - started:.1f} s")
+    print(
+        f"corpus: {len(docs)} docs, {words / len(docs):.0f} words/doc, "
+        f"{sum(len(d.text) for d in docs) / 1e6:.0f} MB text, built in {time.perf_counter() - started:.1f} s"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         ours, raw, ours_s, raw_s = index_both(docs, Path(tmp), args.rounds)
@@ -261,8 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         ours.close()
 
     ours_rate, raw_rate = len(docs) / ours_s, len(docs) / raw_s
-    print(f"indexing: ours {ours_rate:,.0f} docs/s ({ours_s:.1f} s), raw {raw_rate:,.0f} docs/s "
-          f"({raw_s:.1f} s), ratio ours/raw {ours_rate / raw_rate:.2f}")
+    print(
+        f"indexing: ours {ours_rate:,.0f} docs/s ({ours_s:.1f} s), raw {raw_rate:,.0f} docs/s "
+        f"({raw_s:.1f} s), ratio ours/raw {ours_rate / raw_rate:.2f}"
+    )
     for name, pct in (("p50", 50), ("p95", 95)):
         o, r = percentile(ours_lat, pct), percentile(raw_lat, pct)
         print(f"query {name}: ours {o:.2f} ms, raw {r:.2f} ms, ratio ours/raw {o / r:.2f}")
@@ -270,9 +270,11 @@ def main(argv: list[str] | None = None) -> int:
         mine = [i for i, (k, _) in enumerate(queries) if k == kind]
         o = [ours_lat[i] for i in mine]
         r = [raw_lat[i] for i in mine]
-        print(f"  {kind:6}: ours p50 {statistics.median(o):.2f} / p95 {percentile(o, 95):.2f} ms, "
-              f"raw p50 {statistics.median(r):.2f} / p95 {percentile(r, 95):.2f} ms, "
-              f"median matches {statistics.median(totals[i] for i in mine):,.0f}")
+        print(
+            f"  {kind:6}: ours p50 {statistics.median(o):.2f} / p95 {percentile(o, 95):.2f} ms, "
+            f"raw p50 {statistics.median(r):.2f} / p95 {percentile(r, 95):.2f} ms, "
+            f"median matches {statistics.median(totals[i] for i in mine):,.0f}"
+        )
     return 0
 
 

@@ -104,6 +104,7 @@ class RecordingProxy:
         self.failed: list[dict] = []
         self.limits_hit: list[str] = []
         self.total_bytes = 0
+        self._dns: dict[str, asyncio.Future] = {}
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
         self._upstream_tls = ssl.create_default_context()
@@ -121,7 +122,7 @@ class RecordingProxy:
         """Stop accepting and cut exchanges still running (they are kept, marked truncated)."""
         if self._server:
             self._server.close()
-        for task in list(self._tasks):
+        for task in [*self._tasks, *self._dns.values()]:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -344,18 +345,7 @@ class RecordingProxy:
     async def _connect(self, url: str, host: str, port: int, tls: bool):
         """Resolve, check and connect to the exact address checked; check it again once connected."""
         target, port = self.rules.map(host, port)
-        loop = asyncio.get_running_loop()
-        try:
-            addrs = [ipaddress.ip_address(target.strip("[]"))]
-        except ValueError:
-            try:
-                infos = await asyncio.wait_for(
-                    loop.getaddrinfo(target, port, type=socket.SOCK_STREAM), self.connect_timeout)
-            except socket.gaierror as exc:
-                raise ProxyError("dns", f"cannot resolve {host}: {exc.strerror}") from exc
-            except TimeoutError as exc:
-                raise ProxyError("dns", f"DNS lookup for {host} timed out") from exc
-            addrs = list(dict.fromkeys(ipaddress.ip_address(i[4][0].split("%")[0]) for i in infos))
+        addrs = await self._resolve(target, host, port)
         problems = [p for p in (address_problem(ip, self.allow) for ip in addrs) if p]
         allowed = [ip for ip in addrs if address_problem(ip, self.allow) is None]
         if not allowed:
@@ -383,6 +373,31 @@ class RecordingProxy:
             raise ProxyError("blocked", f"{host} connected to a {problem}")
         tls_info = describe_peer_certificate(up_writer.get_extra_info("ssl_object")) if tls else None
         return up_reader, up_writer, str(peer_ip), tls_info
+
+    async def _resolve(self, target: str, host: str, port: int) -> list:
+        """Addresses for ``target``, looked up once per capture (failures too): a page may ask
+        for one missing host a hundred times."""
+        try:
+            return [ipaddress.ip_address(target.strip("[]"))]
+        except ValueError:
+            pass
+        if target not in self._dns:
+            self._dns[target] = asyncio.ensure_future(self._lookup(target, host, port))
+        result = await asyncio.shield(self._dns[target])
+        if isinstance(result, ProxyError):
+            raise ProxyError(result.kind, str(result))
+        return result
+
+    async def _lookup(self, target: str, host: str, port: int):
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await asyncio.wait_for(
+                loop.getaddrinfo(target, port, type=socket.SOCK_STREAM), self.connect_timeout)
+        except socket.gaierror as exc:
+            return ProxyError("dns", f"cannot resolve {host}: {exc.strerror}")
+        except TimeoutError:
+            return ProxyError("dns", f"DNS lookup for {host} timed out")
+        return list(dict.fromkeys(ipaddress.ip_address(i[4][0].split("%")[0]) for i in infos))
 
     async def _reply(self, writer, status: int, message: str, blocked: str | None = None) -> None:
         body = (message + "\n").encode("utf-8", "replace")

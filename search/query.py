@@ -97,7 +97,7 @@ def _lex(q: str) -> list[tuple[str, str]]:
         elif ch == '"':
             end = q.find('"', i + 1)
             if end < 0:
-                msg = f'unbalanced quote: the phrase opened at position {i + 1} is not closed'
+                msg = f"unbalanced quote: the phrase opened at position {i + 1} is not closed"
                 raise QuerySyntaxError(msg)
             tokens.append(("phrase", q[i + 1 : end]))
             i = end + 1
@@ -190,8 +190,10 @@ class _Parser:
             msg = f"{value} needs a term on each side"
             raise QuerySyntaxError(msg)
         if kind == "rparen":
-            msg = "empty parentheses" if self._previous() == "lparen" else (
-                "unbalanced parenthesis: ')' without a matching '('"
+            msg = (
+                "empty parentheses"
+                if self._previous() == "lparen"
+                else ("unbalanced parenthesis: ')' without a matching '('")
             )
             raise QuerySyntaxError(msg)
         self.pos += 1

@@ -36,14 +36,14 @@ def highlighted(text: str, snippet: tantivy.Snippet) -> str:
     data = text.encode("utf-8")
     frame = snippet.fragment_range()
     fragment = data[frame.start : frame.end]
-    parts = [_ELLIPSIS if _has_words(data[: frame.start]) else ""]
+    parts = [_ELLIPSIS if _has_words(data[max(0, frame.start - 64) : frame.start]) else ""]
     position = 0
     for mark in marks:  # offsets are bytes, relative to the fragment
         parts.append(_escape(fragment[position : mark.start]))
         parts.append(f"<mark>{_escape(fragment[mark.start : mark.end])}</mark>")
         position = mark.end
     parts.append(_escape(fragment[position:]))
-    parts.append(_ELLIPSIS if _has_words(data[frame.end :]) else "")
+    parts.append(_ELLIPSIS if _has_words(data[frame.end : frame.end + 64]) else "")
     return "".join(parts).strip()
 
 
@@ -57,7 +57,8 @@ def leading(text: str, limit: int = SNIPPET_CHARS) -> str:
 
 
 def _has_words(data: bytes) -> bool:
-    """Whether text was cut off: more than punctuation remains."""
+    """Whether text was cut off: more than punctuation is left out (a
+    partial character at a cut is ignored)."""
     return any(ch.isalnum() for ch in data.decode("utf-8", errors="ignore"))
 
 

@@ -148,8 +148,6 @@ def _document_title(tree: lxml_html.HtmlElement) -> str:
     # A short remainder after cutting usually lost meaningful words; keep the
     # whole <title> unless the cut removed exactly one hierarchical level.
     count = _words(title)
-    if count <= 4 and (
-        not hierarchical or count != _words(re.sub(r"[|\-–—\\/>»]+", "", original)) - 1
-    ):
+    if count <= 4 and (not hierarchical or count != _words(re.sub(r"[|\-–—\\/>»]+", "", original)) - 1):
         title = original
     return title
