@@ -83,7 +83,15 @@ def query_from_text(text: str) -> str:
     words: quotes, parentheses, leading signs and operator words removed."""
     text = _LEADING_SIGN.sub(" ", _SYNTAX.sub(" ", text))
     words = [w for w in text.split() if w not in _OPERATORS]
-    return " ".join(words[:MAX_TERMS])
+    if words and len(words[0]) > MAX_QUERY_CHARS:  # one giant "word"
+        return words[0][:MAX_QUERY_CHARS]
+    kept, length = [], 0
+    for word in words[:MAX_TERMS]:
+        length += len(word) + 1
+        if length > MAX_QUERY_CHARS:
+            break  # the start of a long text is query enough
+        kept.append(word)
+    return " ".join(kept)
 
 
 def _lex(q: str) -> list[tuple[str, str]]:

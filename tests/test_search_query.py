@@ -68,3 +68,8 @@ def test_query_from_text_always_parses_to_plain_words() -> None:
     assert all(isinstance(n, Term) for n in node.nodes)
     assert [n.text for n in node.nodes] == ["He", "said:", "Block", "all", "sites", "leave", "c++"]
     assert query_from_text("") == ""
+    # Any length of text still makes a valid query.
+    assert parse(query_from_text("word " * 5000)) is not None
+    assert parse(query_from_text("x" * 300 + " " + "y" * 3000)) == Term("x" * 300)
+    assert parse(query_from_text("y" * 3000)) == Term("y" * 2000)
+    assert query_from_text('AND OR NOT ( ) - + "') == ""
