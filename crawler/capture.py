@@ -37,6 +37,9 @@ IMAGES_JS = """async (ms) => {
   await Promise.race([Promise.all([...pending, fonts]), new Promise(r => setTimeout(r, ms))]);
 }"""
 
+# The recording proxy sees every request, so "settled" is judged there: no exchange
+# running for this long (Playwright's own networkidle waits a fixed 500 ms).
+QUIET_SECONDS = 0.3
 MAX_SCREENSHOT_HEIGHT = 16384  # Chromium's own texture limit; taller pages are cut here
 
 
@@ -144,7 +147,7 @@ class Capturer:
         screenshot, dom, title, response = None, "", "", None
         try:
             page = await context.new_page()
-            response, screenshot, dom, title = await self._drive(page, url, deadline, reasons)
+            response, screenshot, dom, title = await self._drive(page, proxy, url, deadline, reasons)
         finally:
             await context.close()
             await proxy.close()
@@ -181,7 +184,7 @@ class Capturer:
         }
         return result
 
-    async def _drive(self, page, url: str, deadline: float, reasons: list[str]):
+    async def _drive(self, page, proxy: RecordingProxy, url: str, deadline: float, reasons: list[str]):
         """Load, settle, scroll, screenshot; each step bounded by what is left of the deadline."""
         def left() -> float:
             return max(deadline - time.monotonic(), 0.0)
@@ -204,9 +207,7 @@ class Capturer:
         except (TimeoutError, PlaywrightError):
             pass
         settle = min(self.options.settle_timeout, left())
-        try:
-            await page.wait_for_load_state("networkidle", timeout=max(settle, 0.1) * 1000)
-        except PlaywrightError:
+        if not await proxy.wait_quiet(QUIET_SECONDS, settle):
             reasons.append(f"network did not go quiet within {settle:g} s")
         try:
             await asyncio.wait_for(page.evaluate(IMAGES_JS, int(min(3, left()) * 1000)), timeout=max(left(), 0.1))

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import socket
 import ssl
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO
@@ -86,6 +88,20 @@ async def _read_head(reader: asyncio.StreamReader) -> bytes:
         raise ProxyError("protocol", "header block too large") from exc
 
 
+@functools.cache
+def upstream_tls_context() -> ssl.SSLContext:
+    """The client TLS context for real servers; built once, as loading CA paths is slow.
+
+    An archive records what a server sent, valid certificate or not; the
+    certificate's details go into the provenance record instead.
+    """
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
 class RecordingProxy:
     """One proxy per capture: records its exchanges and the requests it refused."""
 
@@ -107,12 +123,8 @@ class RecordingProxy:
         self._dns: dict[str, asyncio.Future] = {}
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
-        self._upstream_tls = ssl.create_default_context()
-        # An archive records what a server sent, valid certificate or not; the
-        # certificate's details go into the provenance record instead.
-        self._upstream_tls.check_hostname = False
-        self._upstream_tls.verify_mode = ssl.CERT_NONE
-        self._upstream_tls.set_alpn_protocols(["http/1.1"])
+        self.inflight = 0
+        self.last_activity = time.monotonic()
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._client, "127.0.0.1", 0, limit=MAX_HEAD)
@@ -126,6 +138,17 @@ class RecordingProxy:
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def wait_quiet(self, quiet: float, timeout: float) -> bool:
+        """Wait until no exchange has been running for ``quiet`` seconds; False after ``timeout``."""
+        end = time.monotonic() + timeout
+        while True:
+            now = time.monotonic()
+            if self.inflight == 0 and now - self.last_activity >= quiet:
+                return True
+            if now >= end:
+                return False
+            await asyncio.sleep(0.05)
 
     def _limit(self, reason: str) -> None:
         if reason not in self.limits_hit:
@@ -169,6 +192,15 @@ class RecordingProxy:
                 return
 
     async def _exchange(self, head: bytes, reader, writer, origin) -> bool:
+        self.inflight += 1
+        self.last_activity = time.monotonic()
+        try:
+            return await self._exchange_counted(head, reader, writer, origin)
+        finally:
+            self.inflight -= 1
+            self.last_activity = time.monotonic()
+
+    async def _exchange_counted(self, head: bytes, reader, writer, origin) -> bool:
         (method, target, *_), headers = _parse_head(head)
         if origin:
             scheme, host, port = origin
@@ -259,8 +291,13 @@ class RecordingProxy:
         writer.write(head)
         if status == 101 and upgrade:
             # A WebSocket: pass it through, unrecorded (WARC has no standard record for it).
+            # An open socket is not page loading: do not let it keep the capture from settling.
+            self.inflight -= 1
             await writer.drain()
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True)
+            try:
+                await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True)
+            finally:
+                self.inflight += 1  # balanced by _exchange
             return False
 
         def sink(data: bytes) -> None:
@@ -351,7 +388,7 @@ class RecordingProxy:
         if not allowed:
             raise ProxyError("blocked", f"{host} resolves to a {problems[0]}")
         ip = allowed[0]
-        ctx = self._upstream_tls if tls else None
+        ctx = upstream_tls_context() if tls else None
         try:
             up_reader, up_writer = await asyncio.wait_for(
                 asyncio.open_connection(str(ip), port, ssl=ctx, server_hostname=host if tls else None,
