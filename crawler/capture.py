@@ -15,8 +15,9 @@ from playwright.async_api import async_playwright
 from . import __version__
 from .browser import find_chromium, launch_args
 from .certs import CertAuthority
+from .httpwire import Exchange
 from .netpolicy import HostRules
-from .proxy import Exchange, RecordingProxy
+from .proxy import RecordingProxy
 
 SCROLL_JS = """async (steps) => {
   const el = document.scrollingElement || document.documentElement;

@@ -14,78 +14,13 @@ import functools
 import ipaddress
 import socket
 import ssl
-import tempfile
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO
 from urllib.parse import urlsplit
 
 from .certs import CertAuthority, describe_peer_certificate
+from .httpwire import CHUNK, MAX_HEAD, Exchange, ProxyError, header_value, parse_head, pipe, read_head
 from .netpolicy import HostRules, address_problem
-
-MAX_HEAD = 64 * 1024
-CHUNK = 64 * 1024
-
-
-class ProxyError(Exception):
-    """An exchange that could not be completed; ``kind`` names the failure for the record."""
-
-    def __init__(self, kind: str, message: str):
-        super().__init__(message)
-        self.kind = kind
-
-
-@dataclass
-class Exchange:
-    """One HTTP request and its response, as the bytes went over the wire."""
-
-    url: str
-    method: str
-    started: datetime
-    ip: str
-    request_head: bytes
-    request_body: bytes
-    response_head: bytes = b""
-    body: IO[bytes] = field(default_factory=lambda: tempfile.SpooledTemporaryFile(max_size=1 << 20))
-    body_length: int = 0
-    truncated: str | None = None  # WARC-Truncated reason: length, time, disconnect
-    tls: dict | None = None
-    status: int = 0
-
-    def header(self, name: str) -> str | None:
-        """A response header's value (first one), case-insensitive."""
-        name = name.lower().encode()
-        for line in self.response_head.split(b"\r\n")[1:]:
-            key, _, value = line.partition(b":")
-            if key.strip().lower() == name:
-                return value.strip().decode("latin-1")
-        return None
-
-
-def _parse_head(head: bytes) -> tuple[list[str], list[tuple[str, str]]]:
-    lines = head.decode("latin-1").split("\r\n")
-    first = lines[0].split(" ", 2)
-    headers = []
-    for line in lines[1:]:
-        if line:
-            key, _, value = line.partition(":")
-            headers.append((key.strip(), value.strip()))
-    return first, headers
-
-
-def _get(headers: list[tuple[str, str]], name: str) -> str | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
-
-
-async def _read_head(reader: asyncio.StreamReader) -> bytes:
-    try:
-        return await reader.readuntil(b"\r\n\r\n")
-    except asyncio.LimitOverrunError as exc:
-        raise ProxyError("protocol", "header block too large") from exc
 
 
 @functools.cache
@@ -168,8 +103,8 @@ class RecordingProxy:
             writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await _read_head(reader)
-        first, headers = _parse_head(head)
+        head = await read_head(reader)
+        first, headers = parse_head(head)
         if first[0].upper() == "CONNECT":
             host, _, port = first[1].rpartition(":")
             host = host.strip("[]")
@@ -183,7 +118,7 @@ class RecordingProxy:
         while True:
             if head is None:
                 try:
-                    head = await _read_head(reader)
+                    head = await read_head(reader)
                 except asyncio.IncompleteReadError:
                     return
             keep = await self._exchange(head, reader, writer, origin)
@@ -201,11 +136,11 @@ class RecordingProxy:
             self.last_activity = time.monotonic()
 
     async def _exchange_counted(self, head: bytes, reader, writer, origin) -> bool:
-        (method, target, *_), headers = _parse_head(head)
+        (method, target, *_), headers = parse_head(head)
         if origin:
             scheme, host, port = origin
             path = target
-            netloc = _get(headers, "host") or (host if port == 443 else f"{host}:{port}")
+            netloc = header_value(headers, "host") or (host if port == 443 else f"{host}:{port}")
             url = f"https://{netloc}{path}"
         else:
             parts = urlsplit(target)
@@ -219,10 +154,10 @@ class RecordingProxy:
             url = target.split("#")[0]
 
         body = b""
-        length = _get(headers, "content-length")
+        length = header_value(headers, "content-length")
         if length and length.isdigit():
             body = await reader.readexactly(int(length))
-        elif (_get(headers, "transfer-encoding") or "").lower() == "chunked":
+        elif (header_value(headers, "transfer-encoding") or "").lower() == "chunked":
             body = await self._read_chunked(reader, None, lambda data: None)
 
         started = datetime.now(UTC)
@@ -244,7 +179,7 @@ class RecordingProxy:
             if low in ("proxy-connection", "proxy-authorization", "connection", "keep-alive"):
                 continue
             out_lines.append(f"{key}: {value}")
-        upgrade = (_get(headers, "upgrade") or "").lower() == "websocket"
+        upgrade = (header_value(headers, "upgrade") or "").lower() == "websocket"
         out_lines.append("Connection: Upgrade" if upgrade else "Connection: close")
         request_head = ("\r\n".join(out_lines) + "\r\n\r\n").encode("latin-1")
         ex = Exchange(url=url, method=method, started=started, ip=ip, request_head=request_head,
@@ -281,8 +216,8 @@ class RecordingProxy:
 
     async def _relay_response(self, ex: Exchange, up_reader, writer, method, upgrade, reader, up_writer) -> bool:
         while True:
-            head = await asyncio.wait_for(_read_head(up_reader), self.read_timeout)
-            status_line, headers = _parse_head(head)
+            head = await asyncio.wait_for(read_head(up_reader), self.read_timeout)
+            status_line, headers = parse_head(head)
             status = int(status_line[1]) if len(status_line) > 1 and status_line[1].isdigit() else 0
             if 100 <= status < 200 and status != 101:
                 continue  # interim responses are not recorded
@@ -295,7 +230,7 @@ class RecordingProxy:
             self.inflight -= 1
             await writer.drain()
             try:
-                await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True)
+                await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True)
             finally:
                 self.inflight += 1  # balanced by _exchange
             return False
@@ -305,14 +240,14 @@ class RecordingProxy:
 
         if method == "HEAD" or status in (204, 304):
             pass
-        elif (_get(headers, "transfer-encoding") or "").lower() == "chunked":
+        elif (header_value(headers, "transfer-encoding") or "").lower() == "chunked":
             await self._read_chunked(up_reader, ex, sink)
-        elif (_get(headers, "content-length") or "").isdigit():
-            await self._copy(up_reader, ex, sink, int(_get(headers, "content-length")))
+        elif (header_value(headers, "content-length") or "").isdigit():
+            await self._copy(up_reader, ex, sink, int(header_value(headers, "content-length")))
         else:
             await self._copy(up_reader, ex, sink, None)
         await writer.drain()
-        return not ex.truncated and "close" not in (_get(headers, "connection") or "").lower()
+        return not ex.truncated and "close" not in (header_value(headers, "connection") or "").lower()
 
     def _record(self, ex: Exchange | None, data: bytes) -> bool:
         """Keep ``data`` for the WARC; False once a limit says stop."""
@@ -443,13 +378,3 @@ class RecordingProxy:
         writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
                      f"Content-Length: {len(body)}\r\n{extra}Cache-Control: no-store\r\n\r\n".encode() + body)
         await writer.drain()
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(CHUNK):
-            writer.write(data)
-            await writer.drain()
-    finally:
-        writer.close()
-
