@@ -2,21 +2,26 @@
 from __future__ import annotations
 
 import os
+import shutil
 from io import BytesIO
 
+import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from archive.catalog import RecordRef
 from archive.warcstore import (
     OPEN_SUFFIX,
     PendingRecord,
     RollingWarcWriter,
     Sha256WARCWriter,
+    WarcStoreError,
     read_payload,
     recover_orphans,
     valid_length,
 )
 
 from .conftest import warcio_check
+from .sites import DATA
 
 _builder = Sha256WARCWriter(None, warc_version="1.1")
 
@@ -79,3 +84,45 @@ def test_live_writers_files_are_left_alone(tmp_path):
     path.rename(alive)
     assert recover_orphans(tmp_path) == []
     assert alive.exists()
+
+
+def record_offsets(path):
+    it = ArchiveIterator(open(path, "rb"))
+    out = []
+    for rec in it:
+        it.read_to_end(rec)
+        out.append((rec.rec_type, it.get_record_offset(), it.get_record_length()))
+    return out
+
+
+def test_valid_length_of_whole_and_truncated_files():
+    whole = DATA / "warcs" / "example.warc.gz"
+    truncated = DATA / "warcs" / "example-truncated.warc.gz"
+    assert valid_length(whole) == whole.stat().st_size
+    offsets = record_offsets(whole)
+    assert [t for t, _, _ in offsets] == ["warcinfo", "response", "response"]
+    assert valid_length(truncated) == offsets[2][1]  # everything before the torn record
+
+
+def test_reading_a_torn_record_names_file_and_offset(tmp_path):
+    whole = DATA / "warcs" / "example.warc.gz"
+    _, offset, length = record_offsets(whole)[2]
+    shutil.copy(DATA / "warcs" / "example-truncated.warc.gz", tmp_path / "example.warc.gz")
+    ref = RecordRef("main", "response", "http://news.example.com/1", "<urn:uuid:x>", "", "example.warc.gz",
+                    offset, length)
+    with pytest.raises(WarcStoreError, match=f"example.warc.gz.*offset {offset}|shorter than the catalog"):
+        read_payload(tmp_path, ref)
+    # The records before the damage still read.
+    _, offset1, length1 = record_offsets(whole)[1]
+    ok = RecordRef("main", "response", "http://news.example.com/0", "<urn:uuid:y>", "", "example.warc.gz",
+                   offset1, length1)
+    assert "Первая статья".encode() in read_payload(tmp_path, ok)
+
+
+def test_recovering_a_real_truncated_file(tmp_path):
+    orphan = tmp_path / "archive-20240401120000-999999999-00001.warc.gz.open"
+    shutil.copy(DATA / "warcs" / "example-truncated.warc.gz", orphan)
+    assert recover_orphans(tmp_path) == ["archive-20240401120000-999999999-00001.warc.gz"]
+    final = tmp_path / "archive-20240401120000-999999999-00001.warc.gz"
+    assert [t for t, _, _ in record_offsets(final)] == ["warcinfo", "response"]
+    warcio_check([final])
