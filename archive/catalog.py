@@ -64,6 +64,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX jobs_status ON jobs(status, id);
     """,
+    # 2: revisit records name the record holding their payload; find records by digest and id.
+    """
+    ALTER TABLE records ADD COLUMN refers_to TEXT;
+    CREATE INDEX records_payload_digest ON records(payload_digest);
+    CREATE INDEX records_record_id ON records(record_id);
+    """,
 )
 
 
@@ -132,6 +138,7 @@ class RecordRef:
     length: int
     payload_digest: str | None = None
     block_digest: str | None = None
+    refers_to: str | None = None  # for a revisit: WARC-Record-ID of the record with the payload
 
 
 def add_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Iterable[RecordRef]) -> int:
@@ -151,10 +158,10 @@ def add_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Iterab
         capture_id = cur.lastrowid
         db.executemany(
             "INSERT INTO records (capture_id, role, record_type, target_uri, record_id, content_type,"
-            " warc_file, offset, length, payload_digest, block_digest)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " warc_file, offset, length, payload_digest, block_digest, refers_to)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(capture_id, r.role, r.record_type, r.target_uri, r.record_id, r.content_type,
-              r.warc_file, r.offset, r.length, r.payload_digest, r.block_digest) for r in records])
+              r.warc_file, r.offset, r.length, r.payload_digest, r.block_digest, r.refers_to) for r in records])
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -186,14 +193,34 @@ def list_captures(db: sqlite3.Connection, limit: int = 20, url: str | None = Non
     return [_capture_dict(r) for r in rows]
 
 
-def get_records(db: sqlite3.Connection, capture_id: int, role: str | None = None) -> list[RecordRef]:
-    sql = ("SELECT role, record_type, target_uri, record_id, content_type, warc_file, offset, length,"
-           " payload_digest, block_digest FROM records WHERE capture_id = ?")
+_RECORD_COLUMNS = ("role, record_type, target_uri, record_id, content_type, warc_file, offset, length,"
+                   " payload_digest, block_digest, refers_to")
+
+
+def get_records(db: sqlite3.Connection, capture_id: int, role: str | None = None,
+                with_originals: bool = False) -> list[RecordRef]:
+    """A capture's records in write order.
+
+    ``with_originals`` adds, after them, the records that its revisit records
+    refer to (role ``original``), so an export of the capture is complete.
+    """
+    sql = f"SELECT {_RECORD_COLUMNS} FROM records WHERE capture_id = ?"
     args: tuple = (capture_id,)
     if role:
         sql += " AND role = ?"
         args += (role,)
-    return [RecordRef(**dict(r)) for r in db.execute(sql + " ORDER BY id", args)]
+    refs = [RecordRef(**dict(r)) for r in db.execute(sql + " ORDER BY id", args)]
+    if with_originals:
+        have = {r.record_id for r in refs}
+        for ref in list(refs):
+            if ref.refers_to and ref.refers_to not in have:
+                row = db.execute(f"SELECT {_RECORD_COLUMNS} FROM records WHERE record_id = ? LIMIT 1",
+                                 (ref.refers_to,)).fetchone()
+                if row is not None:
+                    original = RecordRef(**{**dict(row), "role": "original"})
+                    refs.append(original)
+                    have.add(original.record_id)
+    return refs
 
 
 def set_indexed(db: sqlite3.Connection, capture_id: int, indexed: bool = True) -> None:
