@@ -4,9 +4,19 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.requirements-installed
 PYTHON3 ?= python3
 
+REPLAY_VERSION := 2.5.3
+REPLAY_DIR     := vendor/replaywebpage-$(REPLAY_VERSION)
+
 .PHONY: setup chromium run test lint bench clean
 
-setup: $(STAMP) chromium
+setup: $(STAMP) chromium $(REPLAY_DIR)/sw.js
+
+# replayweb.page (AGPL-3.0), the client-side replay viewer: fetched from npm, never committed.
+$(REPLAY_DIR)/sw.js:
+	mkdir -p $(REPLAY_DIR)
+	cd $(REPLAY_DIR) && npm pack --silent replaywebpage@$(REPLAY_VERSION) >/dev/null \
+	  && tar xzf replaywebpage-$(REPLAY_VERSION).tgz --strip-components=1 package/sw.js package/ui.js package/LICENSE \
+	  && rm replaywebpage-$(REPLAY_VERSION).tgz
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON3) -m venv $(VENV)

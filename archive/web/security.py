@@ -10,8 +10,9 @@ from flask import Flask, Response
 
 # `meta http-equiv="refresh"` (the job page) is not governed by CSP, so it
 # needs no exception here.
+# Archived pages are replayed only inside a frame from the separate replay origin.
 APP_CSP = ("default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "
-           "base-uri 'none'; frame-ancestors 'none'")
+           "base-uri 'none'; frame-ancestors 'none'; frame-src {replay_origin}")
 # For bytes that are not our pages (screenshots, WARC downloads): even if a
 # browser were talked into rendering them, they get no origin to act from.
 SANDBOX_CSP = "default-src 'none'; sandbox; frame-ancestors 'none'"
@@ -27,12 +28,12 @@ HEADERS = {
 }
 
 
-def add_headers(response: Response) -> Response:
-    """Set each security header unless the view chose a stricter one."""
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
-    return response
+def init_app(app: Flask, replay_origin: str) -> None:
+    headers = dict(HEADERS, **{"Content-Security-Policy": APP_CSP.format(replay_origin=replay_origin)})
 
-
-def init_app(app: Flask) -> None:
-    app.after_request(add_headers)
+    @app.after_request
+    def add_headers(response: Response) -> Response:
+        """Set each security header unless the view chose a stricter one."""
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+        return response

@@ -1,0 +1,33 @@
+"""`serve`: the web app, the replay origin beside it, and an in-process capture worker."""
+from __future__ import annotations
+
+import threading
+from urllib.parse import urlsplit
+
+from waitress import create_server
+
+from .replay import create_replay_app
+from .settings import Settings
+from .web import create_app
+from .worker import start_worker_thread
+
+
+def serve(settings: Settings, host: str, port: int, worker: bool = True) -> None:
+    """Serve until interrupted. The replay origin listens on REPLAY_PORT (same interface)."""
+    app_origin = f"http://{host}:{port}"
+    replay = urlsplit(settings.replay_origin)
+    if (replay.hostname, replay.port) == (host, port):
+        raise SystemExit("REPLAY_URL must not be the app's own origin: archived pages would run with its cookies")
+    replay_server = create_server(create_replay_app(settings, app_origin), host=host,
+                                  port=settings.replay_port, threads=8, ident="takedown-archive-replay")
+    threading.Thread(target=replay_server.run, name="replay-origin", daemon=True).start()
+    stop = start_worker_thread(settings)[1] if worker else None
+    app_server = create_server(create_app(settings), host=host, port=port, threads=8, ident="takedown-archive")
+    print(f"Archive at {app_origin}/ , replay origin at {settings.replay_origin}/ "
+          f"(data in {settings.archive_home})", flush=True)
+    try:
+        app_server.run()
+    finally:
+        if stop:
+            stop.set()
+        replay_server.close()

@@ -1,0 +1,92 @@
+"""Replay from the separate origin: Range requests, the safe view, fidelity against the capture."""
+from __future__ import annotations
+
+import os
+import statistics
+import zipfile
+from io import BytesIO
+
+import pytest
+import requests
+from playwright.sync_api import sync_playwright
+
+from archive.fidelity import measure, replay_frame, replay_screenshot
+from crawler.browser import find_chromium, launch_args
+
+from .replaying import capture_pages, corpus_pages, replay_origin_server
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory):
+    """The fixture site and four real pages, captured, their server stopped, the replay origin up."""
+    settings, ids = capture_pages(tmp_path_factory.mktemp("replay") / "home", corpus_pages(4), with_fixture=True,
+                                  environ=dict(os.environ))
+    with replay_origin_server(settings) as origin:
+        yield settings, ids, origin
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=find_chromium(), args=launch_args())
+        yield b
+        b.close()
+
+
+def test_wacz_is_served_with_range_requests(replayed):
+    _, ids, origin = replayed
+    url = f"{origin}/wacz/{ids[-1]}.wacz"
+    head = requests.head(url, timeout=30)
+    assert head.status_code == 200 and head.headers["Accept-Ranges"] == "bytes"
+    size = int(head.headers["Content-Length"])
+    whole = requests.get(url, timeout=30).content
+    assert len(whole) == size and zipfile.ZipFile(BytesIO(whole)).testzip() is None
+    part = requests.get(url, headers={"Range": "bytes=10-109"}, timeout=30)
+    assert part.status_code == 206 and part.content == whole[10:110]
+    assert part.headers["Content-Range"] == f"bytes 10-109/{size}"
+    tail = requests.get(url, headers={"Range": "bytes=-22"}, timeout=30)
+    assert tail.status_code == 206 and tail.content == whole[-22:] and tail.content.startswith(b"PK\x05\x06")
+
+
+def test_safe_view_runs_no_scripts(replayed):
+    _, ids, origin = replayed
+    r = requests.get(f"{origin}/safe/{ids[-1]}", timeout=30)
+    assert r.status_code == 200
+    assert r.headers["Content-Security-Policy"].startswith("sandbox")
+    assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+    assert b"Court upholds order to block independent outlet" in r.content
+    assert requests.get(f"{origin}/safe/99999", timeout=30).status_code == 404
+
+
+def test_replay_shows_what_scripts_and_xhr_made(replayed, browser):
+    settings, ids, origin = replayed
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    replay_screenshot(page, origin, ids[-1])
+    frame = replay_frame(page)
+    assert "Live update: the outlet's appeal hearing is scheduled for Monday." in frame.inner_text("#live-data")
+    frame.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    frame.wait_for_function("document.getElementById('lazy').complete && "
+                            "document.getElementById('lazy').naturalWidth === 200", timeout=15_000)
+    context.close()
+
+
+def test_replay_looks_like_the_capture(replayed, browser):
+    settings, ids, origin = replayed
+    results = measure(settings, ids, origin, browser)
+    for r in results:
+        print(f"{r['similarity']:.3f} {r['url']}")
+    sims = [r["similarity"] for r in results]
+    assert statistics.mean(sims) >= 0.95 and min(sims) >= 0.8, results
+
+
+def test_similarity_tells_different_pages_apart(replayed):
+    from archive import catalog
+    from archive.fidelity import similarity
+    from archive.warcstore import read_payload
+
+    settings, ids, _ = replayed
+    db = catalog.connect(settings.catalog_path)
+    shots = [read_payload(settings.warc_dir, catalog.get_records(db, i, role="screenshot")[0]) for i in ids]
+    assert similarity(shots[0], shots[0], (1280, 900)) == 1.0
+    assert similarity(shots[-1], shots[1], (1280, 900)) < 0.8  # the fixture page against a news page
