@@ -38,6 +38,17 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--since", type=_date)
     q.add_argument("--until", type=_date)
     q.add_argument("--limit", type=int, default=10)
+    e = sub.add_parser("export-wacz", help="package captures as a WACZ file (WARCs, CDXJ index, pages)")
+    which = e.add_mutually_exclusive_group(required=True)
+    which.add_argument("--capture", type=int, action="append", metavar="ID", help="a capture id (repeatable)")
+    which.add_argument("--query", metavar="Q", help="the captures a search finds")
+    which.add_argument("--all", action="store_true", help="every capture in the archive")
+    e.add_argument("-o", "--output", required=True, metavar="FILE.wacz", help="where to write the package")
+    e.add_argument("--title", help="the package's title (default: the capture's, or the selection's)")
+    e.add_argument("--limit", type=int, default=1000, help="most search results to export (default 1000)")
+    v = sub.add_parser("verify", help="re-read WARC files; check digests and the catalog against them")
+    v.add_argument("--capture", type=int, action="append", metavar="ID",
+                   help="check only this capture's records (repeatable; default: every WARC file)")
     st = sub.add_parser("settings", help="list every setting with its default and current value")
     st.add_argument("--markdown", action="store_true", help="print README's settings table")
     return p
@@ -52,26 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return {"serve": _serve, "worker": _worker, "capture": _capture, "search": _search,
-            "settings": _settings}[args.command](settings, args)
+            "export-wacz": _export_wacz, "verify": _verify, "settings": _settings}[args.command](settings, args)
 
 
 def _serve(settings: Settings, args) -> int:
-    from waitress import serve
+    from .server import serve
 
-    from .web import create_app
-    from .worker import start_worker_thread
-
-    app = create_app(settings)
-    stop = None
-    if not args.no_worker:
-        _, stop = start_worker_thread(settings)
-    host, port = args.host or settings.archive_host, args.port or settings.archive_port
-    print(f"Archive at http://{host}:{port}/ (data in {settings.archive_home})", flush=True)
-    try:
-        serve(app, host=host, port=port, threads=8, ident="takedown-archive")
-    finally:
-        if stop:
-            stop.set()
+    serve(settings, args.host or settings.archive_host, args.port or settings.archive_port,
+          worker=not args.no_worker)
     return 0
 
 
@@ -131,6 +130,58 @@ def _search(settings: Settings, args) -> int:
         for hit in out["hits"]:
             print(f"[{hit['id']}] {hit['title']}\n    {hit['url']}  {hit['captured_at']}")
     return 0
+
+
+def _export_wacz(settings: Settings, args) -> int:
+    from search import QuerySyntaxError, open_backend
+
+    from . import catalog
+    from .wacz import WaczError, export_wacz, select_captures
+    from .warcstore import WarcStoreError
+
+    db = catalog.connect(settings.catalog_path)
+    backend = open_backend(settings.search_backend, settings.index_dir) if args.query is not None else None
+    try:
+        chosen = select_captures(db, settings.archive_name, ids=args.capture or (), query=args.query,
+                                 everything=args.all, backend=backend, limit=args.limit)
+    except QuerySyntaxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not chosen.ids:
+        print("error: no captures to export", file=sys.stderr)
+        return 1
+    if chosen.total > len(chosen.ids):
+        print(f"exporting the first {len(chosen.ids)} of {chosen.total} captures found (see --limit)",
+              file=sys.stderr)
+
+    def progress(done: int, count: int, capture_id: int) -> None:
+        print(f"[{done}/{count}] capture {capture_id}", file=sys.stderr, flush=True)
+
+    try:
+        package = export_wacz(db, settings.warc_dir, chosen.ids, args.output, title=args.title or chosen.title,
+                              progress=progress)
+    except (WaczError, WarcStoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    size = sum(r["bytes"] for r in package["resources"])
+    print(f"wrote {args.output}: {len(chosen.ids)} capture(s), {size} bytes of content")
+    return 0
+
+
+def _verify(settings: Settings, args) -> int:
+    from . import catalog
+    from .verify import verify_archive
+
+    db = catalog.connect(settings.catalog_path)
+    try:
+        report = verify_archive(db, settings.warc_dir, args.capture,
+                                progress=lambda line: print(line, file=sys.stderr, flush=True),
+                                on_problem=lambda problem: print(problem, flush=True))
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    return 0 if report.ok else 1
 
 
 def _settings(settings: Settings, args) -> int:

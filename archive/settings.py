@@ -32,6 +32,15 @@ def _int(value: str) -> int:
     return int(value.replace("_", ""))
 
 
+def _bool(value: str) -> bool:
+    word = value.strip().lower()
+    if word in ("1", "on", "true", "yes"):
+        return True
+    if word in ("0", "off", "false", "no"):
+        return False
+    raise ValueError("use on or off")
+
+
 def _viewport(value: str) -> tuple[int, int]:
     w, _, h = value.lower().partition("x")
     return int(w), int(h)
@@ -73,7 +82,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CAPTURE_VIEWPORT", "1280x900", "Browser viewport, WIDTHxHEIGHT.", _viewport),
     Setting("MAX_URL_LENGTH", "2048", "Longest URL accepted for capture.", _int),
     Setting("WARC_MAX_SIZE", "1000000000", "Bytes after which a WARC file is closed and a new one started.", _int),
+    Setting("WARC_DEDUP", "on",
+            "Write a response whose payload is already archived as a revisit record pointing to it (on/off).",
+            _bool),
     Setting("SEARCH_BACKEND", "tantivy", "Search engine: tantivy (embedded)."),
+    Setting("REPLAY_PORT", "8001",
+            "Port of the replay origin `serve` also starts (archived pages run only there).", _int),
+    Setting("REPLAY_URL", "",
+            "Public base URL of the replay origin. Empty: http://localhost:REPLAY_PORT, a different host name "
+            "from the app's 127.0.0.1 so no app cookie is ever sent to archived pages."),
+    Setting("REPLAY_ASSETS", "vendor/replaywebpage-2.5.3",
+            "Directory with replayweb.page's sw.js and ui.js (fetched from npm by `make setup`)."),
 )
 
 
@@ -118,6 +137,11 @@ class Settings:
     @property
     def index_dir(self) -> Path:
         return self.archive_home / "index"
+
+    @property
+    def replay_origin(self) -> str:
+        """Where archived pages are replayed; never the app's own origin."""
+        return (self.replay_url or f"http://localhost:{self.replay_port}").rstrip("/")
 
     @property
     def catalog_path(self) -> Path:

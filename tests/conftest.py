@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,7 @@ def env(tmp_path, host_rules):
         "CAPTURE_TIMEOUT": "30",
         "CAPTURE_SETTLE_TIMEOUT": "3",
         "PYTHONPATH": str(ROOT),
+        "REPLAY_PORT": str(free_port()),  # `serve` starts the replay origin; never clash with a running one
     })
     return e
 
@@ -63,6 +65,12 @@ def env(tmp_path, host_rules):
 @pytest.fixture
 def settings(env) -> Settings:
     return Settings.from_env(env)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def run_cli(env: dict, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from archive.replay import create_replay_app
 from archive.settings import Settings
 from archive.worker import Worker
 
+from .conftest import free_port
 from .sites import CORPUS, DATA, FixtureSite
 
 
@@ -23,12 +23,6 @@ def corpus_pages(count: int) -> list[str]:
     pages = sorted(p.name for p in CORPUS.iterdir() if (p / "source.html").is_file()
                    and (p / "source.html").stat().st_size > 40_000)
     return pages[:count]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def capture_pages(home: Path, names: list[str], with_fixture: bool, environ: dict) -> tuple[Settings, list[int]]:

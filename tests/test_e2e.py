@@ -1,7 +1,6 @@
 """The whole archive as a person uses it: `serve`, submit, watch the job, search, open the record."""
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +11,7 @@ from playwright.sync_api import sync_playwright
 
 from crawler.browser import find_chromium, launch_args
 
-from .conftest import ROOT
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .conftest import ROOT, free_port
 
 
 @pytest.fixture

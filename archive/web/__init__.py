@@ -22,18 +22,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    from . import api, captures, db, errors, filters, search, security, submit
+    from . import api, captures, db, errors, filters, search, security, submit, wacz
 
     db.init_app(app, settings)
     errors.init_app(app)
     filters.init_app(app)
-    security.init_app(app)
-    for blueprint in (search.bp, captures.bp, submit.bp, api.bp):
+    security.init_app(app, settings.replay_origin)
+    for blueprint in (search.bp, captures.bp, wacz.bp, submit.bp, api.bp):
         app.register_blueprint(blueprint)
 
     @app.context_processor
     def archive_name() -> dict[str, str]:
-        return {"archive_name": settings.archive_name}
+        return {"archive_name": settings.archive_name, "replay_origin": settings.replay_origin}
 
     return app
 
