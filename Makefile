@@ -46,6 +46,8 @@ lint: $(STAMP)
 bench: setup
 	$(PY) bench/capture.py
 	$(PY) bench/search.py
+	$(PY) bench/warc.py
+	$(PY) bench/lookup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

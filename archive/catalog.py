@@ -70,6 +70,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX records_payload_digest ON records(payload_digest);
     CREATE INDEX records_record_id ON records(record_id);
     """,
+    # 3: each record's WARC-Date and WARC-Truncated, so a revisit can name its original's date
+    # and never a cut-short one. Rows from before have no warc_date: they are never dedup targets.
+    """
+    ALTER TABLE records ADD COLUMN warc_date TEXT;
+    ALTER TABLE records ADD COLUMN truncated TEXT;
+    CREATE INDEX records_original ON records(payload_digest)
+        WHERE record_type = 'response' AND truncated IS NULL AND warc_date IS NOT NULL;
+    """,
 )
 
 
@@ -139,6 +147,8 @@ class RecordRef:
     payload_digest: str | None = None
     block_digest: str | None = None
     refers_to: str | None = None  # for a revisit: WARC-Record-ID of the record with the payload
+    warc_date: str | None = None  # the record's WARC-Date
+    truncated: str | None = None  # its WARC-Truncated reason, if it was cut short
 
 
 def add_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Iterable[RecordRef]) -> int:
@@ -158,10 +168,11 @@ def add_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Iterab
         capture_id = cur.lastrowid
         db.executemany(
             "INSERT INTO records (capture_id, role, record_type, target_uri, record_id, content_type,"
-            " warc_file, offset, length, payload_digest, block_digest, refers_to)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(capture_id, r.role, r.record_type, r.target_uri, r.record_id, r.content_type,
-              r.warc_file, r.offset, r.length, r.payload_digest, r.block_digest, r.refers_to) for r in records])
+            " warc_file, offset, length, payload_digest, block_digest, refers_to, warc_date, truncated)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(capture_id, r.role, r.record_type, r.target_uri, r.record_id, r.content_type, r.warc_file,
+              r.offset, r.length, r.payload_digest, r.block_digest, r.refers_to, r.warc_date, r.truncated)
+             for r in records])
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -194,7 +205,7 @@ def list_captures(db: sqlite3.Connection, limit: int = 20, url: str | None = Non
 
 
 _RECORD_COLUMNS = ("role, record_type, target_uri, record_id, content_type, warc_file, offset, length,"
-                   " payload_digest, block_digest, refers_to")
+                   " payload_digest, block_digest, refers_to, warc_date, truncated")
 
 
 def get_records(db: sqlite3.Connection, capture_id: int, role: str | None = None,
@@ -214,13 +225,55 @@ def get_records(db: sqlite3.Connection, capture_id: int, role: str | None = None
         have = {r.record_id for r in refs}
         for ref in list(refs):
             if ref.refers_to and ref.refers_to not in have:
-                row = db.execute(f"SELECT {_RECORD_COLUMNS} FROM records WHERE record_id = ? LIMIT 1",
-                                 (ref.refers_to,)).fetchone()
-                if row is not None:
-                    original = RecordRef(**{**dict(row), "role": "original"})
+                original = _original_by_id(db, ref.refers_to)
+                if original is not None:
                     refs.append(original)
                     have.add(original.record_id)
     return refs
+
+
+def _original_by_id(db: sqlite3.Connection, record_id: str) -> RecordRef | None:
+    row = db.execute(f"SELECT {_RECORD_COLUMNS} FROM records WHERE record_id = ? AND record_type != 'revisit'"
+                     " ORDER BY id LIMIT 1", (record_id,)).fetchone()
+    return None if row is None else RecordRef(**{**dict(row), "role": "original"})
+
+
+def find_original(db: sqlite3.Connection, payload_digest: str) -> RecordRef | None:
+    """The first archived complete ``response`` record with this payload digest, if any.
+
+    Its ``record_id``, ``target_uri`` and ``warc_date`` are what a revisit record names.
+    """
+    row = db.execute(
+        f"SELECT {_RECORD_COLUMNS} FROM records WHERE payload_digest = ?"
+        " AND record_type = 'response' AND truncated IS NULL AND warc_date IS NOT NULL ORDER BY id LIMIT 1",
+        (payload_digest,)).fetchone()
+    return None if row is None else RecordRef(**{**dict(row), "role": "original"})
+
+
+def payload_ref(db: sqlite3.Connection, ref: RecordRef) -> RecordRef:
+    """The record that holds ``ref``'s payload: ``ref`` itself, or for a revisit its original."""
+    if ref.record_type != "revisit":
+        return ref
+    original = _original_by_id(db, ref.refers_to or "")
+    if original is None:
+        raise LookupError(f"revisit record {ref.record_id} refers to {ref.refers_to!r}, "
+                          "which is not in the catalog")
+    return original
+
+
+def captures_near(db: sqlite3.Connection, url: str, when: datetime, limit: int = 1) -> list[dict[str, Any]]:
+    """Captures of ``url`` nearest in time to ``when``, nearest first (ties: the earlier one).
+
+    Two range scans of the (url, captured_at) index, one each way from ``when``.
+    """
+    at = to_iso(when)
+    before = db.execute("SELECT * FROM captures WHERE url = ? AND captured_at <= ?"
+                        " ORDER BY captured_at DESC LIMIT ?", (url, at, limit)).fetchall()
+    after = db.execute("SELECT * FROM captures WHERE url = ? AND captured_at > ?"
+                       " ORDER BY captured_at LIMIT ?", (url, at, limit)).fetchall()
+    when = from_iso(at)
+    rows = sorted(before + after, key=lambda r: (abs(from_iso(r["captured_at"]) - when), r["captured_at"]))
+    return [_capture_dict(r) for r in rows[:limit]]
 
 
 def set_indexed(db: sqlite3.Connection, capture_id: int, indexed: bool = True) -> None:

@@ -58,6 +58,7 @@ def record_json(ref: RecordRef) -> dict[str, Any]:
         "length": ref.length,
         "payload_digest": ref.payload_digest,
         "block_digest": ref.block_digest,
+        "refers_to": ref.refers_to,
     }
 
 

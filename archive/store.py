@@ -16,6 +16,7 @@ from crawler import CaptureResult, __version__
 from search import IndexDoc, extract
 
 from .catalog import RecordRef, add_capture, set_indexed
+from .dedup import Deduplicator
 from .warcstore import PendingRecord, RollingWarcWriter, Sha256WARCWriter
 
 SOFTWARE = f"takedown-archive/{__version__} (warcio, Playwright + Chromium, recording proxy)"
@@ -47,8 +48,11 @@ def _warc_date(dt) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def build_records(result: CaptureResult, text: str) -> list[PendingRecord]:
-    """Every exchange as response then request, then screenshot, DOM, text and provenance."""
+def build_records(result: CaptureResult, text: str, dedup: Deduplicator | None = None) -> list[PendingRecord]:
+    """Every exchange as response then request, then screenshot, DOM, text and provenance.
+
+    With ``dedup``, a response whose payload is already archived is a revisit record instead.
+    """
     records: list[PendingRecord] = []
     main_id = None
     for ex in result.exchanges:
@@ -59,6 +63,8 @@ def build_records(result: CaptureResult, text: str) -> list[PendingRecord]:
         response = _builder.create_warc_record(
             ex.url, "response", payload=ex.body, length=ex.body_length,
             http_headers=_http_headers(ex.response_head, False), warc_headers_dict=warc_headers)
+        if dedup is not None:
+            response = dedup.dedup(response, ex.body, ex.body_length, ex.truncated)
         response_id = response.rec_headers.get_header("WARC-Record-ID")
         request = _builder.create_warc_record(
             ex.url, "request", payload=BytesIO(ex.request_body), length=len(ex.request_body),
@@ -104,12 +110,15 @@ def domain_of(url: str) -> str:
 
 
 def store_capture(result: CaptureResult, db, writer: RollingWarcWriter, backend=None,
-                  job_id: int | None = None) -> tuple[int, list[RecordRef]]:
-    """Write ``result`` to WARC, catalog it, index it; return (capture id, record refs)."""
+                  job_id: int | None = None, dedup: bool = True) -> tuple[int, list[RecordRef]]:
+    """Write ``result`` to WARC, catalog it, index it; return (capture id, record refs).
+
+    With ``dedup``, payloads already in the archive are written as revisit records.
+    """
     extracted = extract(result.dom, result.final_url)
     # The article title (as a reader sees it) rather than the tab title with its " - Site" suffix.
     title = extracted.title or result.title
-    refs = writer.write(build_records(result, extracted.text))
+    refs = writer.write(build_records(result, extracted.text, Deduplicator(db) if dedup else None))
     main = next((r for r in refs if r.role == "main"), None)
     capture_id = add_capture(db, {
         "url": result.url, "final_url": result.final_url, "captured_at": _warc_date(result.started),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.recordloader import ArcWarcRecordLoader
 from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
@@ -72,11 +73,17 @@ class RollingWarcWriter:
             "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
         })
         writer.write_record(info)
-        h = info.rec_headers
-        self._warcinfo = RecordRef("warcinfo", "warcinfo", "", h.get_header("WARC-Record-ID"),
-                                   "application/warc-fields", self._name, 0, self._fh.tell(),
-                                   h.get_header("WARC-Payload-Digest"), h.get_header("WARC-Block-Digest"))
+        self._warcinfo = self._ref("warcinfo", info, 0, self._fh.tell())
         self._sync()
+
+    def _ref(self, role: str, rec, offset: int, length: int) -> RecordRef:
+        h = rec.rec_headers
+        return RecordRef(
+            role, rec.rec_type, h.get_header("WARC-Target-URI") or "", h.get_header("WARC-Record-ID"),
+            rec.content_type or "", self._name, offset, length, h.get_header("WARC-Payload-Digest"),
+            h.get_header("WARC-Block-Digest"),
+            refers_to=h.get_header("WARC-Refers-To") if rec.rec_type == "revisit" else None,
+            warc_date=h.get_header("WARC-Date"), truncated=h.get_header("WARC-Truncated"))
 
     def _sync(self) -> None:
         self._fh.flush()
@@ -95,12 +102,7 @@ class RollingWarcWriter:
                     rec = pending.record
                     offset = self._fh.tell()
                     writer.write_record(rec)
-                    h = rec.rec_headers
-                    refs.append(RecordRef(
-                        pending.role, rec.rec_type, h.get_header("WARC-Target-URI") or "",
-                        h.get_header("WARC-Record-ID"), rec.content_type or "", self._name, offset,
-                        self._fh.tell() - offset, h.get_header("WARC-Payload-Digest"),
-                        h.get_header("WARC-Block-Digest")))
+                    refs.append(self._ref(pending.role, rec, offset, self._fh.tell() - offset))
                 self._sync()
             except BaseException:
                 # Leave the file as it was before this capture so it stays valid.
@@ -190,44 +192,64 @@ def recover_orphans(warc_dir: Path) -> list[str]:
     return recovered
 
 
-def locate(warc_dir: Path, name: str) -> Path:
-    """The path of WARC file ``name``, whether finished or still being written."""
-    for candidate in (Path(warc_dir) / name, Path(warc_dir) / (name + OPEN_SUFFIX)):
-        if candidate.exists():
-            return candidate
+def _open_warc(warc_dir: Path, name: str) -> BinaryIO:
+    """WARC file ``name``, opened for reading, whether finished or still being written."""
+    base = os.path.join(warc_dir, name)
+    # The finished name, the .open one, then the finished name again: the writer
+    # may rename the file between two tries.
+    for path in (base, base + OPEN_SUFFIX, base):
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            continue
     raise WarcStoreError(f"WARC file {name} is missing from {warc_dir}")
 
 
 def read_bytes(warc_dir: Path, ref: RecordRef) -> bytes:
     """The stored (gzip member) bytes of one record, exactly as on disk."""
-    for _ in range(2):  # the file may be renamed from .open between locate and open
-        path = locate(warc_dir, ref.warc_file)
-        try:
-            with open(path, "rb") as fh:
-                fh.seek(ref.offset)
-                data = fh.read(ref.length)
-            break
-        except FileNotFoundError:
-            continue
+    with _open_warc(warc_dir, ref.warc_file) as fh:
+        fh.seek(ref.offset)
+        data = fh.read(ref.length)
     if len(data) != ref.length:
         raise WarcStoreError(f"{ref.warc_file} is shorter than the catalog says (record at offset {ref.offset})")
     return data
 
 
+def _inflate(data: bytes, ref: RecordRef) -> bytes:
+    """One record's gzip member, inflated in one go (an uncompressed record is left as it is)."""
+    if not data.startswith(b"\x1f\x8b"):
+        return data
+    inflater = zlib.decompressobj(wbits=31)
+    raw = inflater.decompress(data)
+    if not inflater.eof or inflater.unused_data:
+        raise WarcStoreError(f"{ref.warc_file} offset {ref.offset}: not one whole gzip member "
+                             f"of {ref.length} bytes there")
+    return raw
+
+
 def read_record(warc_dir: Path, ref: RecordRef):
-    """The record at ``ref`` parsed by warcio, with its payload loaded (content_stream decoded)."""
+    """The record at ``ref`` parsed by warcio, with its payload loaded (content_stream decoded).
+
+    warcio's record loader parses it; the gzip member is inflated whole first,
+    which for one record is faster than warcio's block-by-block reader.
+    """
+    data = read_bytes(warc_dir, ref)
     try:
-        for record in ArchiveIterator(BytesIO(read_bytes(warc_dir, ref))):
-            return record
+        return ArcWarcRecordLoader().parse_record_stream(BytesIO(_inflate(data, ref)), known_format="warc")
     except WarcStoreError:
         raise
     except Exception as exc:
         raise WarcStoreError(f"{ref.warc_file} offset {ref.offset}: unreadable record: {exc}") from exc
-    raise WarcStoreError(f"{ref.warc_file} offset {ref.offset}: no record there")
 
 
 def read_payload(warc_dir: Path, ref: RecordRef) -> bytes:
-    """The decoded payload (content) of the record at ``ref``."""
+    """The decoded payload (content) of the record at ``ref``.
+
+    A revisit record has none: resolve it first with ``catalog.payload_ref``.
+    """
+    if ref.record_type == "revisit":
+        raise WarcStoreError(f"{ref.warc_file} offset {ref.offset}: a revisit record holds no payload; "
+                             f"it is in record {ref.refers_to}")
     return read_record(warc_dir, ref).content_stream().read()
 
 

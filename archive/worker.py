@@ -101,7 +101,8 @@ class Worker:
             beat.cancel()
 
     def _store(self, result, job_id: int):
-        return store_capture(result, self._db(), self.writer, self._backend(), job_id=job_id)
+        return store_capture(result, self._db(), self.writer, self._backend(), job_id=job_id,
+                             dedup=self.settings.warc_dedup)
 
     async def _heartbeat(self, job_id: int) -> None:
         while True:

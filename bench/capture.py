@@ -1,11 +1,13 @@
 """Capture throughput: the archive against bare Playwright on the same pages, same run.
 
-    python bench/capture.py [--pages 40] [--concurrency 2]
+    python bench/capture.py [--pages 40] [--concurrency 2] [--path /]
 
 The archive path is the real one: jobs queued in a temporary ARCHIVE_HOME, a
 worker capturing through the recording proxy, WARC writing, text extraction and
 indexing. Bare Playwright does goto + full-page screenshot, no recording. Prints
-pages per minute for each, their ratio, and how many cores were busy.
+pages per minute for each, their ratio, and how many cores were busy; then the
+bytes stored per capture with deduplication (revisit records, the normal path)
+and without it (WARC_DEDUP=off), the same pages captured again.
 """
 from __future__ import annotations
 
@@ -66,10 +68,10 @@ async def bare_playwright(urls: list[str], rules: str, concurrency: int) -> None
         await browser.close()
 
 
-def archive_capture(urls: list[str], rules: str, concurrency: int, home: Path) -> None:
+def archive_capture(urls: list[str], rules: str, concurrency: int, home: Path, dedup: bool = True) -> None:
     settings = Settings.from_env(dict(os.environ, ARCHIVE_HOME=str(home), CAPTURE_ALLOW_NETWORKS="127.0.0.1/32",
                                       CAPTURE_HOST_RULES=rules, CAPTURE_CONCURRENCY=str(concurrency),
-                                      CAPTURE_SETTLE_TIMEOUT="5"))
+                                      CAPTURE_SETTLE_TIMEOUT="5", WARC_DEDUP="on" if dedup else "off"))
     db = catalog.connect(settings.catalog_path)
     for url in urls:
         jobs.enqueue(db, url)
@@ -79,14 +81,25 @@ def archive_capture(urls: list[str], rules: str, concurrency: int, home: Path) -
         raise SystemExit(f"archive captures did not all finish: {done}")
 
 
+def stored_per_capture(home: Path) -> tuple[float, float]:
+    """Mean bytes per capture: in all its records, and in its response and revisit records."""
+    db = catalog.connect(home / "catalog.sqlite3")
+    n = db.execute("SELECT count(*) FROM captures").fetchone()[0]
+    every = db.execute("SELECT sum(length) FROM records WHERE role != 'warcinfo'").fetchone()[0]
+    http = db.execute("SELECT sum(length) FROM records WHERE record_type IN ('response', 'revisit')").fetchone()[0]
+    db.close()
+    return every / n, http / n
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pages", type=int, default=40)
     p.add_argument("--concurrency", type=int, default=2)
+    p.add_argument("--path", default="/", help="fixture page to capture (e.g. /gallery.html, with a photo)")
     args = p.parse_args(argv)
     with FixtureSite(DATA / "site") as site, tempfile.TemporaryDirectory() as tmp:
         rules = site.rule("news.example.com")
-        urls = [f"http://news.example.com/?page={i}" for i in range(args.pages)]
+        urls = [f"http://news.example.com{args.path}?page={i}" for i in range(args.pages)]
         # Warm up both paths once so neither pays for first-launch costs.
         asyncio.run(bare_playwright(urls[:2], rules, 1))
         archive_capture(urls[:2], rules, 1, Path(tmp) / "warm")
@@ -101,13 +114,22 @@ def main(argv: list[str] | None = None) -> None:
             elapsed, cores = run_timed(fn)
             rows.append((label, args.pages / elapsed * 60, cores))
         warc_bytes = sum(f.stat().st_size for f in (Path(tmp) / "home" / "warcs").iterdir())
-    print(f"capture benchmark: {args.pages} pages of the fixture site, {os.cpu_count()} cores")
+        elapsed, cores = run_timed(lambda: archive_capture(urls, rules, args.concurrency, Path(tmp) / "off",
+                                                           dedup=False))
+        no_dedup = (f"archive, {args.concurrency} at a time, no dedup", args.pages / elapsed * 60, cores)
+        dedup_on, dedup_off = stored_per_capture(Path(tmp) / "home"), stored_per_capture(Path(tmp) / "off")
+    print(f"capture benchmark: {args.pages} pages of the fixture site ({args.path}), {os.cpu_count()} cores")
     for label, ppm, cores in rows:
         print(f"  {label:32s} {ppm:7.1f} pages/min   {cores:4.2f} cores busy")
     archive = rows[2][1]
     print(f"  ratio archive / bare Playwright (1 at a time):  {archive / rows[0][1]:.2f}  (target >= 0.70)")
     print(f"  ratio archive / bare Playwright (same concurrency): {archive / rows[1][1]:.2f}")
     print(f"  WARC bytes written: {warc_bytes}")
+    print(f"  {no_dedup[0]:32s} {no_dedup[1]:7.1f} pages/min   {no_dedup[2]:4.2f} cores busy")
+    for label, on, off in (("all records", dedup_on[0], dedup_off[0]),
+                           ("response/revisit records", dedup_on[1], dedup_off[1])):
+        print(f"  bytes stored per capture, {label + ':':26s} dedup {on:9.0f}   no dedup {off:9.0f}"
+              f"   dedup/no dedup {on / off:.2f}")
 
 
 if __name__ == "__main__":

@@ -74,9 +74,12 @@ def screenshot(capture_id: int) -> Response:
 
 @bp.get("/capture/<int:capture_id>/warc")
 def warc(capture_id: int) -> Response:
-    """The capture as a standalone .warc.gz, byte for byte as archived, to verify offline."""
+    """The capture as a standalone .warc.gz, byte for byte as archived, to verify offline.
+
+    The records its revisits refer to come last, so the file holds every payload.
+    """
     capture = capture_or_404(capture_id)
-    refs = get_records(get_db(), capture_id)
+    refs = get_records(get_db(), capture_id, with_originals=True)
     if not refs:
         abort(404, f"Capture {capture_id} has no WARC records.")
     unique = {(r.warc_file, r.offset): r.length for r in refs}

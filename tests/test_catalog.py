@@ -1,0 +1,100 @@
+"""The catalog: migrations, captures of a URL nearest a time, and originals for revisits."""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from archive import catalog
+from archive.catalog import RecordRef
+
+T0 = datetime(2024, 4, 18, 9, 30, 15, tzinfo=UTC)
+DIGEST = "sha256:" + "A" * 52
+
+
+def add(db, url: str, when: datetime, *records: RecordRef) -> int:
+    return catalog.add_capture(db, {"url": url, "final_url": url, "captured_at": catalog.to_iso(when),
+                                    "status": 200}, records)
+
+
+def response(n: int, digest: str = DIGEST, record_type: str = "response", **kw) -> RecordRef:
+    values = dict(role="response", record_type=record_type, target_uri=f"http://example.org/{n}",
+                  record_id=f"<urn:uuid:{n}>", content_type="application/http; msgtype=response",
+                  warc_file="a.warc.gz", offset=n * 100, length=100, payload_digest=digest,
+                  warc_date=f"2024-04-18T09:30:{n:02d}.000000Z")
+    return RecordRef(**(values | kw))
+
+
+@pytest.fixture
+def db(tmp_path):
+    db = catalog.connect(tmp_path / "catalog.sqlite3")
+    yield db
+    db.close()
+
+
+def test_captures_near_a_time(db):
+    url = "https://kloop.kg/a"
+    ids = {hours: add(db, url, T0 + timedelta(hours=hours)) for hours in (-48, -1, 2, 30)}
+    add(db, "https://kloop.kg/other", T0)
+
+    def near(when, limit=1):
+        return [c["id"] for c in catalog.captures_near(db, url, when, limit)]
+
+    assert near(T0) == [ids[-1]]
+    assert near(T0 + timedelta(hours=1, minutes=1)) == [ids[2]]
+    assert near(T0 + timedelta(hours=0.5)) == [ids[-1]]  # 1.5 h either way: the earlier one
+    assert near(T0, limit=3) == [ids[-1], ids[2], ids[30]]
+    assert near(T0 - timedelta(days=365)) == [ids[-48]]
+    assert near(T0 + timedelta(days=365), limit=2) == [ids[30], ids[2]]
+    assert near(T0 + timedelta(hours=2)) == [ids[2]]  # an exact match
+    assert catalog.captures_near(db, "https://kloop.kg/never", T0) == []
+
+
+def test_find_original_takes_only_whole_dated_responses(db):
+    add(db, "u", T0, response(1, record_type="revisit", refers_to="<urn:uuid:9>"),
+        response(2, truncated="length"), response(3, warc_date=None), response(4, digest="sha256:OTHER"))
+    assert catalog.find_original(db, DIGEST) is None
+    add(db, "u", T0, response(5), response(6))
+    found = catalog.find_original(db, DIGEST)
+    assert (found.record_id, found.role, found.warc_date) == ("<urn:uuid:5>", "original", "2024-04-18T09:30:05.000000Z")
+    plan = " ".join(r[-1] for r in db.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM records WHERE payload_digest = ? AND record_type = 'response'"
+        " AND truncated IS NULL AND warc_date IS NOT NULL ORDER BY id LIMIT 1", (DIGEST,)))
+    assert "records_original" in plan
+
+
+def test_revisits_resolve_to_their_original(db):
+    first = add(db, "u", T0, response(1))
+    second = add(db, "u", T0, response(2, record_type="revisit", refers_to="<urn:uuid:1>"),
+                 response(3, record_type="revisit", refers_to="<urn:uuid:1>"))
+    revisit = catalog.get_records(db, second)[0]
+    own = catalog.get_records(db, first)[0]
+    assert catalog.payload_ref(db, revisit) == replace(own, role="original")
+    assert catalog.payload_ref(db, own) is own
+    full = catalog.get_records(db, second, with_originals=True)
+    assert [(r.role, r.record_id) for r in full] == [
+        ("response", "<urn:uuid:2>"), ("response", "<urn:uuid:3>"), ("original", "<urn:uuid:1>")]
+    lost = add(db, "u", T0, response(4, record_type="revisit", refers_to="<urn:uuid:gone>"))
+    with pytest.raises(LookupError, match="gone"):
+        catalog.payload_ref(db, catalog.get_records(db, lost)[0])
+
+
+def test_rows_from_before_version_3_are_never_dedup_targets(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    for number, script in enumerate(catalog.MIGRATIONS[:2], start=1):
+        old.executescript(script)
+        old.execute(f"PRAGMA user_version = {number}")
+    old.execute("INSERT INTO captures (url, captured_at) VALUES ('u', '2024-04-18T09:30:15.000000Z')")
+    old.execute("INSERT INTO records (capture_id, role, record_type, target_uri, record_id, warc_file, offset,"
+                " length, payload_digest) VALUES (1, 'main', 'response', 'u', '<urn:uuid:1>', 'a', 0, 1, ?)",
+                (DIGEST,))
+    old.commit()
+    old.close()
+    db = catalog.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(catalog.MIGRATIONS) >= 3
+    kept = catalog.get_records(db, 1)[0]
+    assert (kept.record_id, kept.warc_date, kept.truncated) == ("<urn:uuid:1>", None, None)
+    assert catalog.find_original(db, DIGEST) is None  # its completeness was never recorded
