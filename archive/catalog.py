@@ -78,6 +78,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX records_original ON records(payload_digest)
         WHERE record_type = 'response' AND truncated IS NULL AND warc_date IS NOT NULL;
     """,
+    # 4: where a capture was made from (a vantage point's name, or direct), and where a job asks for.
+    """
+    ALTER TABLE captures ADD COLUMN vantage TEXT NOT NULL DEFAULT 'direct';
+    ALTER TABLE jobs ADD COLUMN vantage TEXT NOT NULL DEFAULT 'direct';
+    """,
 )
 
 
@@ -154,12 +159,13 @@ class RecordRef:
 def add_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Iterable[RecordRef]) -> int:
     """Insert a capture and its record locations in one transaction; return its id."""
     cols = ("url", "final_url", "captured_at", "ended_at", "status", "title", "lang",
-            "sha256", "partial", "partial_reasons", "blocked", "job_id")
+            "sha256", "partial", "partial_reasons", "blocked", "job_id", "vantage")
     row = {c: capture.get(c) for c in cols}
     row["partial"] = int(bool(row["partial"]))
     for c in ("partial_reasons", "blocked"):
         row[c] = json.dumps(row[c] or [])
     row["title"] = row["title"] or ""
+    row["vantage"] = row["vantage"] or "direct"
     row["lang"] = row["lang"] or ""
     db.execute("BEGIN IMMEDIATE")
     try:

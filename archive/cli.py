@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("capture", help="capture a URL now")
     c.add_argument("url")
     c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.add_argument("--vantage", default="direct", help="capture through this vantage point (CAPTURE_VANTAGES)")
     q = sub.add_parser("search", help="search archived text")
     q.add_argument("query")
     q.add_argument("--json", action="store_true", help="print JSON")
@@ -87,13 +88,14 @@ def _worker(settings: Settings, args) -> int:
 def _capture(settings: Settings, args) -> int:
     from crawler import CaptureFailed, URLRejected
     from crawler.browser import BrowserNotFound
+    from crawler.vantage import UnknownVantage
 
     from .present import capture_json
     from .worker import capture_now
 
     try:
-        row = capture_now(settings, args.url)
-    except (URLRejected, CaptureFailed, BrowserNotFound) as exc:
+        row = capture_now(settings, args.url, args.vantage)
+    except (URLRejected, CaptureFailed, BrowserNotFound, UnknownVantage) as exc:
         if args.json:
             print(json.dumps({"error": str(exc), "url": args.url}))
         print(f"error: capture of {args.url} failed: {exc}", file=sys.stderr)

@@ -33,8 +33,9 @@ def _alive(worker: str | None) -> bool:
     return True
 
 
-def enqueue(db: sqlite3.Connection, url: str) -> int:
-    cur = db.execute("INSERT INTO jobs (url, status, created_at) VALUES (?, 'queued', ?)", (url, utcnow()))
+def enqueue(db: sqlite3.Connection, url: str, vantage: str = "direct") -> int:
+    cur = db.execute("INSERT INTO jobs (url, status, created_at, vantage) VALUES (?, 'queued', ?, ?)",
+                     (url, utcnow(), vantage))
     return cur.lastrowid
 
 

@@ -79,6 +79,7 @@ def capture_json(capture: dict[str, Any], records: Iterable[RecordRef]) -> dict[
         "partial_reasons": list(capture.get("partial_reasons") or []),
         "blocked": list(capture.get("blocked") or []),
         "job_id": capture.get("job_id"),
+        "vantage": capture.get("vantage") or "direct",
         "records": [record_json(r) for r in records],
         "links": capture_links(capture["id"], any(r.role == "screenshot" for r in records)),
     }
@@ -96,6 +97,7 @@ def job_json(job: dict[str, Any]) -> dict[str, Any]:
         "status": job["status"],
         "error": job.get("error"),
         "attempts": job.get("attempts", 0),
+        "vantage": job.get("vantage") or "direct",
         "capture_id": job.get("capture_id"),
         "created_at": iso_utc(job.get("created_at")),
         "started_at": iso_utc(job.get("started_at")),

@@ -41,6 +41,15 @@ def _bool(value: str) -> bool:
     raise ValueError("use on or off")
 
 
+def _vantages(value: str) -> dict:
+    from crawler.vantage import parse_vantages
+
+    try:
+        return parse_vantages(value)
+    except ValueError as exc:
+        raise SettingError(f"CAPTURE_VANTAGES: {exc}") from exc
+
+
 def _viewport(value: str) -> tuple[int, int]:
     w, _, h = value.lower().partition("x")
     return int(w), int(h)
@@ -70,6 +79,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Chromium --host-resolver-rules, also honoured by the recording proxy "
             "(e.g. 'MAP kloop.kg 127.0.0.1:8081').")
     ,
+    Setting("CAPTURE_VANTAGES", "",
+            "Vantage points captures may go through: comma-separated name=COUNTRY=proxy, the proxy "
+            "http://host:port (CONNECT) or socks5://host:port, e.g. 'kg-bishkek=KG=socks5://10.0.0.5:1080'. "
+            "`direct` (this machine) is always there.", _vantages),
     Setting("CHROMIUM_PATH", "", "Chromium executable. Empty: a Playwright-installed one, then /usr/bin/chromium."),
     Setting("CAPTURE_TIMEOUT", "60", "Seconds a whole capture may take before it is cut and marked partial.", float),
     Setting("CAPTURE_SETTLE_TIMEOUT", "10", "Seconds to wait for the network to go quiet after load.", float),

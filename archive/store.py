@@ -57,7 +57,9 @@ def build_records(result: CaptureResult, text: str, dedup: Deduplicator | None =
     main_id = None
     for ex in result.exchanges:
         ex.body.seek(0)
-        warc_headers = {"WARC-Date": _warc_date(ex.started), "WARC-IP-Address": ex.ip}
+        warc_headers = {"WARC-Date": _warc_date(ex.started)}
+        if ex.ip:  # unknown when a vantage's proxy made the connection
+            warc_headers["WARC-IP-Address"] = ex.ip
         if ex.truncated:
             warc_headers["WARC-Truncated"] = ex.truncated
         response = _builder.create_warc_record(
@@ -125,7 +127,7 @@ def store_capture(result: CaptureResult, db, writer: RollingWarcWriter, backend=
         "ended_at": _warc_date(result.ended), "status": result.status, "title": title,
         "lang": extracted.lang, "sha256": sha256_hex(main.payload_digest) if main else None,
         "partial": result.partial, "partial_reasons": result.partial_reasons,
-        "blocked": result.blocked, "job_id": job_id,
+        "blocked": result.blocked, "job_id": job_id, "vantage": result.vantage,
     }, refs)
     if backend is not None:
         backend.add([IndexDoc(id=str(capture_id), url=result.url, domain=domain_of(result.final_url),

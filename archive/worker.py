@@ -11,6 +11,7 @@ import logging
 import threading
 
 from crawler import CaptureFailed, CaptureOptions, Capturer, HostRules, URLRejected, check_url
+from crawler.vantage import UnknownVantage, vantage_named
 from search import open_backend
 
 from . import catalog, jobs
@@ -82,11 +83,12 @@ class Worker:
         try:
             url = check_url(job["url"], self.settings.capture_allow_networks,
                             HostRules(self.settings.capture_host_rules), self.settings.max_url_length)
-            result = await asyncio.wait_for(capturer.capture(url), self.settings.capture_timeout + 60)
+            vantage = vantage_named(self.settings.capture_vantages, job.get("vantage"))
+            result = await asyncio.wait_for(capturer.capture(url, vantage), self.settings.capture_timeout + 60)
             capture_id, _ = await asyncio.to_thread(self._store, result, job["id"])
             jobs.finish(db, job["id"], capture_id)
             log.info("job %s done: capture %s of %s", job["id"], capture_id, url)
-        except URLRejected as exc:
+        except (URLRejected, UnknownVantage) as exc:
             jobs.fail(db, job["id"], str(exc), self.settings.capture_max_attempts, retry=False)
         except CaptureFailed as exc:
             status = jobs.fail(db, job["id"], str(exc), self.settings.capture_max_attempts)
@@ -123,18 +125,19 @@ def start_worker_thread(settings: Settings) -> tuple[threading.Thread, threading
     return thread, stop
 
 
-def capture_now(settings: Settings, url: str) -> dict:
+def capture_now(settings: Settings, url: str, vantage: str | None = None) -> dict:
     """Capture ``url`` in this process, store it, and return its catalog row with record refs.
 
     Raises URLRejected or CaptureFailed with the reason.
     """
     url = check_url(url, settings.capture_allow_networks, HostRules(settings.capture_host_rules),
                     settings.max_url_length)
+    through = vantage_named(settings.capture_vantages, vantage)
     worker = Worker(settings)
 
     async def go():
         async with Capturer(CaptureOptions.from_settings(settings)) as capturer:
-            return await capturer.capture(url)
+            return await capturer.capture(url, through)
 
     try:
         result = asyncio.run(go())

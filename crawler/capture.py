@@ -18,6 +18,7 @@ from .certs import CertAuthority
 from .httpwire import Exchange
 from .netpolicy import HostRules
 from .proxy import RecordingProxy
+from .vantage import DIRECT, Vantage
 
 SCROLL_JS = """async (steps) => {
   const el = document.scrollingElement || document.documentElement;
@@ -83,6 +84,7 @@ class CaptureResult:
     dom: str
     partial_reasons: list[str] = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
+    vantage: str = "direct"
 
     @property
     def partial(self) -> bool:
@@ -129,13 +131,14 @@ class Capturer:
             await self._pw.stop()
             self._pw = None
 
-    async def capture(self, url: str) -> CaptureResult:
-        """Capture ``url`` (already checked by netpolicy.check_url) within the options' limits."""
+    async def capture(self, url: str, vantage: Vantage | None = None) -> CaptureResult:
+        """Capture ``url`` (already checked by netpolicy.check_url) within the options' limits,
+        directly or through ``vantage``."""
         opts = self.options
         browser = await self._ensure_browser()
         proxy = RecordingProxy(allow=opts.allow, host_rules=self.rules, ca=self.ca,
                                max_resource_bytes=opts.max_resource_bytes, max_total_bytes=opts.max_bytes,
-                               read_timeout=min(30, opts.timeout))
+                               read_timeout=min(30, opts.timeout), vantage=vantage)
         port = await proxy.start()
         started = datetime.now(UTC)
         deadline = time.monotonic() + opts.timeout
@@ -182,7 +185,9 @@ class Capturer:
             "limits": {"timeout_s": opts.timeout, "max_bytes": opts.max_bytes,
                        "max_resource_bytes": opts.max_resource_bytes},
             "host_rules": opts.host_rules or None,
+            "vantage": vantage.describe() if vantage else {"name": DIRECT, "country": None},
         }
+        result.vantage = vantage.name if vantage else DIRECT
         return result
 
     async def _drive(self, page, proxy: RecordingProxy, url: str, deadline: float, reasons: list[str]):

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from .certs import CertAuthority, describe_peer_certificate
 from .httpwire import CHUNK, MAX_HEAD, Exchange, ProxyError, header_value, parse_head, pipe, read_head
 from .netpolicy import HostRules, address_problem
+from .vantage import Vantage, VantageError, open_through
 
 
 @functools.cache
@@ -42,7 +43,7 @@ class RecordingProxy:
 
     def __init__(self, *, allow=(), host_rules: HostRules | None = None, ca: CertAuthority | None = None,
                  max_resource_bytes: int = 50_000_000, max_total_bytes: int = 200_000_000,
-                 connect_timeout: float = 15, read_timeout: float = 30):
+                 connect_timeout: float = 15, read_timeout: float = 30, vantage: Vantage | None = None):
         self.allow = tuple(allow)
         self.rules = host_rules or HostRules()
         self.ca = ca or CertAuthority()
@@ -58,6 +59,7 @@ class RecordingProxy:
         self._dns: dict[str, asyncio.Future] = {}
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
+        self.vantage = vantage
         self.inflight = 0
         self.last_activity = time.monotonic()
 
@@ -317,6 +319,8 @@ class RecordingProxy:
     async def _connect(self, url: str, host: str, port: int, tls: bool):
         """Resolve, check and connect to the exact address checked; check it again once connected."""
         target, port = self.rules.map(host, port)
+        if self.vantage is not None:
+            return await self._connect_through_vantage(host, target, port, tls)
         addrs = await self._resolve(target, host, port)
         problems = [p for p in (address_problem(ip, self.allow) for ip in addrs) if p]
         allowed = [ip for ip in addrs if address_problem(ip, self.allow) is None]
@@ -345,6 +349,36 @@ class RecordingProxy:
             raise ProxyError("blocked", f"{host} connected to a {problem}")
         tls_info = describe_peer_certificate(up_writer.get_extra_info("ssl_object")) if tls else None
         return up_reader, up_writer, str(peer_ip), tls_info
+
+    async def _connect_through_vantage(self, host: str, target: str, port: int, tls: bool):
+        """Connect via the vantage's proxy; the vantage resolves names, as a reader there would.
+
+        A name that resolves here to a forbidden address is still refused: the
+        policy protects this machine's network whatever the route.
+        """
+        try:
+            addrs = await self._resolve(target, host, port)
+        except ProxyError:
+            addrs = []  # unknown here (perhaps only there): the vantage will say
+        for ip in addrs:
+            problem = address_problem(ip, self.allow)
+            if problem:
+                raise ProxyError("blocked", f"{host} resolves to a {problem}")
+        try:
+            reader, writer = await open_through(self.vantage, target, port, self.connect_timeout)
+            if tls:
+                await asyncio.wait_for(writer.start_tls(upstream_tls_context(), server_hostname=host),
+                                       self.connect_timeout)
+        except VantageError as exc:
+            raise ProxyError("vantage", f"{self.vantage.name}: {exc}") from exc
+        except TimeoutError as exc:
+            raise ProxyError("timeout", f"connecting to {host} through {self.vantage.name} timed out") from exc
+        except ssl.SSLError as exc:
+            raise ProxyError("tls", f"TLS handshake with {host} failed: {exc.reason or exc}") from exc
+        except OSError as exc:
+            raise ProxyError("vantage", f"vantage {self.vantage.name} unreachable: {exc.strerror or exc}") from exc
+        tls_info = describe_peer_certificate(writer.get_extra_info("ssl_object")) if tls else None
+        return reader, writer, "", tls_info  # the address is the vantage's business: WARC-IP-Address omitted
 
     async def _resolve(self, target: str, host: str, port: int) -> list:
         """Addresses for ``target``, looked up once per capture (failures too): a page may ask

@@ -120,10 +120,14 @@ def test_security_headers_everywhere(web_server, archive_builder, capture_id):
     assert "frame-ancestors 'none'" in post.headers["Content-Security-Policy"]
 
 
-def test_pages_have_no_scripts_or_inline_styles(web_server, archive_builder, capture_id):
+def test_pages_have_no_scripts_or_inline_styles(web_server, archive_builder, capture_id, web_settings):
     jobs.enqueue(archive_builder.db, URL)
     for address in ("/", "/?q=TikTok", "/submit", f"/capture/{capture_id}", "/jobs/1", "/no/such/page"):
         doc = lxml.html.fromstring(web_server.get(address).text)
-        assert not doc.xpath("//script | //style | //*[@style] | //iframe | //object | //embed"), address
+        assert not doc.xpath("//script | //style | //*[@style] | //object | //embed"), address
+        # The only frame is the replay, from the replay origin, never this one.
+        for src in doc.xpath("//iframe/@src"):
+            assert src == f"{web_settings.replay_origin}/embed/{capture_id}", src
+            assert not src.startswith(web_server.url)
         assert not [a for a in doc.xpath("//@*") if a.attrname.startswith("on")], address
         assert doc.xpath("//meta[@name='viewport']"), address

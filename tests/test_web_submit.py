@@ -63,6 +63,7 @@ def test_api_submission(web_server, archive_builder):
     body = r.json()
     job_id = body["job_id"]
     assert body == {"job_id": job_id, "status": "queued", "url": "https://rus.azattyk.org/a/32900000.html",
+                    "vantage": "direct",
                     "links": {"job": f"/api/jobs/{job_id}", "page": f"/jobs/{job_id}"}}
     assert r.headers["Location"] == f"/api/jobs/{job_id}"
     assert jobs.get_job(archive_builder.db, job_id)["status"] == "queued"

@@ -33,7 +33,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.context_processor
     def archive_name() -> dict[str, str]:
-        return {"archive_name": settings.archive_name, "replay_origin": settings.replay_origin}
+        return {"archive_name": settings.archive_name, "replay_origin": settings.replay_origin,
+                "vantages": settings.capture_vantages}
 
     return app
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 
 from crawler.netpolicy import URLRejected
+from crawler.vantage import UnknownVantage, vantage_named
 from search import QuerySyntaxError, SearchQuery
 
 from ..catalog import get_capture, get_records
 from ..jobs import enqueue, get_job
 from ..present import capture_json, job_json, search_json
-from .db import get_db, get_search
+from .db import get_db, get_search, get_settings
 from .errors import error_response
 from .schemas import CaptureRequest, InvalidInput, SearchArgs, load
 from .submit import check_submission
@@ -42,9 +43,13 @@ def submit_capture() -> Response:
         url = check_submission(data["url"])
     except URLRejected as exc:
         return error_response(400, str(exc), fields={"url": [str(exc)]})
-    job_id = enqueue(get_db(), url)
+    try:
+        vantage_named(get_settings().capture_vantages, data["vantage"])
+    except UnknownVantage as exc:
+        return error_response(400, str(exc), fields={"vantage": [str(exc)]})
+    job_id = enqueue(get_db(), url, data["vantage"])
     job_link = url_for("api.job", job_id=job_id)
-    response = jsonify(job_id=job_id, status="queued", url=url,
+    response = jsonify(job_id=job_id, status="queued", url=url, vantage=data["vantage"],
                        links={"job": job_link, "page": url_for("submit.job", job_id=job_id)})
     response.status_code = 202
     response.headers["Location"] = job_link

@@ -88,6 +88,8 @@ class CaptureRequest(Schema):
         "required": 'Give the URL to capture, e.g. {{"url": "https://example.org/page"}}.',
         "invalid": "url must be a string.",
     })
+    # Checked against the configured vantage points by the view (they are settings).
+    vantage = fields.String(load_default="direct", validate=validate.Length(min=1, max=64))
 
 
 def load(schema: Schema, data: Any) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 
 from crawler.netpolicy import HostRules, URLRejected, check_url
+from crawler.vantage import UnknownVantage, vantage_named
 
 from ..jobs import enqueue, get_job
 from .db import get_db, get_settings
@@ -27,12 +28,14 @@ def submit() -> Response | tuple[str, int]:
     url, error = request.args.get("url", ""), None  # ?url= prefills, e.g. "submit it again"
     if request.method == "POST":
         url = request.form.get("url", "")
+        vantage = request.form.get("vantage", "direct")
         try:
             normalized = check_submission(url)
-        except URLRejected as exc:
+            vantage_named(get_settings().capture_vantages, vantage)
+        except (URLRejected, UnknownVantage) as exc:
             error = str(exc)
         else:
-            job_id = enqueue(get_db(), normalized)
+            job_id = enqueue(get_db(), normalized, vantage)
             # 303: reloading the job page must not submit the form again.
             return redirect(url_for("submit.job", job_id=job_id), 303)
     return render_template("submit.html", url=url, error=error), 400 if error else 200

@@ -1,0 +1,116 @@
+"""Vantage points: capturing a page as it is seen from somewhere else.
+
+A vantage is a named HTTP (CONNECT) or SOCKS5 proxy with the country it stands
+in, e.g. ``kg-bishkek=KG=socks5://203.0.113.5:1080``. The recording proxy opens
+its upstream connections through it, so names are resolved and pages fetched
+from the vantage's network; ``direct`` is the archive's own connection.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import struct
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+DIRECT = "direct"
+
+
+@dataclass(frozen=True)
+class Vantage:
+    name: str
+    country: str
+    proxy: str  # http://host:port or socks5://host:port
+
+    def describe(self) -> dict:
+        """For the provenance record: where the capture was made from (no credentials)."""
+        parts = urlsplit(self.proxy)
+        return {"name": self.name, "country": self.country, "proxy": f"{parts.scheme}://{parts.hostname}:{parts.port}"}
+
+
+def parse_vantages(text: str) -> dict[str, Vantage]:
+    """``name=CC=scheme://host:port`` entries, comma-separated; raises ValueError naming the bad one."""
+    vantages: dict[str, Vantage] = {}
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        try:
+            name, country, proxy = (p.strip() for p in entry.split("=", 2))
+        except ValueError:
+            raise ValueError(f"vantage {entry!r}: use name=COUNTRY=socks5://host:port") from None
+        parts = urlsplit(proxy)
+        if parts.scheme not in ("http", "socks5", "socks5h") or not parts.hostname or not parts.port:
+            raise ValueError(f"vantage {name!r}: proxy {proxy!r} must be http://host:port or socks5://host:port")
+        if not (len(country) == 2 and country.isalpha()):
+            raise ValueError(f"vantage {name!r}: country {country!r} must be a two-letter ISO code")
+        if name == DIRECT or not name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"vantage name {name!r} must be letters, digits, - or _, and not {DIRECT!r}")
+        vantages[name] = Vantage(name, country.upper(), proxy)
+    return vantages
+
+
+class UnknownVantage(ValueError):
+    """A vantage point was asked for that is not configured; the message lists those that are."""
+
+
+def vantage_named(vantages: dict[str, Vantage], name: str | None) -> Vantage | None:
+    """The vantage called ``name`` (None for direct); UnknownVantage if there is none."""
+    if not name or name == DIRECT:
+        return None
+    try:
+        return vantages[name]
+    except KeyError:
+        known = ", ".join([DIRECT, *vantages])
+        raise UnknownVantage(f"there is no vantage point {name!r}; configured: {known}") from None
+
+
+class VantageError(ConnectionError):
+    """The vantage proxy refused or failed the connection; the message says which and why."""
+
+
+async def open_through(vantage: Vantage, host: str, port: int, timeout: float):
+    """A (reader, writer) pair to ``host:port`` tunnelled through ``vantage``'s proxy."""
+    parts = urlsplit(vantage.proxy)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port), timeout)
+    try:
+        if parts.scheme == "http":
+            await _http_connect(reader, writer, host, port, timeout)
+        else:
+            await _socks5_connect(reader, writer, host, port, timeout)
+    except BaseException:
+        writer.close()
+        raise
+    return reader, writer
+
+
+async def _http_connect(reader, writer, host: str, port: int, timeout: float) -> None:
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    writer.write(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode("ascii"))
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+    first_line = head.split(b"\r\n", 1)[0]
+    status = first_line.split(b" ")
+    if len(status) < 2 or status[1] != b"200":
+        raise VantageError(f"vantage proxy refused CONNECT {target}: {first_line.decode('latin-1')}")
+
+
+async def _socks5_connect(reader, writer, host: str, port: int, timeout: float) -> None:
+    writer.write(b"\x05\x01\x00")  # version 5, one method: no authentication
+    await writer.drain()
+    if await asyncio.wait_for(reader.readexactly(2), timeout) != b"\x05\x00":
+        raise VantageError("SOCKS5 vantage refused: no acceptable authentication method")
+    try:
+        ip = ipaddress.ip_address(host)
+        address = (b"\x01" if ip.version == 4 else b"\x04") + ip.packed
+    except ValueError:  # a name: resolved at the vantage, as a reader there would
+        name = host.encode("idna")
+        address = b"\x03" + bytes([len(name)]) + name
+    writer.write(b"\x05\x01\x00" + address + struct.pack(">H", port))
+    await writer.drain()
+    reply = await asyncio.wait_for(reader.readexactly(4), timeout)
+    if reply[1] != 0:
+        reasons = {1: "general failure", 2: "not allowed", 3: "network unreachable", 4: "host unreachable",
+                   5: "connection refused", 6: "TTL expired", 7: "command not supported"}
+        raise VantageError(f"SOCKS5 vantage could not reach {host}:{port}: {reasons.get(reply[1], reply[1])}")
+    skip = {1: 4, 4: 16}.get(reply[3])
+    if skip is None:
+        skip = (await asyncio.wait_for(reader.readexactly(1), timeout))[0]
+    await asyncio.wait_for(reader.readexactly(skip + 2), timeout)
