@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pages", type=int, default=40)
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--path", default="/", help="fixture page to capture (e.g. /gallery.html, with a photo)")
+    p.add_argument("--fidelity", type=int, default=20, metavar="N",
+                   help="also measure replay fidelity on N corpus pages and the fixture site (0: skip)")
     args = p.parse_args(argv)
     with FixtureSite(DATA / "site") as site, tempfile.TemporaryDirectory() as tmp:
         rules = site.rule("news.example.com")
@@ -130,6 +132,11 @@ def main(argv: list[str] | None = None) -> None:
                            ("response/revisit records", dedup_on[1], dedup_off[1])):
         print(f"  bytes stored per capture, {label + ':':26s} dedup {on:9.0f}   no dedup {off:9.0f}"
               f"   dedup/no dedup {on / off:.2f}")
+    if args.fidelity:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from fidelity import main as fidelity
+
+        fidelity(["--pages", str(args.fidelity)])
 
 
 if __name__ == "__main__":
