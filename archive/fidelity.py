@@ -16,28 +16,46 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 TOLERANCE = 24  # per channel, out of 255: antialiasing and font hinting differ a little
 
 
+MAX_SHIFT = 64  # px: a line more or less above the fold moves everything below it
+
+
 def similarity(expected_png: bytes, actual_png: bytes, size: tuple[int, int]) -> float:
     """How alike the top ``size`` of two screenshots are (0..1).
 
     Counting every pixel would call any two mostly-white pages alike, so only
     the pixels that carry something count: those that differ from the expected
     image's background colour in either screenshot. The figure is the share of
-    those that match (every channel within TOLERANCE).
+    those that match (every channel within TOLERANCE). A line missing or added
+    near the top shifts all below it, so the best of the vertical offsets up to
+    MAX_SHIFT px is taken: a shifted page is a small difference, not a total one.
     """
     width, height = size
     box = (0, 0, width, height)  # crop pads past the edge with black, the same for both
     a = Image.open(io.BytesIO(expected_png)).convert("RGB").crop(box)
     b = Image.open(io.BytesIO(actual_png)).convert("RGB").crop(box)
-    background = Image.new("RGB", a.size, max(a.getcolors(width * height))[1])
+    background = max(a.getcolors(width * height))[1]
+    best = 0.0
+    for dy in range(-MAX_SHIFT, MAX_SHIFT + 1):
+        top = abs(dy)
+        part_a = a.crop((0, max(dy, 0), width, height - max(-dy, 0)))
+        part_b = b.crop((0, max(-dy, 0), width, height - max(dy, 0)))
+        score = _match(part_a, part_b, background) * (height - top) / height
+        best = max(best, score)
+        if best == 1.0:
+            break
+    return best
 
-    def mask(img: Image.Image, other: Image.Image) -> Image.Image:
-        return ImageChops.difference(img, other).convert("L").point(lambda v: 255 if v > TOLERANCE else 0)
 
-    content = ImageChops.lighter(mask(a, background), mask(b, background)).histogram()[255]
-    differing = mask(a, b).histogram()[255]
+def _match(a: Image.Image, b: Image.Image, background: tuple) -> float:
+    flat = Image.new("RGB", a.size, background)
+
+    def mask(x: Image.Image, y: Image.Image) -> Image.Image:
+        return ImageChops.difference(x, y).convert("L").point(lambda v: 255 if v > TOLERANCE else 0)
+
+    content = ImageChops.lighter(mask(a, flat), mask(b, flat)).histogram()[255]
     if content == 0:
         return 1.0  # both blank
-    return max(0.0, 1 - differing / content)
+    return max(0.0, 1 - mask(a, b).histogram()[255] / content)
 
 
 def replay_screenshot(page, replay_origin: str, capture_id: int, timeout: float = 60) -> bytes:
@@ -57,6 +75,9 @@ def replay_screenshot(page, replay_origin: str, capture_id: int, timeout: float 
             frame.wait_for_load_state(state, timeout=limit)
         except PlaywrightTimeout:
             pass
+    # The capture's screenshot is of the top of the page (the crawler scrolls back up); an
+    # autofocused field may have scrolled the replay down, so compare the same position.
+    frame.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
     page.wait_for_timeout(300)
     return page.screenshot()
 
