@@ -17,7 +17,7 @@ from search import IndexDoc, extract
 
 from .catalog import RecordRef, add_capture, set_indexed
 from .dedup import Deduplicator
-from .warcstore import PendingRecord, RollingWarcWriter, Sha256WARCWriter
+from .warcstore import PendingRecord, RollingWarcWriter, Sha256WARCWriter, hex_digest
 
 SOFTWARE = f"takedown-archive/{__version__} (warcio, Playwright + Chromium, recording proxy)"
 
@@ -97,15 +97,6 @@ def build_records(result: CaptureResult, text: str, dedup: Deduplicator | None =
     return records
 
 
-def sha256_hex(warc_digest: str | None) -> str | None:
-    """A WARC digest 'sha256:BASE32' as the hex people compare with `sha256sum`."""
-    import base64
-
-    if not warc_digest or not warc_digest.startswith("sha256:"):
-        return None
-    return base64.b32decode(warc_digest.split(":", 1)[1]).hex()
-
-
 def domain_of(url: str) -> str:
     host = (urlsplit(url).hostname or "").lower()
     return host[4:] if host.startswith("www.") else host
@@ -125,7 +116,7 @@ def store_capture(result: CaptureResult, db, writer: RollingWarcWriter, backend=
     capture_id = add_capture(db, {
         "url": result.url, "final_url": result.final_url, "captured_at": _warc_date(result.started),
         "ended_at": _warc_date(result.ended), "status": result.status, "title": title,
-        "lang": extracted.lang, "sha256": sha256_hex(main.payload_digest) if main else None,
+        "lang": extracted.lang, "sha256": hex_digest(main.payload_digest) if main else None,
         "partial": result.partial, "partial_reasons": result.partial_reasons,
         "blocked": result.blocked, "job_id": job_id, "vantage": result.vantage,
     }, refs)

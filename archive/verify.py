@@ -10,8 +10,6 @@ capture points to is found too.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import sqlite3
 import zlib
@@ -23,7 +21,7 @@ from typing import BinaryIO
 from warcio.archiveiterator import ArchiveIterator
 
 from . import catalog
-from .warcstore import OPEN_SUFFIX
+from .warcstore import OPEN_SUFFIX, digest_bytes, hex_digest  # noqa: F401 (hex_digest: public here too)
 
 CHUNK = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b\x08"
@@ -96,22 +94,6 @@ class _Read:
 class _Expected:
     ref: catalog.RecordRef
     captures: set[int]
-
-
-def digest_bytes(value: str) -> tuple[str, bytes]:
-    """A WARC digest ``algo:value`` (base32 or hex) as (algorithm, raw bytes)."""
-    algo, _, text = value.partition(":")
-    try:
-        size = hashlib.new(algo).digest_size
-        raw = bytes.fromhex(text) if len(text) == 2 * size else base64.b32decode(text.upper())
-    except (ValueError, binascii.Error):
-        raise ValueError(f"{value!r} is not a digest (an algorithm, ':', then base32 or hex)") from None
-    return algo.lower(), raw
-
-
-def hex_digest(value: str | None) -> str | None:
-    """A WARC digest as the hex that ``sha256sum`` prints."""
-    return digest_bytes(value)[1].hex() if value else None
 
 
 def _hex_or_none(value: str | None) -> str | None:

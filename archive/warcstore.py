@@ -6,6 +6,9 @@ records are appended together and fsynced before the catalog learns of them.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import os
 import threading
 import zlib
@@ -44,6 +47,22 @@ class PendingRecord:
 
 class WarcStoreError(RuntimeError):
     """A WARC record cannot be read; the message names the file and offset."""
+
+
+def digest_bytes(value: str) -> tuple[str, bytes]:
+    """A WARC digest ``algo:value`` (base32 or hex) as (algorithm, raw bytes)."""
+    algo, _, text = value.partition(":")
+    try:
+        size = hashlib.new(algo).digest_size
+        raw = bytes.fromhex(text) if len(text) == 2 * size else base64.b32decode(text.upper())
+    except (ValueError, binascii.Error):
+        raise ValueError(f"{value!r} is not a digest (an algorithm, ':', then base32 or hex)") from None
+    return algo.lower(), raw
+
+
+def hex_digest(value: str | None) -> str | None:
+    """A WARC digest as the hex that ``sha256sum`` prints."""
+    return digest_bytes(value)[1].hex() if value else None
 
 
 class RollingWarcWriter:

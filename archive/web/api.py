@@ -11,10 +11,10 @@ from crawler.netpolicy import URLRejected
 from crawler.vantage import UnknownVantage, vantage_named
 from search import QuerySyntaxError, SearchQuery
 
-from ..catalog import get_capture, get_records
+from ..catalog import get_records
 from ..jobs import enqueue, get_job
 from ..present import capture_json, job_json, search_json
-from .db import get_db, get_search, get_settings
+from .db import capture_or_404, get_db, get_search, get_settings
 from .errors import error_response
 from .schemas import CaptureRequest, InvalidInput, SearchArgs, load
 from .submit import check_submission
@@ -70,11 +70,7 @@ def job(job_id: int) -> Response:
 @bp.get("/captures/<int:capture_id>")
 def capture(capture_id: int) -> Response:
     """A capture's metadata, its WARC records with digests, and links."""
-    db = get_db()
-    found = get_capture(db, capture_id)
-    if found is None:
-        abort(404, f"There is no capture {capture_id} in this archive.")
-    return jsonify(capture_json(found, get_records(db, capture_id)))
+    return jsonify(capture_json(capture_or_404(capture_id), get_records(get_db(), capture_id)))
 
 
 @bp.get("/search")

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
-from ..catalog import RecordRef, get_capture, get_records
+from ..catalog import RecordRef, get_records
 from ..present import citation, to_utc
 from ..warcstore import capture_warc, read_payload
-from .db import get_db, get_settings
+from .db import capture_or_404, get_db, get_settings
 from .security import SANDBOX_CSP
 
 bp = Blueprint("captures", __name__)
@@ -19,13 +18,6 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Captures never change, but staff may later withdraw one from public view,
 # so caches keep a screenshot for a day rather than for ever.
 SCREENSHOT_CACHE = "public, max-age=86400"
-
-
-def capture_or_404(capture_id: int) -> dict[str, Any]:
-    capture = get_capture(get_db(), capture_id)
-    if capture is None:
-        abort(404, f"There is no capture {capture_id} in this archive.")
-    return capture
 
 
 def paragraphs(text: str) -> list[str]:

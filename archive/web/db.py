@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from flask import Flask, current_app, g
+from flask import Flask, abort, current_app, g
 
 from search import open_backend
 
@@ -39,6 +39,14 @@ def get_db() -> sqlite3.Connection:
     if "db" not in g:
         g.db = catalog.connect(get_settings().catalog_path, migrate_schema=False)
     return g.db
+
+
+def capture_or_404(capture_id: int) -> dict:
+    """The catalog row of capture ``capture_id``, or a 404 that says there is none."""
+    capture = catalog.get_capture(get_db(), capture_id)
+    if capture is None:
+        abort(404, f"There is no capture {capture_id} in this archive.")
+    return capture
 
 
 def close_db(exc: BaseException | None = None) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
-from flask import Blueprint, Response, abort, request, url_for
+from flask import Blueprint, Response, request, url_for
 from werkzeug.wsgi import wrap_file
 
-from ..catalog import get_capture, get_records
+from ..catalog import get_records
 from ..present import citation
-from ..verify import hex_digest
 from ..wacz import MEDIA_TYPE, wacz_name, warc_layout, warc_name, write_wacz
-from .db import get_db, get_settings
+from ..warcstore import hex_digest
+from .db import capture_or_404, get_db, get_settings
 from .security import SANDBOX_CSP
 
 bp = Blueprint("wacz", __name__)
@@ -41,10 +41,8 @@ def offline_check(capture: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/capture/<int:capture_id>/wacz")
 def capture_wacz(capture_id: int) -> Response:
     """The capture as a WACZ 1.1.1 package, built to a temporary file and streamed from it."""
+    capture = capture_or_404(capture_id)
     db = get_db()
-    capture = get_capture(db, capture_id)
-    if capture is None:
-        abort(404, f"There is no capture {capture_id} in this archive.")
     settings = get_settings()
     record_url = url_for("captures.record", capture_id=capture_id, _external=True)
     package = tempfile.TemporaryFile()
