@@ -17,6 +17,7 @@ $(REPLAY_DIR)/sw.js:
 	cd $(REPLAY_DIR) && npm pack --silent replaywebpage@$(REPLAY_VERSION) >/dev/null \
 	  && tar xzf replaywebpage-$(REPLAY_VERSION).tgz --strip-components=1 package/sw.js package/ui.js package/LICENSE \
 	  && rm replaywebpage-$(REPLAY_VERSION).tgz
+	python3 tools/patch_replaywebpage.py $(REPLAY_DIR)/sw.js
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON3) -m venv $(VENV)

@@ -83,6 +83,93 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE captures ADD COLUMN vantage TEXT NOT NULL DEFAULT 'direct';
     ALTER TABLE jobs ADD COLUMN vantage TEXT NOT NULL DEFAULT 'direct';
     """,
+    # 5: removals. Each capture's outcome and the evidence for it; watched URLs and when each is
+    # next due; removal events (before/after pairs); takedown orders and the URLs they target;
+    # staff accounts and their audit log.
+    """
+    ALTER TABLE captures ADD COLUMN outcome TEXT;
+    ALTER TABLE captures ADD COLUMN evidence TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE captures ADD COLUMN watch_id INTEGER;
+    CREATE INDEX captures_outcome ON captures(outcome, captured_at);
+    CREATE INDEX captures_url_vantage ON captures(url, vantage, captured_at);
+    CREATE TABLE watches (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL,
+        host TEXT NOT NULL,
+        vantage TEXT NOT NULL DEFAULT 'direct',
+        every_seconds INTEGER NOT NULL,
+        next_due TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        last_job_id INTEGER,
+        source TEXT NOT NULL DEFAULT 'user',
+        UNIQUE (url, vantage)
+    );
+    CREATE INDEX watches_due ON watches(next_due) WHERE active = 1;
+    ALTER TABLE jobs ADD COLUMN watch_id INTEGER;
+    ALTER TABLE jobs ADD COLUMN not_before TEXT;
+    CREATE TABLE removal_events (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL,
+        vantage TEXT NOT NULL,
+        country TEXT,
+        outcome TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('source', 'country')),
+        before_capture_id INTEGER NOT NULL REFERENCES captures(id),
+        after_capture_id INTEGER NOT NULL REFERENCES captures(id),
+        last_ok_at TEXT NOT NULL,
+        first_removed_at TEXT NOT NULL,
+        closed_at TEXT,
+        restored_capture_id INTEGER REFERENCES captures(id)
+    );
+    CREATE INDEX removal_events_url ON removal_events(url, vantage, closed_at);
+    CREATE INDEX removal_events_time ON removal_events(first_removed_at);
+    CREATE TABLE takedowns (
+        id INTEGER PRIMARY KEY,
+        authority TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        country TEXT NOT NULL,
+        legal_basis TEXT NOT NULL DEFAULT '',
+        issued_on TEXT,
+        received_on TEXT,
+        effective_on TEXT,
+        action_demanded TEXT NOT NULL,
+        action_reported TEXT NOT NULL DEFAULT '',
+        summary TEXT NOT NULL DEFAULT '',
+        document_name TEXT,
+        document_type TEXT,
+        document_sha256 TEXT,
+        document_record_id TEXT,
+        document_warc_file TEXT,
+        document_offset INTEGER,
+        document_length INTEGER,
+        published INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        created_by INTEGER
+    );
+    CREATE TABLE takedown_urls (
+        takedown_id INTEGER NOT NULL REFERENCES takedowns(id),
+        url TEXT NOT NULL,
+        PRIMARY KEY (takedown_id, url)
+    );
+    CREATE INDEX takedown_urls_url ON takedown_urls(url);
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL DEFAULT 'staff',
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        user_id INTEGER,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
 )
 
 

@@ -55,6 +55,37 @@ def _viewport(value: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
+def _paths(value: str) -> tuple[Path, ...]:
+    return tuple(Path(part) for part in value.split(":") if part.strip())
+
+
+def _fraction(value: str) -> float:
+    number = float(value)
+    if not 0 <= number <= 1:
+        raise ValueError("use a number from 0 to 1")
+    return number
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: str) -> int:
+    """Seconds in ``6h``, ``30m``, ``1d`` or a bare number of seconds; at least 60."""
+    text = value.strip().lower()
+    unit = _UNITS.get(text[-1:]) if text else None
+    number = text[:-1] if unit else text
+    try:
+        seconds = int(float(number) * (unit or 1))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a duration; use a number with s, m, h, d or w, like 6h") from None
+    if seconds < 60:
+        raise ValueError(f"{value!r} is shorter than a minute")
+    return seconds
+
+
+_duration = parse_duration
+
+
 class SettingError(ValueError):
     """A setting has a value that cannot be used; the message names it and the fix."""
 
@@ -106,6 +137,24 @@ SETTINGS: tuple[Setting, ...] = (
             "from the app's 127.0.0.1 so no app cookie is ever sent to archived pages."),
     Setting("REPLAY_ASSETS", "vendor/replaywebpage-2.5.3",
             "Directory with replayweb.page's sw.js and ui.js (fetched from npm by `make setup`)."),
+    Setting("FINGERPRINTS_PATH", "",
+            "Blockpage fingerprint files in OONI's CSV format, loaded beside the built-in set "
+            "(several separated by `:`), e.g. ../shared/fingerprints/fingerprints_http.csv.", _paths),
+    Setting("CHANGE_THRESHOLD", "0.8",
+            "Main-text similarity (0-1) to the last `ok` capture below which a 2xx capture is `changed`.",
+            _fraction),
+    Setting("WATCH_EVERY", "6h", "Default interval between captures of a watched URL (s, m, h, d).", _duration),
+    Setting("WATCH_JITTER", "0.1",
+            "Fraction of the interval by which each next capture time is moved at random, so watches spread out.",
+            _fraction),
+    Setting("WATCH_HOST_DELAY", "10", "Seconds between two scheduled captures of the same host (politeness).",
+            float),
+    Setting("WATCH_MAX_PENDING", "20",
+            "Most scheduled captures queued or running at once; the rest wait for the next round.", _int),
+    Setting("SECRET_KEY", "",
+            "Key signing staff sessions and form tokens. Empty: one is made and kept in ARCHIVE_HOME/secret_key."),
+    Setting("TAKEDOWN_MAX_DOCUMENT_BYTES", "20000000",
+            "Largest takedown order document (PDF, image or HTML) accepted.", _int),
 )
 
 
