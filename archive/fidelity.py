@@ -3,7 +3,8 @@
 A capture's own screenshot (taken by the crawler) is compared with a screenshot
 of its replay from the replay origin, at the same viewport. The figure is the
 share of pixels that match (every channel within a small tolerance), over the
-first viewport of the page, counting only pixels that are not background.
+first viewport of the page, counting only pixels that are not background, with
+each band of the page aligned on its own (see ``similarity``).
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 TOLERANCE = 24  # per channel, out of 255: antialiasing and font hinting differ a little
 
 
-MAX_SHIFT = 64  # px: a line more or less above the fold moves everything below it
+MAX_SHIFT = 64  # px: a line more or less above a part of the page moves everything below it
+BAND = 100  # px: each horizontal band of the page finds its own best shift
 
 
 def similarity(expected_png: bytes, actual_png: bytes, size: tuple[int, int]) -> float:
@@ -26,36 +28,55 @@ def similarity(expected_png: bytes, actual_png: bytes, size: tuple[int, int]) ->
     the pixels that carry something count: those that differ from the expected
     image's background colour in either screenshot. The figure is the share of
     those that match (every channel within TOLERANCE). A line missing or added
-    near the top shifts all below it, so the best of the vertical offsets up to
-    MAX_SHIFT px is taken: a shifted page is a small difference, not a total one.
+    (a broken-image icon, a banner) shifts all below it by a few pixels, so
+    each BAND-high strip of the expected image is compared with the actual one
+    at its best vertical offset up to MAX_SHIFT px: a shifted block is a small
+    difference, not a total one. Different content still differs at any offset.
     """
     width, height = size
     box = (0, 0, width, height)  # crop pads past the edge with black, the same for both
     a = Image.open(io.BytesIO(expected_png)).convert("RGB").crop(box)
     b = Image.open(io.BytesIO(actual_png)).convert("RGB").crop(box)
     background = max(a.getcolors(width * height))[1]
-    best = 0.0
-    for dy in range(-MAX_SHIFT, MAX_SHIFT + 1):
-        top = abs(dy)
-        part_a = a.crop((0, max(dy, 0), width, height - max(-dy, 0)))
-        part_b = b.crop((0, max(-dy, 0), width, height - max(dy, 0)))
-        score = _match(part_a, part_b, background) * (height - top) / height
-        best = max(best, score)
-        if best == 1.0:
-            break
-    return best
+    a_content = _mask(a, Image.new("RGB", a.size, background))
+    matched = content = 0
+    for top in range(0, height, BAND):
+        bottom = min(top + BAND, height)
+        best: tuple[int, int] | None = None
+        for dy in sorted(range(-MAX_SHIFT, MAX_SHIFT + 1), key=abs):
+            # Compare only rows both images have; expected content shifted out of view counts as missing.
+            b_top, b_bottom = max(0, top + dy), min(height, bottom + dy)
+            if b_bottom <= b_top:
+                continue
+            a_top, a_bottom = b_top - dy, b_bottom - dy
+            same, total = _match(a.crop((0, a_top, width, a_bottom)), b.crop((0, b_top, width, b_bottom)),
+                                 background)
+            lost = (_count(a_content, top, a_top, width) + _count(a_content, a_bottom, bottom, width))
+            total += lost
+            if best is None or total - same < best[1] - best[0]:
+                best = (same, total)
+            if same == total:
+                break
+        matched += best[0]
+        content += best[1]
+    return 1.0 if content == 0 else matched / content
 
 
-def _match(a: Image.Image, b: Image.Image, background: tuple) -> float:
+def _mask(x: Image.Image, y: Image.Image) -> Image.Image:
+    """White where two images differ by more than TOLERANCE in some channel."""
+    return ImageChops.difference(x, y).convert("L").point(lambda v: 255 if v > TOLERANCE else 0)
+
+
+def _count(mask: Image.Image, top: int, bottom: int, width: int) -> int:
+    return mask.crop((0, top, width, bottom)).histogram()[255] if bottom > top else 0
+
+
+def _match(a: Image.Image, b: Image.Image, background: tuple) -> tuple[int, int]:
+    """(matching, content) pixel counts of two same-size images."""
     flat = Image.new("RGB", a.size, background)
-
-    def mask(x: Image.Image, y: Image.Image) -> Image.Image:
-        return ImageChops.difference(x, y).convert("L").point(lambda v: 255 if v > TOLERANCE else 0)
-
-    content = ImageChops.lighter(mask(a, flat), mask(b, flat)).histogram()[255]
-    if content == 0:
-        return 1.0  # both blank
-    return max(0.0, 1 - mask(a, b).histogram()[255] / content)
+    content = ImageChops.lighter(_mask(a, flat), _mask(b, flat)).histogram()[255]
+    different = _mask(a, b).histogram()[255]
+    return content - min(different, content), content
 
 
 def replay_screenshot(page, replay_origin: str, capture_id: int, timeout: float = 60) -> bytes:
