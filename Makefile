@@ -49,6 +49,9 @@ bench: setup
 	$(PY) bench/search.py
 	$(PY) bench/warc.py
 	$(PY) bench/lookup.py
+	$(PY) bench/fidelity.py
+	$(PY) bench/detect.py
+	$(PY) bench/schedule.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

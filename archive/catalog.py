@@ -246,8 +246,10 @@ class RecordRef:
 def add_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Iterable[RecordRef]) -> int:
     """Insert a capture and its record locations in one transaction; return its id."""
     cols = ("url", "final_url", "captured_at", "ended_at", "status", "title", "lang",
-            "sha256", "partial", "partial_reasons", "blocked", "job_id", "vantage")
+            "sha256", "partial", "partial_reasons", "blocked", "job_id", "vantage", "outcome", "evidence",
+            "watch_id")
     row = {c: capture.get(c) for c in cols}
+    row["evidence"] = json.dumps(row["evidence"] or {}, ensure_ascii=False)
     row["partial"] = int(bool(row["partial"]))
     for c in ("partial_reasons", "blocked"):
         row[c] = json.dumps(row[c] or [])
@@ -280,6 +282,8 @@ def _capture_dict(row: sqlite3.Row | None) -> dict[str, Any] | None:
     d["partial"] = bool(d["partial"])
     d["partial_reasons"] = json.loads(d["partial_reasons"])
     d["blocked"] = json.loads(d["blocked"])
+    if "evidence" in d:
+        d["evidence"] = json.loads(d["evidence"] or "{}")
     return d
 
 

@@ -7,8 +7,10 @@ import logging
 import signal
 import sys
 import threading
+from contextlib import closing
 from datetime import UTC, datetime
 
+from . import watch_cli
 from .settings import SETTINGS, SettingError, Settings
 
 
@@ -28,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-worker", action="store_true", help="do not start the in-process capture worker")
     w = sub.add_parser("worker", help="run queued captures without the web app")
     w.add_argument("--once", action="store_true", help="exit when the queue is empty")
+    w.add_argument("--no-scheduler", action="store_true", help="do not queue captures of due watched URLs")
     c = sub.add_parser("capture", help="capture a URL now")
     c.add_argument("url")
     c.add_argument("--json", action="store_true", help="print one JSON object")
@@ -39,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--since", type=_date)
     q.add_argument("--until", type=_date)
     q.add_argument("--limit", type=int, default=10)
+    q.add_argument("--removed", action="store_true", help="only text that has since been removed")
     e = sub.add_parser("export-wacz", help="package captures as a WACZ file (WARCs, CDXJ index, pages)")
     which = e.add_mutually_exclusive_group(required=True)
     which.add_argument("--capture", type=int, action="append", metavar="ID", help="a capture id (repeatable)")
@@ -50,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="re-read WARC files; check digests and the catalog against them")
     v.add_argument("--capture", type=int, action="append", metavar="ID",
                    help="check only this capture's records (repeatable; default: every WARC file)")
+    watch_cli.add_parser(sub)
+    u = sub.add_parser("user", help="staff accounts")
+    u_sub = u.add_subparsers(dest="user_command", required=True)
+    ua = u_sub.add_parser("add", help="add a staff account (asks for its password twice)")
+    ua.add_argument("name")
+    ua.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    ua.add_argument("--role", default="staff", choices=("staff", "admin"))
     st = sub.add_parser("settings", help="list every setting with its default and current value")
     st.add_argument("--markdown", action="store_true", help="print README's settings table")
     return p
@@ -64,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return {"serve": _serve, "worker": _worker, "capture": _capture, "search": _search,
-            "export-wacz": _export_wacz, "verify": _verify, "settings": _settings}[args.command](settings, args)
+            "export-wacz": _export_wacz, "verify": _verify, "settings": _settings,
+            "watch": watch_cli.run, "user": _user}[args.command](settings, args)
 
 
 def _serve(settings: Settings, args) -> int:
@@ -76,12 +88,25 @@ def _serve(settings: Settings, args) -> int:
 
 
 def _worker(settings: Settings, args) -> int:
+    from . import catalog
+    from .scheduler import schedule_due, start_scheduler_thread
     from .worker import run_worker
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    run_worker(settings, stop, once=args.once)
+    scheduler_stop = None
+    if not args.no_scheduler and args.once:
+        # One round, so watches due now are captured before the queue runs dry.
+        with closing(catalog.connect(settings.catalog_path)) as db:
+            schedule_due(db, settings)
+    elif not args.no_scheduler:
+        scheduler_stop = start_scheduler_thread(settings)[1]
+    try:
+        run_worker(settings, stop, once=args.once)
+    finally:
+        if scheduler_stop:
+            scheduler_stop.set()
     return 0
 
 
@@ -106,7 +131,8 @@ def _capture(settings: Settings, args) -> int:
     if args.json:
         print(json.dumps(out, ensure_ascii=False))
     else:
-        print(f"capture {out['id']}: {out['url']} -> {out['final_url']} HTTP {out['status']}"
+        status = f"HTTP {out['status']}" if out["status"] else "no response"
+        print(f"capture {out['id']}: {out['url']} -> {out['final_url']} {status}, outcome {out.get('outcome')}"
               f"{' (partial)' if out['partial'] else ''}\n  title: {out['title']}\n  sha256: {out['sha256']}"
               f"\n  warc: {', '.join(out['warc_files'])}")
     return 0
@@ -120,7 +146,7 @@ def _search(settings: Settings, args) -> int:
     backend = open_backend(settings.search_backend, settings.index_dir)
     try:
         result = backend.search(SearchQuery(args.query, domain=args.domain, since=args.since,
-                                            until=args.until, limit=args.limit))
+                                            until=args.until, limit=args.limit, removed_only=args.removed))
     except QuerySyntaxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -184,6 +210,29 @@ def _verify(settings: Settings, args) -> int:
         return 2
     print(report.summary())
     return 0 if report.ok else 1
+
+
+def _user(settings: Settings, args) -> int:
+    import getpass
+
+    from . import catalog
+    from .users import UserError, create_user
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("The same password again: ") != password:
+            print("error: the two passwords differ; nothing was saved", file=sys.stderr)
+            return 2
+    with closing(catalog.connect(settings.catalog_path)) as db:
+        try:
+            user_id = create_user(db, args.name, password, args.role)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    print(f"user {user_id}: {args.name} ({args.role})")
+    return 0
 
 
 def _settings(settings: Settings, args) -> int:

@@ -33,9 +33,11 @@ def _alive(worker: str | None) -> bool:
     return True
 
 
-def enqueue(db: sqlite3.Connection, url: str, vantage: str = "direct") -> int:
-    cur = db.execute("INSERT INTO jobs (url, status, created_at, vantage) VALUES (?, 'queued', ?, ?)",
-                     (url, utcnow(), vantage))
+def enqueue(db: sqlite3.Connection, url: str, vantage: str = "direct", watch_id: int | None = None,
+            not_before: str | None = None) -> int:
+    """Queue a capture of ``url``; a watch's job names it, and is not claimed before ``not_before``."""
+    cur = db.execute("INSERT INTO jobs (url, status, created_at, vantage, watch_id, not_before)"
+                     " VALUES (?, 'queued', ?, ?, ?, ?)", (url, utcnow(), vantage, watch_id, not_before))
     return cur.lastrowid
 
 
@@ -45,14 +47,20 @@ def get_job(db: sqlite3.Connection, job_id: int) -> dict[str, Any] | None:
 
 
 def claim(db: sqlite3.Connection, worker: str) -> dict[str, Any] | None:
-    """Take the oldest queued job for ``worker``; None when the queue is empty."""
+    """Take the oldest queued job that may start now for ``worker``; None when there is none.
+
+    Jobs with a ``not_before`` in the future (scheduled captures spaced out per host) are
+    passed over. The (status, id) index walks the queue in order; only scheduled jobs, at
+    most WATCH_MAX_PENDING of them, can be waiting, so no index on not_before is needed.
+    """
     now = utcnow()
     row = db.execute(
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?,"
         " heartbeat_at = ?, worker = ?"
-        " WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1)"
+        " WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND (not_before IS NULL OR not_before <= ?)"
+        " ORDER BY id LIMIT 1)"
         " AND status = 'queued' RETURNING *",
-        (now, now, worker)).fetchone()
+        (now, now, worker, now)).fetchone()
     return dict(row) if row else None
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .catalog import RecordRef, from_iso
+from .reports import load_evidence
 
 if TYPE_CHECKING:
     from search import SearchHit, SearchResult
@@ -80,6 +81,8 @@ def capture_json(capture: dict[str, Any], records: Iterable[RecordRef]) -> dict[
         "blocked": list(capture.get("blocked") or []),
         "job_id": capture.get("job_id"),
         "vantage": capture.get("vantage") or "direct",
+        "outcome": capture.get("outcome"),  # None: assessed before outcomes existed
+        "evidence": load_evidence(capture.get("evidence")),  # why that outcome
         "records": [record_json(r) for r in records],
         "links": capture_links(capture["id"], any(r.role == "screenshot" for r in records)),
     }
@@ -138,6 +141,7 @@ def hit_json(hit: SearchHit) -> dict[str, Any]:
         "domain": hit.domain,
         "lang": hit.lang,
         "status": hit.status,
+        "removed": hit.removed,
         "links": {"record": f"/capture/{capture_id}", "self": f"/api/captures/{capture_id}"},
     }
 

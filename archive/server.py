@@ -1,4 +1,4 @@
-"""`serve`: the web app, the replay origin beside it, and an in-process capture worker."""
+"""`serve`: the web app, the replay origin beside it, an in-process capture worker and watch scheduler."""
 from __future__ import annotations
 
 import threading
@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from waitress import create_server
 
 from .replay import create_replay_app
+from .scheduler import start_scheduler_thread
 from .settings import Settings
 from .web import create_app
 from .worker import start_worker_thread
@@ -22,6 +23,8 @@ def serve(settings: Settings, host: str, port: int, worker: bool = True) -> None
                                   port=settings.replay_port, threads=8, ident="takedown-archive-replay")
     threading.Thread(target=replay_server.run, name="replay-origin", daemon=True).start()
     stop = start_worker_thread(settings)[1] if worker else None
+    # Due watches are queued where captures are run: the scheduler goes with the worker.
+    scheduler_stop = start_scheduler_thread(settings)[1] if worker else None
     app_server = create_server(create_app(settings), host=host, port=port, threads=8, ident="takedown-archive")
     print(f"Archive at {app_origin}/ , replay origin at {settings.replay_origin}/ "
           f"(data in {settings.archive_home})", flush=True)
@@ -30,4 +33,6 @@ def serve(settings: Settings, host: str, port: int, worker: bool = True) -> None
     finally:
         if stop:
             stop.set()
+        if scheduler_stop:
+            scheduler_stop.set()
         replay_server.close()

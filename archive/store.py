@@ -7,17 +7,21 @@ worst WARC records nobody points to, never a catalog row without its records.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from io import BytesIO
 from urllib.parse import urlsplit
 
 from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 
-from crawler import CaptureResult, __version__
+from crawler import CaptureFailed, CaptureResult, __version__
+from detect import observe, observe_failure
 from search import IndexDoc, extract
 
-from .catalog import RecordRef, add_capture, set_indexed
+from .catalog import RecordRef, add_capture, from_iso, get_records, set_indexed
 from .dedup import Deduplicator
-from .warcstore import PendingRecord, RollingWarcWriter, Sha256WARCWriter, hex_digest
+from .events import CountryOf, open_event_before_ids, update_events
+from .outcomes import OutcomeJudge
+from .warcstore import PendingRecord, RollingWarcWriter, Sha256WARCWriter, hex_digest, read_payload
 
 SOFTWARE = f"takedown-archive/{__version__} (warcio, Playwright + Chromium, recording proxy)"
 
@@ -103,14 +107,18 @@ def domain_of(url: str) -> str:
 
 
 def store_capture(result: CaptureResult, db, writer: RollingWarcWriter, backend=None,
-                  job_id: int | None = None, dedup: bool = True) -> tuple[int, list[RecordRef]]:
-    """Write ``result`` to WARC, catalog it, index it; return (capture id, record refs).
+                  job_id: int | None = None, dedup: bool = True, judge: OutcomeJudge | None = None,
+                  country_of: CountryOf | None = None, watch_id: int | None = None) -> tuple[int, list[RecordRef]]:
+    """Write ``result`` to WARC, catalog it with its outcome, update removal events, index it;
+    return (capture id, record refs).
 
-    With ``dedup``, payloads already in the archive are written as revisit records.
+    With ``dedup``, payloads already in the archive are written as revisit records. Without a
+    ``judge`` the capture is left unclassified (outcome NULL).
     """
     extracted = extract(result.dom, result.final_url)
     # The article title (as a reader sees it) rather than the tab title with its " - Site" suffix.
     title = extracted.title or result.title
+    outcome = judge.judge(db, observe(result, extracted.text), result.url, result.vantage) if judge else None
     refs = writer.write(build_records(result, extracted.text, Deduplicator(db) if dedup else None))
     main = next((r for r in refs if r.role == "main"), None)
     capture_id = add_capture(db, {
@@ -119,10 +127,60 @@ def store_capture(result: CaptureResult, db, writer: RollingWarcWriter, backend=
         "lang": extracted.lang, "sha256": hex_digest(main.payload_digest) if main else None,
         "partial": result.partial, "partial_reasons": result.partial_reasons,
         "blocked": result.blocked, "job_id": job_id, "vantage": result.vantage,
+        "outcome": outcome.label if outcome else None, "evidence": outcome.evidence if outcome else {},
+        "watch_id": watch_id,
     }, refs)
+    change = update_events(db, capture_id, country_of or (lambda name: None)) if outcome else None
     if backend is not None:
         backend.add([IndexDoc(id=str(capture_id), url=result.url, domain=domain_of(result.final_url),
                               title=title, text=extracted.text, lang=extracted.lang,
                               captured_at=result.started, status=result.status)])
         set_indexed(db, capture_id)
+        if change:
+            reindex_removed(db, backend, writer.warc_dir, result.url)
     return capture_id, refs
+
+
+def store_unreachable(failed: CaptureFailed, url: str, db, writer: RollingWarcWriter, backend=None,
+                      job_id: int | None = None, judge: OutcomeJudge | None = None,
+                      country_of: CountryOf | None = None, watch_id: int | None = None) -> tuple[int, list[RecordRef]]:
+    """Keep a capture that reached nothing as evidence: a metadata record saying what failed
+    (DNS, refused, reset, TLS, timeout), and a catalog row with the outcome `unreachable`."""
+    started = failed.started or datetime.now(UTC)
+    ended = failed.ended or started
+    provenance = json.dumps(failed.provenance, indent=1, ensure_ascii=False, default=str).encode("utf-8")
+    record = _builder.create_warc_record(
+        url, "metadata", payload=BytesIO(provenance), length=len(provenance),
+        warc_content_type="application/json", warc_headers_dict={"WARC-Date": _warc_date(ended)})
+    refs = writer.write([PendingRecord("provenance", record)])
+    failure = failed.failure or {"kind": "unknown", "error": str(failed)}
+    outcome = judge.judge(db, observe_failure(url, failure), url, failed.vantage) if judge else None
+    capture_id = add_capture(db, {
+        "url": url, "final_url": url, "captured_at": _warc_date(started), "ended_at": _warc_date(ended),
+        "status": None, "title": "", "lang": "", "sha256": None, "partial": False, "partial_reasons": [],
+        "blocked": [], "job_id": job_id, "vantage": failed.vantage,
+        "outcome": outcome.label if outcome else "unreachable",
+        "evidence": outcome.evidence if outcome else {"kind": failure.get("kind"), "error": failure.get("error")},
+        "watch_id": watch_id,
+    }, refs)
+    change = update_events(db, capture_id, country_of or (lambda name: None))
+    if backend is not None and change:
+        reindex_removed(db, backend, writer.warc_dir, url)
+    return capture_id, refs
+
+
+def reindex_removed(db, backend, warc_dir, url: str) -> None:
+    """Mark in the index which captures of ``url`` hold text that is now removed (and unmark the rest)."""
+    removed = open_event_before_ids(db, url)
+    rows = db.execute("SELECT * FROM captures WHERE url = ? AND indexed = 1", (url,)).fetchall()
+    docs = []
+    for row in rows:
+        refs = get_records(db, row["id"], role="text")
+        if not refs:
+            continue
+        text = read_payload(warc_dir, refs[0]).decode("utf-8", errors="replace")
+        docs.append(IndexDoc(id=str(row["id"]), url=row["url"], domain=domain_of(row["final_url"] or row["url"]),
+                             title=row["title"], text=text, lang=row["lang"], captured_at=from_iso(row["captured_at"]),
+                             status=row["status"] or 0, removed=row["id"] in removed))
+    if docs:
+        backend.add(docs)

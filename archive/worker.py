@@ -15,8 +15,10 @@ from crawler.vantage import UnknownVantage, vantage_named
 from search import open_backend
 
 from . import catalog, jobs
+from .events import vantage_countries
+from .outcomes import OutcomeJudge
 from .settings import Settings
-from .store import SOFTWARE, store_capture
+from .store import SOFTWARE, store_capture, store_unreachable
 from .warcstore import RollingWarcWriter, recover_orphans
 
 log = logging.getLogger("archive.worker")
@@ -34,6 +36,8 @@ class Worker:
         self.settings = settings
         self.name = jobs.worker_name()
         self.writer = RollingWarcWriter(settings.warc_dir, settings.warc_max_size, SOFTWARE)
+        self.judge = OutcomeJudge.from_settings(settings)
+        self.country_of = vantage_countries(settings.capture_vantages)
         self._local = threading.local()
 
     def _db(self):
@@ -82,10 +86,18 @@ class Worker:
         beat = asyncio.create_task(self._heartbeat(job["id"]))
         try:
             url = check_url(job["url"], self.settings.capture_allow_networks,
-                            HostRules(self.settings.capture_host_rules), self.settings.max_url_length)
+                            HostRules(self.settings.capture_host_rules), self.settings.max_url_length,
+                            allow_unresolvable=True)
             vantage = vantage_named(self.settings.capture_vantages, job.get("vantage"))
-            result = await asyncio.wait_for(capturer.capture(url, vantage), self.settings.capture_timeout + 60)
-            capture_id, _ = await asyncio.to_thread(self._store, result, job["id"])
+            try:
+                result = await asyncio.wait_for(capturer.capture(url, vantage), self.settings.capture_timeout + 60)
+            except CaptureFailed as exc:
+                if not exc.site_unreachable:
+                    raise
+                # The site could not be reached: that is the capture's finding, kept as evidence.
+                capture_id, _ = await asyncio.to_thread(self._store_unreachable, exc, url, job)
+            else:
+                capture_id, _ = await asyncio.to_thread(self._store, result, job["id"], job.get("watch_id"))
             jobs.finish(db, job["id"], capture_id)
             log.info("job %s done: capture %s of %s", job["id"], capture_id, url)
         except (URLRejected, UnknownVantage) as exc:
@@ -102,9 +114,15 @@ class Worker:
         finally:
             beat.cancel()
 
-    def _store(self, result, job_id: int):
+    def _store(self, result, job_id: int | None, watch_id: int | None = None):
         return store_capture(result, self._db(), self.writer, self._backend(), job_id=job_id,
-                             dedup=self.settings.warc_dedup)
+                             dedup=self.settings.warc_dedup, judge=self.judge, country_of=self.country_of,
+                             watch_id=watch_id)
+
+    def _store_unreachable(self, failed: CaptureFailed, url: str, job: dict | None):
+        return store_unreachable(failed, url, self._db(), self.writer, self._backend(),
+                                 job_id=job["id"] if job else None, judge=self.judge, country_of=self.country_of,
+                                 watch_id=job.get("watch_id") if job else None)
 
     async def _heartbeat(self, job_id: int) -> None:
         while True:
@@ -131,7 +149,7 @@ def capture_now(settings: Settings, url: str, vantage: str | None = None) -> dic
     Raises URLRejected or CaptureFailed with the reason.
     """
     url = check_url(url, settings.capture_allow_networks, HostRules(settings.capture_host_rules),
-                    settings.max_url_length)
+                    settings.max_url_length, allow_unresolvable=True)
     through = vantage_named(settings.capture_vantages, vantage)
     worker = Worker(settings)
 
@@ -140,8 +158,14 @@ def capture_now(settings: Settings, url: str, vantage: str | None = None) -> dic
             return await capturer.capture(url, through)
 
     try:
-        result = asyncio.run(go())
-        capture_id, refs = worker._store(result, None)
+        try:
+            result = asyncio.run(go())
+        except CaptureFailed as exc:
+            if not exc.site_unreachable:
+                raise
+            capture_id, refs = worker._store_unreachable(exc, url, None)
+        else:
+            capture_id, refs = worker._store(result, None)
     finally:
         worker.writer.close()
     row = catalog.get_capture(worker._db(), capture_id)

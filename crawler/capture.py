@@ -45,8 +45,31 @@ QUIET_SECONDS = 0.3
 MAX_SCREENSHOT_HEIGHT = 16384  # Chromium's own texture limit; taller pages are cut here
 
 
+# Failures that say something about the site (it cannot be reached) rather than about us:
+# such a capture is kept as evidence, with the outcome `unreachable`.
+SITE_FAILURES = frozenset({"dns", "refused", "connect", "reset", "tls", "timeout"})
+
+
 class CaptureFailed(Exception):
-    """Nothing worth keeping was captured; the message says why (for the job and the CLI)."""
+    """Nothing worth keeping was captured; the message says why (for the job and the CLI).
+
+    ``failure`` is the proxy's record of the main document's failure ({url, kind, error, time})
+    when there is one; ``provenance`` what the capture knew when it gave up.
+    """
+
+    def __init__(self, message: str, failure: dict | None = None, provenance: dict | None = None,
+                 vantage: str = "direct", started: datetime | None = None, ended: datetime | None = None):
+        super().__init__(message)
+        self.failure = failure
+        self.provenance = provenance or {}
+        self.vantage = vantage
+        self.started = started
+        self.ended = ended
+
+    @property
+    def site_unreachable(self) -> bool:
+        """True when the site itself could not be reached (not a policy block or a vantage fault)."""
+        return bool(self.failure) and self.failure.get("kind") in SITE_FAILURES
 
 
 @dataclass(frozen=True)
@@ -163,7 +186,15 @@ class Capturer:
         chain = _redirect_chain(url, response)
         main = _main_exchange(chain, proxy.exchanges)
         if main is None:
-            raise CaptureFailed(_why_nothing(url, proxy))
+            failure = _main_failure(url, proxy)
+            raise CaptureFailed(
+                _why_nothing(url, proxy), failure=failure, vantage=vantage.name if vantage else DIRECT,
+                started=started, ended=ended, provenance={
+                    "software": f"takedown-archive/{__version__}", "browser": f"Chromium {browser.version}",
+                    "user_agent": self._ua, "started_at": started.isoformat(), "ended_at": ended.isoformat(),
+                    "requested_url": url, "failure": failure, "failed_requests": proxy.failed,
+                    "blocked_requests": proxy.blocked, "host_rules": opts.host_rules or None,
+                    "vantage": vantage.describe() if vantage else {"name": DIRECT, "country": None}})
         if main.truncated:
             reasons.append(f"main document truncated ({main.truncated})")
         final_url = response.url if response is not None else main.url
@@ -288,6 +319,16 @@ def _main_exchange(chain: list[str], exchanges: list[Exchange]) -> Exchange | No
             if candidate in by_url:
                 main = by_url[candidate]
     return main
+
+
+def _main_failure(url: str, proxy: RecordingProxy) -> dict | None:
+    """The proxy's failure record for the page itself, if the page's own request failed."""
+    if proxy.blocked:
+        return None
+    for item in proxy.failed:
+        if item["url"].rstrip("/") == url.rstrip("/"):
+            return dict(item)
+    return dict(proxy.failed[0]) if len(proxy.failed) == 1 else None
 
 
 def _why_nothing(url: str, proxy: RecordingProxy) -> str:

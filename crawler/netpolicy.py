@@ -22,6 +22,10 @@ class URLRejected(ValueError):
     """A URL that will not be captured; the message says why, for the submitter."""
 
 
+class UnresolvableHost(URLRejected):
+    """The host name has no address now: for a watched or submitted URL that is itself evidence."""
+
+
 def address_problem(ip: IPAddress, allow: Iterable = ()) -> str | None:
     """Why ``ip`` may not be reached, or None when it may."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
@@ -91,7 +95,7 @@ def resolve(host: str, port: int, rules: HostRules) -> tuple[list[IPAddress], in
     try:
         infos = socket.getaddrinfo(target, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise URLRejected(f"cannot resolve host {host!r}: {exc.strerror}") from exc
+        raise UnresolvableHost(f"cannot resolve host {host!r}: {exc.strerror}") from exc
     addrs = []
     for info in infos:
         ip = ipaddress.ip_address(info[4][0].split("%")[0])
@@ -146,12 +150,23 @@ def _is_ip(host: str) -> bool:
         return False
 
 
-def check_url(url: str, allow: Iterable = (), rules: HostRules | None = None, max_length: int = 2048) -> str:
-    """Normalize ``url`` and make sure its host resolves only to addresses a capture may reach."""
+def check_url(url: str, allow: Iterable = (), rules: HostRules | None = None, max_length: int = 2048,
+              allow_unresolvable: bool = False) -> str:
+    """Normalize ``url`` and make sure its host resolves only to addresses a capture may reach.
+
+    With ``allow_unresolvable`` a host that does not resolve passes: its capture records the DNS
+    failure (a seized or deleted domain is a removal), and the recording proxy checks the
+    address again at connect time, so nothing private is reached that way.
+    """
     url = normalize_url(url, max_length)
     parts = urlsplit(url)
-    addrs, _ = resolve(parts.hostname, parts.port or {"http": 80, "https": 443}[parts.scheme],
-                       rules or HostRules())
+    try:
+        addrs, _ = resolve(parts.hostname, parts.port or {"http": 80, "https": 443}[parts.scheme],
+                           rules or HostRules())
+    except UnresolvableHost:
+        if allow_unresolvable:
+            return url
+        raise
     for ip in addrs:
         problem = address_problem(ip, allow)
         if problem:

@@ -31,6 +31,7 @@ class IndexDoc:
     lang: str  # ISO 639-1 or ""
     captured_at: datetime  # timezone-aware UTC
     status: int  # HTTP status
+    removed: bool = False  # this text has since been removed (an open removal event names this capture)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class SearchQuery:
     until: datetime | None = None  # inclusive, aware UTC
     limit: int = 10
     offset: int = 0
+    removed_only: bool = False  # only text that has since been removed
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class SearchHit:
     domain: str
     lang: str
     status: int
+    removed: bool = False
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,7 @@ class TantivyBackend(SearchBackend):
                     domain=doc.get_first("domain"),
                     lang=doc.get_first("lang"),
                     status=doc.get_first("status"),
+                    removed=bool(doc.get_first("removed")),
                 )
             )
         return SearchResult(total=found.count, hits=hits)
@@ -230,6 +231,7 @@ def _fields(doc: IndexDoc) -> tantivy.Document:
         f"text_{suffix}": text,
         "captured_at": utc(doc.captured_at, "captured_at"),
         "status": int(doc.status),
+        "removed": int(doc.removed),
     }
     if title != doc.title:
         fields["title_orig"] = doc.title.encode("utf-8")

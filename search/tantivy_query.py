@@ -38,8 +38,10 @@ class QueryBuilder:
         return self._node(node)
 
     def filtered(self, text_query: tantivy.Query, query: SearchQuery) -> tantivy.Query:
-        """Restrict to the query's domain and capture-time range."""
+        """Restrict to the query's domain, capture-time range and removed content."""
         filters = []
+        if query.removed_only:
+            filters.append(tantivy.Query.term_query(self._schema, "removed", 1))
         if query.domain:
             domain = normalize_domain(query.domain)
             filters.append(tantivy.Query.term_query(self._schema, "domain", domain))

@@ -68,4 +68,5 @@ def build_schema() -> tantivy.Schema:
     builder.add_bytes_field("text_orig", stored=True)
     builder.add_date_field("captured_at", stored=True, indexed=True, fast=True)
     builder.add_integer_field("status", stored=True, indexed=True)
+    builder.add_integer_field("removed", stored=True, indexed=True)
     return builder.build()

@@ -73,10 +73,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_cli(env: dict, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run `python -m archive ARGS` as a user would."""
+def run_cli(env: dict, *args: str, timeout: float = 120, input: str | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m archive ARGS` as a user would (``input``: what is typed on stdin)."""
     return subprocess.run([sys.executable, "-m", "archive", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, input=input)
 
 
 def warcio_check(paths) -> str:

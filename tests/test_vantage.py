@@ -96,6 +96,8 @@ def test_api_and_form_take_a_vantage(vantage_env, tmp_path):
     from archive import catalog, jobs
     from archive.web import create_app
 
+    from .webapp import csrf_token
+
     settings = Settings.from_env(vantage_env)
     client = create_app(settings).test_client()
     ok = client.post("/api/captures", json={"url": "http://news.example.com/", "vantage": "ru-isp"})
@@ -104,7 +106,8 @@ def test_api_and_form_take_a_vantage(vantage_env, tmp_path):
     assert bad.status_code == 400 and "no vantage point 'mars'" in bad.get_json()["error"]
     page = client.get("/submit").get_data(as_text=True)
     assert '<option value="ru-isp">ru-isp (RU)</option>' in page
-    form = client.post("/submit", data={"url": "http://news.example.com/", "vantage": "de-tunnel"})
+    form = client.post("/submit", data={"url": "http://news.example.com/", "vantage": "de-tunnel",
+                                        "csrf_token": csrf_token(page)})
     assert form.status_code == 303
     db = catalog.connect(settings.catalog_path)
     assert [jobs.get_job(db, i)["vantage"] for i in (1, 2)] == ["ru-isp", "de-tunnel"]

@@ -116,7 +116,7 @@ def test_security_headers_everywhere(web_server, archive_builder, capture_id):
         assert "frame-ancestors 'none'" in csp, address
         assert "default-src 'none'" in csp, address
         assert "unsafe-inline" not in csp and "script-src" not in csp, address
-    post = web_server.post("/submit", data={"url": "javascript:alert(1)"})
+    post = web_server.post_form("/submit", data={"url": "javascript:alert(1)"})
     assert "frame-ancestors 'none'" in post.headers["Content-Security-Policy"]
 
 

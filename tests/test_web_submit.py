@@ -29,7 +29,7 @@ def queued(builder) -> int:
 
 def test_submit_form_queues_and_redirects(web_server, archive_builder):
     assert web_server.get("/submit").status_code == 200
-    r = web_server.post("/submit", data={"url": "  https://KLOOP.kg/blog/article?id=7#comments "})
+    r = web_server.post_form("/submit", data={"url": "  https://KLOOP.kg/blog/article?id=7#comments "})
     assert r.status_code == 303
     job_id = int(r.headers["Location"].rsplit("/", 1)[1])
     assert r.headers["Location"].endswith(f"/jobs/{job_id}")
@@ -39,7 +39,7 @@ def test_submit_form_queues_and_redirects(web_server, archive_builder):
 
 @pytest.mark.parametrize("url, reason", BAD_URLS)
 def test_submit_form_rejects_with_reason_and_keeps_input(web_server, archive_builder, url, reason):
-    r = web_server.post("/submit", data={"url": url})
+    r = web_server.post_form("/submit", data={"url": url})
     assert r.status_code == 400
     doc = lxml.html.fromstring(r.text)
     assert reason in doc.get_element_by_id("url-error").text_content()

@@ -19,6 +19,7 @@ from io import BytesIO
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import lxml.html
 import pytest
 import requests
 from waitress.server import create_server
@@ -164,6 +165,16 @@ class LiveServer:
 
     def post(self, path: str, **kw) -> requests.Response:
         return self.http.post(self.url + path, timeout=30, allow_redirects=kw.pop("allow_redirects", False), **kw)
+
+    def post_form(self, path: str, data: dict, form_page: str | None = None, **kw) -> requests.Response:
+        """Fill in the form on ``form_page`` (default ``path``) as a browser would: with its CSRF token."""
+        token = csrf_token(self.get(form_page or path).text)
+        return self.post(path, data={**data, "csrf_token": token}, **kw)
+
+
+def csrf_token(page: str) -> str:
+    """The CSRF token in a page's form (every form that changes something carries one)."""
+    return lxml.html.fromstring(page).xpath("//input[@name='csrf_token']/@value")[0]
 
 
 def make_settings(home: Path, **overrides: str) -> Settings:

@@ -30,6 +30,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     security.init_app(app, settings.replay_origin)
     for blueprint in (search.bp, captures.bp, wacz.bp, submit.bp, api.bp):
         app.register_blueprint(blueprint)
+    from . import watches  # the watchlist page and /api/watches
+    watches.init_app(app)
+    from . import removals, removals_api  # removal events, before/after, timelines, the feed and their JSON
+    app.register_blueprint(removals.bp)
+    app.register_blueprint(removals_api.bp)
+    from . import auth, csrf, sessions, takedowns  # staff sign-in, takedown orders, form tokens
+    sessions.init_app(app, settings)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(takedowns.bp)
+    takedowns.init_app(app)  # before csrf: uploads get their larger body limit before CSRF reads the form
+    csrf.init_app(app)  # after every blueprint: it exempts the JSON API ones (URL prefix /api)
 
     @app.context_processor
     def archive_name() -> dict[str, str]:

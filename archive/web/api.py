@@ -75,10 +75,11 @@ def capture(capture_id: int) -> Response:
 
 @bp.get("/search")
 def search() -> Response:
-    """Full-text search: ``q``, ``domain``, ``since``, ``until``, ``limit`` (1-100), ``offset``."""
+    """Full-text search: ``q``, ``domain``, ``since``, ``until``, ``removed`` (true: only removed text),
+    ``limit`` (1-100), ``offset``."""
     args = load(SearchArgs(), request.args)
     query = SearchQuery(args["q"], domain=args["domain"], since=args["since"], until=args["until"],
-                        limit=args["limit"], offset=args["offset"])
+                        limit=args["limit"], offset=args["offset"], removed_only=args["removed"])
     try:
         result = get_search().search(query)
     except QuerySyntaxError as exc:

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, abort, render_template, request, url_for
 
 from ..catalog import RecordRef, get_records
 from ..present import citation, to_utc
+from ..reports import load_evidence
 from ..warcstore import capture_warc, read_payload
 from .db import capture_or_404, get_db, get_settings
 from .security import SANDBOX_CSP
@@ -43,6 +44,7 @@ def record(capture_id: int) -> str:
     return render_template(
         "capture.html", capture=capture, records=refs, text=main_text(refs),
         has_screenshot=any(r.role == "screenshot" for r in refs), record_url=record_url,
+        evidence=load_evidence(capture.get("evidence")),
         citation=citation(capture, record_url, get_settings().archive_name))
 
 

@@ -46,6 +46,8 @@ class _SearchBase(Schema):
 
     q = fields.String(load_default="")  # the search backend bounds queries and says why
     domain = fields.String(load_default=None, validate=validate.Length(max=253))
+    # Only text that has since been removed (an open removal event names its capture).
+    removed = fields.Boolean(load_default=False)
 
     @pre_load
     def drop_empty(self, data: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:

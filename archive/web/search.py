@@ -13,7 +13,7 @@ from .schemas import InvalidInput, SearchForm, load
 bp = Blueprint("search", __name__)
 
 PER_PAGE = 20
-FORM_FIELDS = ("q", "domain", "from", "to")
+FORM_FIELDS = ("q", "domain", "from", "to", "removed")
 
 
 def page_url(page: int) -> str:
@@ -32,7 +32,7 @@ def index() -> tuple[str, int]:
         offset = (args["page"] - 1) * PER_PAGE
         result = get_search().search(SearchQuery(
             args["q"], domain=args["domain"], since=args["since"], until=args["until"],
-            limit=PER_PAGE, offset=offset))
+            limit=PER_PAGE, offset=offset, removed_only=args["removed"]))
     except (InvalidInput, QuerySyntaxError) as exc:
         context["error"] = str(exc)
         return render_template("search.html", **context), 400

@@ -19,7 +19,8 @@ def check_submission(url: str) -> str:
     """``url`` normalized, if the archive may capture it; raises ``URLRejected`` with the reason."""
     settings = get_settings()
     return check_url(url, allow=settings.capture_allow_networks,
-                     rules=HostRules(settings.capture_host_rules), max_length=settings.max_url_length)
+                     rules=HostRules(settings.capture_host_rules), max_length=settings.max_url_length,
+                     allow_unresolvable=True)
 
 
 @bp.route("/submit", methods=("GET", "POST"))

@@ -1,0 +1,193 @@
+"""Takedown orders on the web: the public register, each order with its evidence, and staff forms.
+
+Unpublished orders do not exist for the public (404). The order document is
+never rendered here: it is downloaded as an attachment under a sandbox CSP.
+The JSON under ``/api/takedowns`` is read-only; orders are entered only through
+the staff forms, which a session and a CSRF token authorise.
+"""
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+from urllib.parse import quote
+
+import pycountry
+from flask import Blueprint, Flask, Response, abort, g, jsonify, redirect, render_template, request, url_for
+
+from .. import takedowns as orders
+from .auth import staff_required
+from .db import get_db, get_settings
+from .security import SANDBOX_CSP
+
+bp = Blueprint("takedowns", __name__)
+
+FORM_FIELDS = ("authority", "recipient", "country", "legal_basis", "issued_on", "received_on", "effective_on",
+               "action_demanded", "action_reported", "summary", "urls")
+UPLOAD_ENDPOINTS = ("takedowns.new", "takedowns.edit")
+FORM_OVERHEAD = 1_000_000  # the order's text fields beside its document
+PAGE_SIZE = 50
+
+
+def country_name(code: str | None) -> str:
+    found = pycountry.countries.get(alpha_2=code) if code else None
+    return found.name if found else (code or "")
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition for a download; names in other scripts (often Russian) per RFC 6266."""
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    if ascii_name == filename:
+        return f'attachment; filename="{filename}"'  # documents.safe_filename leaves no quote or backslash
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def init_app(app: Flask) -> None:
+    """Let the two upload forms take a document; register this before CSRF, which reads the form."""
+    @app.before_request
+    def upload_limit() -> None:
+        if request.endpoint not in UPLOAD_ENDPOINTS:
+            return
+        limit = get_settings().takedown_max_document_bytes + FORM_OVERHEAD
+        if (request.content_length or 0) > limit:
+            abort(413, f"The upload is larger than {limit} bytes; an order's document may be at most "
+                       f"{get_settings().takedown_max_document_bytes} bytes (TAKEDOWN_MAX_DOCUMENT_BYTES).")
+        request.max_content_length = limit
+
+    app.add_template_filter(country_name)
+
+
+def _visible(takedown_id: int) -> dict[str, Any]:
+    """The order, if this reader may see it: published, or any to signed-in staff."""
+    found = orders.get_takedown(get_db(), takedown_id, published_only=g.get("user") is None)
+    if found is None:
+        abort(404, f"There is no published takedown order {takedown_id}.")
+    return found
+
+
+@bp.get("/takedowns")
+def index() -> str:
+    """Published takedown orders, most recently issued first (staff also see unpublished ones)."""
+    page = max(request.args.get("page", 1, type=int), 1)
+    rows = orders.list_takedowns(get_db(), published_only=g.get("user") is None, limit=PAGE_SIZE + 1,
+                          offset=(page - 1) * PAGE_SIZE)
+    return render_template("takedowns.html", takedowns=rows[:PAGE_SIZE], page=page,
+                           more=len(rows) > PAGE_SIZE)
+
+
+@bp.get("/takedowns/<int:takedown_id>")
+def detail(takedown_id: int) -> str:
+    """An order, its document's digest, and for each targeted URL what captures show."""
+    takedown = _visible(takedown_id)
+    evidence = [orders.url_evidence(get_db(), url) for url in takedown["urls"]]
+    return render_template("takedown.html", t=takedown, evidence=evidence)
+
+
+@bp.get("/takedowns/<int:takedown_id>/document")
+def document(takedown_id: int) -> Response:
+    """The order's document as archived, as a download: never shown as a page of this site."""
+    takedown = _visible(takedown_id)
+    if not takedown["document_warc_file"]:
+        abort(404, f"Takedown order {takedown_id} has no archived document.")
+    data = orders.read_document(get_settings(), takedown)
+    response = Response(data, mimetype=takedown["document_type"])
+    response.headers["Content-Disposition"] = attachment(f"takedown-{takedown_id}-{takedown['document_name']}")
+    response.headers["Content-Security-Policy"] = SANDBOX_CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"  # staff may withdraw an order from view
+    return response
+
+
+def _form_input() -> tuple[dict[str, Any], tuple[str, bytes] | None]:
+    data: dict[str, Any] = {k: request.form.get(k, "") for k in FORM_FIELDS}
+    data["published"] = request.form.get("published") == "on"
+    upload = request.files.get("document")
+    document = (upload.filename, upload.read()) if upload is not None and upload.filename else None
+    return data, document
+
+
+def _render_form(takedown: dict[str, Any] | None, values: dict[str, Any], errors: dict[str, list[str]],
+                 status: int = 200) -> tuple[str, int]:
+    return render_template("takedown_form.html", t=takedown, values=values, errors=errors,
+                           actions_demanded=orders.ACTIONS_DEMANDED, actions_reported=orders.ACTIONS_REPORTED), status
+
+
+@bp.route("/takedowns/new", methods=("GET", "POST"))
+@staff_required
+def new() -> Response | tuple[str, int]:
+    """Enter an order with its document; bad input shows the form again with what to fix."""
+    if request.method == "GET":
+        return _render_form(None, {"action_reported": "unknown"}, {})
+    data, document = _form_input()
+    try:
+        takedown_id = orders.create_takedown(get_db(), get_settings(), data, document, g.user["id"])
+    except orders.InvalidTakedown as exc:
+        return _render_form(None, data, exc.fields, 400)
+    return redirect(url_for("takedowns.detail", takedown_id=takedown_id), 303)
+
+
+@bp.route("/takedowns/<int:takedown_id>/edit", methods=("GET", "POST"))
+@staff_required
+def edit(takedown_id: int) -> Response | tuple[str, int]:
+    """Correct an order; a new document replaces the one shown (the old one stays in its WARC file)."""
+    takedown = orders.get_takedown(get_db(), takedown_id)
+    if takedown is None:
+        abort(404, f"There is no takedown order {takedown_id}.")
+    if request.method == "GET":
+        values = {k: takedown[k] or "" for k in FORM_FIELDS if k != "urls"}
+        values |= {"urls": "\n".join(takedown["urls"]), "published": bool(takedown["published"])}
+        return _render_form(takedown, values, {})
+    data, document = _form_input()
+    try:
+        orders.update_takedown(get_db(), get_settings(), takedown_id, data, document, g.user["id"])
+    except orders.InvalidTakedown as exc:
+        return _render_form(takedown, data, exc.fields, 400)
+    return redirect(url_for("takedowns.detail", takedown_id=takedown_id), 303)
+
+
+@bp.post("/takedowns/<int:takedown_id>/publish")
+@staff_required
+def publish(takedown_id: int) -> Response:
+    """Publish (``published=1``) or withdraw (``published=0``) an order."""
+    try:
+        orders.set_published(get_db(), takedown_id, request.form.get("published") == "1", g.user["id"])
+    except LookupError:
+        abort(404, f"There is no takedown order {takedown_id}.")
+    return redirect(url_for("takedowns.detail", takedown_id=takedown_id), 303)
+
+
+def takedown_json(t: dict[str, Any], evidence: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An order as the API gives it; with ``evidence``, each URL's latest capture and removal events."""
+    doc = None
+    if t["document_warc_file"]:
+        doc = {"name": t["document_name"], "content_type": t["document_type"], "sha256": t["document_sha256"],
+               "record_id": t["document_record_id"], "warc_file": t["document_warc_file"],
+               "offset": t["document_offset"], "length": t["document_length"],
+               "link": url_for("takedowns.document", takedown_id=t["id"])}
+    out = {k: t[k] for k in ("id", "authority", "recipient", "country", "legal_basis", "issued_on", "received_on",
+                             "effective_on", "action_demanded", "action_reported", "summary", "created_at",
+                             "updated_at")}
+    out |= {"country_name": country_name(t["country"]), "urls": t["urls"], "document": doc,
+            "links": {"self": url_for("takedowns.api_detail", takedown_id=t["id"]),
+                      "page": url_for("takedowns.detail", takedown_id=t["id"])}}
+    if evidence is not None:
+        out["evidence"] = evidence
+    return out
+
+
+@bp.get("/api/takedowns")
+def api_list() -> Response:
+    """Published orders as JSON: ``limit`` (1-100), ``offset``, optional ``country`` and ``url``."""
+    limit = min(max(request.args.get("limit", 50, type=int), 1), 100)
+    offset = max(request.args.get("offset", 0, type=int), 0)
+    rows = orders.list_takedowns(get_db(), published_only=True, country=request.args.get("country") or None,
+                          url=request.args.get("url") or None, limit=limit, offset=offset)
+    return jsonify(takedowns=[takedown_json(t) for t in rows], limit=limit, offset=offset)
+
+
+@bp.get("/api/takedowns/<int:takedown_id>")
+def api_detail(takedown_id: int) -> Response:
+    """One published order as JSON, with what captures show for each targeted URL."""
+    found = orders.get_takedown(get_db(), takedown_id, published_only=True)
+    if found is None:
+        abort(404, f"There is no published takedown order {takedown_id}.")
+    return jsonify(takedown_json(found, [orders.url_evidence(get_db(), url) for url in found["urls"]]))
