@@ -6,6 +6,7 @@ records are. A capture row is only written after its records are on disk.
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -170,6 +171,33 @@ MIGRATIONS: tuple[str, ...] = (
         detail TEXT NOT NULL DEFAULT '{}'
     );
     """,
+    # 6: citing and submitting. Short permalinks; staff moderation (private / removed by us, with a
+    # reason); API tokens (only their hash is kept); bytes captured per host per day (the budget);
+    # capture options on jobs (outlinks) and the job that asked for an outlink capture.
+    """
+    ALTER TABLE captures ADD COLUMN permalink TEXT;
+    CREATE UNIQUE INDEX captures_permalink ON captures(permalink);
+    ALTER TABLE captures ADD COLUMN visibility TEXT NOT NULL DEFAULT 'public';
+    ALTER TABLE captures ADD COLUMN visibility_reason TEXT;
+    ALTER TABLE captures ADD COLUMN bytes INTEGER;
+    CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        user_id INTEGER REFERENCES users(id),
+        revoked_at TEXT
+    );
+    CREATE TABLE host_bytes (
+        host TEXT NOT NULL,
+        day TEXT NOT NULL,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (host, day)
+    );
+    ALTER TABLE jobs ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE jobs ADD COLUMN parent_job_id INTEGER;
+    ALTER TABLE jobs ADD COLUMN token_id INTEGER;
+    """,
 )
 
 
@@ -217,6 +245,8 @@ def migrate(db: sqlite3.Connection) -> int:
                 if statement.strip():
                     db.execute(statement)
             db.execute(f"PRAGMA user_version = {number}")
+        if version < 6 <= len(MIGRATIONS):
+            backfill_permalinks(db)  # rows from before v6 get theirs in the same transaction
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -243,12 +273,45 @@ class RecordRef:
     truncated: str | None = None  # its WARC-Truncated reason, if it was cut short
 
 
+# Permalinks: 8 characters from an alphabet without look-alikes (no 0/o, 1/l/i), lower case;
+# links are matched case-insensitively and redirected to this canonical form.
+PERMALINK_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+PERMALINK_LENGTH = 8
+
+
+def new_permalink() -> str:
+    return "".join(secrets.choice(PERMALINK_ALPHABET) for _ in range(PERMALINK_LENGTH))
+
+
+def canonical_permalink(text: str) -> str | None:
+    """``text`` as a canonical permalink, or None if it cannot be one."""
+    key = text.strip().lower()
+    if len(key) != PERMALINK_LENGTH or any(c not in PERMALINK_ALPHABET for c in key):
+        return None
+    return key
+
+
+def backfill_permalinks(db: sqlite3.Connection) -> int:
+    """Give captures stored before permalinks existed their permalink; return how many."""
+    done = 0
+    for (capture_id,) in db.execute("SELECT id FROM captures WHERE permalink IS NULL").fetchall():
+        while True:
+            try:
+                db.execute("UPDATE captures SET permalink = ? WHERE id = ?", (new_permalink(), capture_id))
+                break
+            except sqlite3.IntegrityError:  # one in 10^11: draw again
+                continue
+        done += 1
+    return done
+
+
 def add_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Iterable[RecordRef]) -> int:
     """Insert a capture and its record locations in one transaction; return its id."""
     cols = ("url", "final_url", "captured_at", "ended_at", "status", "title", "lang",
             "sha256", "partial", "partial_reasons", "blocked", "job_id", "vantage", "outcome", "evidence",
-            "watch_id")
+            "watch_id", "permalink", "bytes")
     row = {c: capture.get(c) for c in cols}
+    row["permalink"] = row["permalink"] or new_permalink()
     row["evidence"] = json.dumps(row["evidence"] or {}, ensure_ascii=False)
     row["partial"] = int(bool(row["partial"]))
     for c in ("partial_reasons", "blocked"):

@@ -155,6 +155,23 @@ SETTINGS: tuple[Setting, ...] = (
             "Key signing staff sessions and form tokens. Empty: one is made and kept in ARCHIVE_HOME/secret_key."),
     Setting("TAKEDOWN_MAX_DOCUMENT_BYTES", "20000000",
             "Largest takedown order document (PDF, image or HTML) accepted.", _int),
+    Setting("ELASTICSEARCH_URL", "",
+            "Elasticsearch base URL, for SEARCH_BACKEND=elasticsearch (e.g. https://es.example:9200)."),
+    Setting("ELASTICSEARCH_API_KEY", "", "Elasticsearch API key (base64 id:key); or use the user name and password."),
+    Setting("ELASTICSEARCH_USERNAME", "", "Elasticsearch basic-auth user name."),
+    Setting("ELASTICSEARCH_PASSWORD", "", "Elasticsearch basic-auth password."),
+    Setting("ELASTICSEARCH_INDEX", "takedown-archive",
+            "Alias searches and writes go through; `reindex` builds a new index behind it and swaps."),
+    Setting("ARCHIVE_URL", "",
+            "Public base URL of the app (https://archive.example), for citations, feeds and Memento links. "
+            "Empty: taken from each request."),
+    Setting("RATE_LIMIT_ANONYMOUS", "5/minute",
+            "Capture submissions allowed per IP address without an API token (flask-limiter syntax)."),
+    Setting("RATE_LIMIT_TOKEN", "60/minute", "Capture submissions allowed per API token."),
+    Setting("HOST_DAILY_BYTES", "2000000000",
+            "Bytes the archive captures from one host per UTC day; further submissions for it are refused.", _int),
+    Setting("OUTLINKS_MAX", "20", "Most outlinks of a page captured when a submission asks for them.", _int),
+    Setting("BULK_MAX", "100", "Most URLs in one bulk submission (API token holders only).", _int),
 )
 
 

@@ -128,7 +128,7 @@ def store_capture(result: CaptureResult, db, writer: RollingWarcWriter, backend=
         "partial": result.partial, "partial_reasons": result.partial_reasons,
         "blocked": result.blocked, "job_id": job_id, "vantage": result.vantage,
         "outcome": outcome.label if outcome else None, "evidence": outcome.evidence if outcome else {},
-        "watch_id": watch_id,
+        "watch_id": watch_id, "bytes": result.provenance.get("bytes"),
     }, refs)
     change = update_events(db, capture_id, country_of or (lambda name: None)) if outcome else None
     if backend is not None:

@@ -8,7 +8,7 @@ only ever see these types.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,6 +32,14 @@ class IndexDoc:
     captured_at: datetime  # timezone-aware UTC
     status: int  # HTTP status
     removed: bool = False  # this text has since been removed (an open removal event names this capture)
+    outcome: str = ""  # the capture's outcome label: ok, not_found, legal, blockpage, ... ("" if unclassified)
+    countries: tuple[str, ...] = ()  # ISO 3166 codes: the vantage's, and those of published orders naming the URL
+    authorities: tuple[str, ...] = ()  # authorities of published takedown orders naming the URL
+
+
+# Facets a query can ask for, each with its counts; year and month are of the capture time (UTC).
+FACETS = ("domain", "outcome", "country", "authority", "lang", "year", "month")
+SORTS = ("relevance", "newest", "oldest")
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,17 @@ class SearchQuery:
     limit: int = 10
     offset: int = 0
     removed_only: bool = False  # only text that has since been removed
+    outcome: str | None = None
+    country: str | None = None
+    authority: str | None = None
+    lang: str | None = None
+    year: int | None = None
+    month: str | None = None  # "YYYY-MM"
+    sort: str = "relevance"  # one of SORTS; an empty q sorts newest first whatever this says
+    cursor: str | None = None  # opaque, from SearchResult.next_cursor: the page after it, stable
+    # while new captures arrive (offset must then be 0)
+    facets: bool = False  # count hits per value of each of FACETS (over all hits, not just this page)
+    group_by_url: bool = False  # one hit per URL (its best or newest capture) with the number of captures
 
 
 @dataclass(frozen=True)
@@ -62,14 +81,19 @@ class SearchHit:
     lang: str
     status: int
     removed: bool = False
+    outcome: str = ""
+    countries: tuple[str, ...] = ()
+    group_count: int = 1  # with group_by_url: how many matching captures of this URL the hit stands for
 
 
 @dataclass(frozen=True)
 class SearchResult:
     """A page of hits and the total number of matching documents."""
 
-    total: int
+    total: int  # matching documents (with group_by_url: matching URLs)
     hits: list[SearchHit]
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # facet -> (value, count), most first
+    next_cursor: str | None = None  # None on the last page
 
 
 class QuerySyntaxError(ValueError):
