@@ -52,6 +52,7 @@ bench: setup
 	$(PY) bench/fidelity.py
 	$(PY) bench/detect.py
 	$(PY) bench/schedule.py
+	$(PY) bench/load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

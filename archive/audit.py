@@ -21,13 +21,15 @@ def record(db: sqlite3.Connection, user_id: int | None, action: str, target: str
     return cur.lastrowid
 
 
-def list_entries(db: sqlite3.Connection, target: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """Newest entries first, optionally only those about ``target``; ``detail`` decoded, user names joined."""
+def list_entries(db: sqlite3.Connection, target: str | None = None, limit: int = 100,
+                 offset: int = 0) -> list[dict[str, Any]]:
+    """Newest entries first (skipping ``offset``), optionally only those about ``target``; ``detail`` decoded,
+    user names joined."""
     sql = ("SELECT a.id, a.at, a.user_id, u.username, a.action, a.target, a.detail"
            " FROM audit_log a LEFT JOIN users u ON u.id = a.user_id")
     args: tuple = ()
     if target is not None:
         sql += " WHERE a.target = ?"
         args = (target,)
-    rows = db.execute(sql + " ORDER BY a.id DESC LIMIT ?", (*args, limit))
+    rows = db.execute(sql + " ORDER BY a.id DESC LIMIT ? OFFSET ?", (*args, limit, offset))
     return [dict(r) | {"detail": json.loads(r["detail"])} for r in rows]

@@ -441,4 +441,5 @@ def set_indexed(db: sqlite3.Connection, capture_id: int, indexed: bool = True) -
 
 
 def unindexed_captures(db: sqlite3.Connection) -> list[int]:
-    return [r[0] for r in db.execute("SELECT id FROM captures WHERE indexed = 0 ORDER BY id")]
+    # Captures staff made non-public are unindexed on purpose and stay so.
+    return [r[0] for r in db.execute("SELECT id FROM captures WHERE indexed = 0 AND visibility = 'public' ORDER BY id")]

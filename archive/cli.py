@@ -10,7 +10,7 @@ import threading
 from contextlib import closing
 from datetime import UTC, datetime
 
-from . import watch_cli
+from . import rebuild_cli, token_cli, watch_cli
 from .settings import SETTINGS, SettingError, Settings
 
 
@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--until", type=_date)
     q.add_argument("--limit", type=int, default=10)
     q.add_argument("--removed", action="store_true", help="only text that has since been removed")
+    q.add_argument("--sort", choices=("relevance", "newest", "oldest"), default="relevance")
+    q.add_argument("--outcome", help="only captures with this outcome (ok, blockpage, legal, ...)")
+    q.add_argument("--country", help="only captures tied to this ISO country (vantage or published order)")
+    q.add_argument("--lang", help="only pages in this language (ISO 639-1, e.g. ky)")
+    q.add_argument("--group", action="store_true", help="one result per URL, with its number of captures")
     e = sub.add_parser("export-wacz", help="package captures as a WACZ file (WARCs, CDXJ index, pages)")
     which = e.add_mutually_exclusive_group(required=True)
     which.add_argument("--capture", type=int, action="append", metavar="ID", help="a capture id (repeatable)")
@@ -55,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--capture", type=int, action="append", metavar="ID",
                    help="check only this capture's records (repeatable; default: every WARC file)")
     watch_cli.add_parser(sub)
+    rebuild_cli.add_parsers(sub)
+    token_cli.add_parser(sub)
     u = sub.add_parser("user", help="staff accounts")
     u_sub = u.add_subparsers(dest="user_command", required=True)
     ua = u_sub.add_parser("add", help="add a staff account (asks for its password twice)")
@@ -76,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     return {"serve": _serve, "worker": _worker, "capture": _capture, "search": _search,
             "export-wacz": _export_wacz, "verify": _verify, "settings": _settings,
-            "watch": watch_cli.run, "user": _user}[args.command](settings, args)
+            "watch": watch_cli.run, "reindex": rebuild_cli.run_reindex, "import": rebuild_cli.run_import,
+            "token": token_cli.run, "user": _user}[args.command](settings, args)
 
 
 def _serve(settings: Settings, args) -> int:
@@ -143,10 +151,12 @@ def _search(settings: Settings, args) -> int:
 
     from .present import search_json
 
-    backend = open_backend(settings.search_backend, settings.index_dir)
+    backend = open_backend(settings.search_backend, settings.index_dir, settings)
     try:
         result = backend.search(SearchQuery(args.query, domain=args.domain, since=args.since,
-                                            until=args.until, limit=args.limit, removed_only=args.removed))
+                                            until=args.until, limit=args.limit, removed_only=args.removed,
+                                            sort=args.sort, outcome=args.outcome, country=args.country,
+                                            lang=args.lang, group_by_url=args.group))
     except QuerySyntaxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -156,7 +166,9 @@ def _search(settings: Settings, args) -> int:
     else:
         print(f"{out['total']} result(s)")
         for hit in out["hits"]:
-            print(f"[{hit['id']}] {hit['title']}\n    {hit['url']}  {hit['captured_at']}")
+            group = f"  ({hit['group_count']} captures)" if args.group else ""
+            print(f"[{hit['id']}] {hit['title']}\n    {hit['url']}  {hit['captured_at']}  {hit['outcome'] or ''}"
+                  + group)
     return 0
 
 
@@ -168,7 +180,7 @@ def _export_wacz(settings: Settings, args) -> int:
     from .warcstore import WarcStoreError
 
     db = catalog.connect(settings.catalog_path)
-    backend = open_backend(settings.search_backend, settings.index_dir) if args.query is not None else None
+    backend = open_backend(settings.search_backend, settings.index_dir, settings) if args.query is not None else None
     try:
         chosen = select_captures(db, settings.archive_name, ids=args.capture or (), query=args.query,
                                  everything=args.all, backend=backend, limit=args.limit)

@@ -6,6 +6,7 @@ to the queue, or fails them once they have used all their attempts.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -34,11 +35,41 @@ def _alive(worker: str | None) -> bool:
 
 
 def enqueue(db: sqlite3.Connection, url: str, vantage: str = "direct", watch_id: int | None = None,
-            not_before: str | None = None) -> int:
-    """Queue a capture of ``url``; a watch's job names it, and is not claimed before ``not_before``."""
-    cur = db.execute("INSERT INTO jobs (url, status, created_at, vantage, watch_id, not_before)"
-                     " VALUES (?, 'queued', ?, ?, ?, ?)", (url, utcnow(), vantage, watch_id, not_before))
+            not_before: str | None = None, options: dict[str, Any] | None = None,
+            parent_job_id: int | None = None, token_id: int | None = None) -> int:
+    """Queue a capture of ``url``; a watch's job names it, and is not claimed before ``not_before``.
+
+    ``options`` are what the submitter asked for (``capture_outlinks``); an outlink's job names
+    its ``parent_job_id``; ``token_id`` is the API token that submitted it, if any.
+    """
+    cur = db.execute("INSERT INTO jobs (url, status, created_at, vantage, watch_id, not_before, options,"
+                     " parent_job_id, token_id) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+                     (url, utcnow(), vantage, watch_id, not_before, json.dumps(options or {}), parent_job_id,
+                      token_id))
     return cur.lastrowid
+
+
+def job_options(job: dict[str, Any]) -> dict[str, Any]:
+    """A job row's ``options`` as a dict ({} for jobs from before options existed)."""
+    try:
+        options = json.loads(job.get("options") or "{}")
+    except ValueError:
+        return {}
+    return options if isinstance(options, dict) else {}
+
+
+def children(db: sqlite3.Connection, job_id: int) -> list[int]:
+    """Ids of the jobs queued for job ``job_id``'s outlinks."""
+    return [r[0] for r in db.execute("SELECT id FROM jobs WHERE parent_job_id = ? ORDER BY id", (job_id,))]
+
+
+def postpone(db: sqlite3.Connection, job_id: int, until: str, reason: str) -> None:
+    """Hand a claimed job back to the queue untouched, not to be claimed before ``until``.
+
+    The attempt it was claimed with is given back: nothing was tried.
+    """
+    db.execute("UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0), not_before = ?, error = ?,"
+               " started_at = NULL, worker = NULL WHERE id = ? AND status = 'running'", (until, reason, job_id))
 
 
 def get_job(db: sqlite3.Connection, job_id: int) -> dict[str, Any] | None:
@@ -99,5 +130,12 @@ def counts(db: sqlite3.Connection) -> dict[str, int]:
     return {r[0]: r[1] for r in db.execute("SELECT status, count(*) FROM jobs GROUP BY status")}
 
 
-__all__ = ["enqueue", "get_job", "claim", "heartbeat", "finish", "fail", "recover", "counts",
-           "worker_name", "to_iso"]
+def queued_before(db: sqlite3.Connection, seconds: float) -> int:
+    """Queued jobs that may start within ``seconds`` (not those postponed further, e.g. to a budget reset)."""
+    horizon = to_iso(datetime.now(UTC) + timedelta(seconds=seconds))
+    return db.execute("SELECT count(*) FROM jobs WHERE status = 'queued' AND (not_before IS NULL OR not_before <= ?)",
+                      (horizon,)).fetchone()[0]
+
+
+__all__ = ["enqueue", "job_options", "children", "postpone", "get_job", "claim", "heartbeat", "finish", "fail",
+           "recover", "counts", "queued_before", "worker_name", "to_iso"]

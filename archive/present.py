@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .catalog import RecordRef, from_iso
+from .jobs import job_options
 from .reports import load_evidence
 
 if TYPE_CHECKING:
@@ -88,8 +89,8 @@ def capture_json(capture: dict[str, Any], records: Iterable[RecordRef]) -> dict[
     }
 
 
-def job_json(job: dict[str, Any]) -> dict[str, Any]:
-    """A capture job's state; ``links.capture`` appears once it is done."""
+def job_json(job: dict[str, Any], children: list[int] | None = None) -> dict[str, Any]:
+    """A capture job's state; ``links.capture`` appears once it is done; ``children`` are its outlinks' jobs."""
     # The worker name (host:pid) is internal plumbing and stays out.
     links: dict[str, str] = {"self": f"/api/jobs/{job['id']}", "page": f"/jobs/{job['id']}"}
     if job["status"] == "done" and job.get("capture_id") is not None:
@@ -105,6 +106,9 @@ def job_json(job: dict[str, Any]) -> dict[str, Any]:
         "created_at": iso_utc(job.get("created_at")),
         "started_at": iso_utc(job.get("started_at")),
         "finished_at": iso_utc(job.get("finished_at")),
+        "options": job_options(job),
+        "parent_job_id": job.get("parent_job_id"),
+        "children": list(children or []),
         "links": links,
     }
 
@@ -142,10 +146,16 @@ def hit_json(hit: SearchHit) -> dict[str, Any]:
         "lang": hit.lang,
         "status": hit.status,
         "removed": hit.removed,
+        "outcome": hit.outcome or None,
+        "countries": list(hit.countries),
+        "group_count": hit.group_count,
         "links": {"record": f"/capture/{capture_id}", "self": f"/api/captures/{capture_id}"},
     }
 
 
 def search_json(result: SearchResult) -> dict[str, Any]:
-    """A search result: ``{"total": n, "hits": [...]}``."""
-    return {"total": result.total, "hits": [hit_json(h) for h in result.hits]}
+    """A search result: ``{"total": n, "hits": [...], "facets": {name: [{"value", "count"}, ...]},
+    "next_cursor"}`` (facets only when asked for; next_cursor null on the last page)."""
+    facets = {name: [{"value": v, "count": c} for v, c in values] for name, values in result.facets.items()}
+    return {"total": result.total, "hits": [hit_json(h) for h in result.hits], "facets": facets,
+            "next_cursor": result.next_cursor}

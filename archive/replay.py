@@ -11,9 +11,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from flask import Flask, Response, abort, render_template_string, send_file, send_from_directory
+from flask import Flask, Response, abort, render_template_string, request, send_file, send_from_directory
 
 from . import catalog
+from .moderation import STATUS, pass_allows, withheld_message
 from .wacz import export_wacz
 from .warcstore import read_record
 
@@ -26,7 +27,8 @@ EMBED_PAGE = """<!doctype html>
 <style>html, body { margin: 0; height: 100%; } replay-web-page { display: block; height: 100vh; }</style>
 <script src="/replay/ui.js"></script>
 </head><body>
-<replay-web-page source="/wacz/{{ capture_id }}.wacz" url="{{ url }}" ts="{{ ts }}"
+<replay-web-page source="/wacz/{{ capture_id }}.wacz{% if pass_ %}?pass={{ pass_ | urlencode }}{% endif %}"
+  url="{{ url }}" ts="{{ ts }}"
   replayBase="/replay/" embed="replayonly"></replay-web-page>
 </body></html>"""
 
@@ -62,7 +64,8 @@ class ReplayData:
         if capture is None:
             return None
         ts = capture["captured_at"][:19].replace("-", "").replace("T", "").replace(":", "")
-        return {"url": capture["url"], "final_url": capture["final_url"] or capture["url"], "ts": ts}
+        return {"url": capture["url"], "final_url": capture["final_url"] or capture["url"], "ts": ts,
+                "visibility": capture["visibility"], "withheld": withheld_message(capture)}
 
     def wacz(self, capture_id: int) -> Path | None:
         path = self.cache / f"{capture_id}.wacz"
@@ -96,10 +99,32 @@ class ReplayData:
         return record.content_stream().read(), content_type or "text/html"
 
 
+def private(response: Response, info: dict) -> Response:
+    """A non-public capture, served on a staff pass: no cache may keep it."""
+    if info.get("pass"):
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
 def create_replay_app(settings, app_origin: str) -> Flask:
     """The replay origin's app; ``app_origin`` (the archive app) is the only other page that may frame it."""
     data = ReplayData(settings)
     app = Flask(__name__)
+    from .web.sessions import secret_key  # the key the app signs staff passes with
+
+    key = secret_key(settings)
+
+    def visible(capture_id: int) -> dict:
+        """The capture's facts; 404 if there is none, 403/410 with the reason if staff withdrew it
+        (unless the request carries a staff pass for it, which also keeps it out of every cache)."""
+        info = data.info(capture_id)
+        if info is None:
+            abort(404)
+        if info["visibility"] != "public":
+            if not pass_allows(key, capture_id, request.args.get("pass")):
+                abort(STATUS.get(info["visibility"], 403), info["withheld"])
+            info["pass"] = request.args["pass"]
+        return info
     assets = Path(settings.replay_assets)
     if not assets.is_absolute():
         assets = REPO / assets
@@ -129,28 +154,30 @@ def create_replay_app(settings, app_origin: str) -> Flask:
     @app.get("/embed/<int:capture_id>")
     def embed(capture_id: int):
         """The page the record page frames: the viewer pointed at this capture's WACZ."""
-        info = data.info(capture_id)
-        if info is None:
-            abort(404)
-        return render_template_string(EMBED_PAGE, capture_id=capture_id, url=info["final_url"], ts=info["ts"])
+        info = visible(capture_id)
+        response = Response(render_template_string(EMBED_PAGE, capture_id=capture_id, url=info["final_url"],
+                                                   ts=info["ts"], pass_=info.get("pass")))
+        return private(response, info)
 
     @app.get("/wacz/<int:capture_id>.wacz")
     def wacz(capture_id: int):
         """The capture as WACZ, with Range support (HEAD, bytes=a-b, bytes=-n)."""
+        info = visible(capture_id)
         path = data.wacz(capture_id)
         if path is None:
             abort(404)
-        return send_file(path, mimetype="application/wacz", conditional=True, etag=True, max_age=300)
+        return private(send_file(path, mimetype="application/wacz", conditional=True, etag=True, max_age=300), info)
 
     @app.get("/safe/<int:capture_id>")
     def safe(capture_id: int):
         """The archived main document with scripts and everything active disabled by a sandbox CSP."""
+        info = visible(capture_id)
         found = data.main_document(capture_id)
         if found is None:
             abort(404)
         body, content_type = found
         response = Response(body, content_type=content_type)
         response.headers["Content-Security-Policy"] = SAFE_CSP
-        return response
+        return private(response, info)
 
     return app

@@ -14,31 +14,44 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+
+def N_(message: str) -> str:
+    """Marks ``message`` for the translation catalog (pybabel extract); the web pages translate it when shown."""
+    return message
+
+
+# English here (the JSON API and the feed); the web pages show them translated (web/removals.py outcome_label).
 OUTCOME_LABELS = {
-    "ok": "available",
-    "not_found": "not found",
-    "legal": "unavailable for legal reasons",
-    "blockpage": "blockpage",
-    "redirect_notice": "redirected to a notice",
-    "withheld": "withheld in country",
-    "changed": "changed",
-    "unreachable": "unreachable",
-    "error": "capture error",
+    "ok": N_("available"),
+    "not_found": N_("not found"),
+    "legal": N_("unavailable for legal reasons"),
+    "blockpage": N_("blockpage"),
+    "redirect_notice": N_("redirected to a notice"),
+    "withheld": N_("withheld in country"),
+    "changed": N_("changed"),
+    "unreachable": N_("unreachable"),
+    "error": N_("capture error"),
 }
 FACETS = ("country", "authority", "site", "outcome", "month", "state")
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 # One row per event with the derived columns every facet and filter reads. The country falls back
 # to the earliest published order naming the URL (an order names the country it was issued in).
-_EVENTS = """
+# Lists, facets, the feed and timelines leave out events whose before or after capture staff made
+# non-public ({where}); the event's own page still exists and shows the reason in its place.
+_EVENTS_SQL = """
 WITH ev AS (
   SELECT e.*, archive_site(e.url) AS site, substr(e.first_removed_at, 1, 7) AS month,
          CASE WHEN e.closed_at IS NULL THEN 'open' ELSE 'closed' END AS state,
          COALESCE(e.country, (SELECT t.country FROM takedown_urls tu JOIN takedowns t ON t.id = tu.takedown_id
                               WHERE tu.url = e.url AND t.published = 1 ORDER BY t.id LIMIT 1)) AS eff_country
-  FROM removal_events e
+  FROM removal_events e{where}
 )
 """
+_PUBLIC_EVENTS = (" WHERE NOT EXISTS (SELECT 1 FROM captures hc WHERE hc.id IN (e.before_capture_id,"
+                  " e.after_capture_id) AND hc.visibility != 'public')")
+_EVENTS = _EVENTS_SQL.format(where=_PUBLIC_EVENTS)
+_ALL_EVENTS = _EVENTS_SQL.format(where="")
 _HAS_AUTHORITY = ("EXISTS (SELECT 1 FROM takedown_urls tu JOIN takedowns t ON t.id = tu.takedown_id"
                   " WHERE tu.url = ev.url AND t.published = 1 AND t.authority = ?)")
 _BEFORE_CURSOR = "(ev.first_removed_at < ? OR (ev.first_removed_at = ? AND ev.id < ?))"
@@ -210,7 +223,8 @@ def load_evidence(value: str | dict | None) -> dict[str, Any]:
 
 
 _CAPTURE_COLUMNS = ("c.id, c.url, c.final_url, c.captured_at, c.status, c.title, c.lang, c.vantage, c.outcome,"
-                    " c.evidence, c.partial, c.sha256, EXISTS (SELECT 1 FROM records r WHERE r.capture_id = c.id"
+                    " c.evidence, c.partial, c.sha256, c.visibility, c.visibility_reason,"
+                    " EXISTS (SELECT 1 FROM records r WHERE r.capture_id = c.id"
                     " AND r.role = 'screenshot') AS has_screenshot")
 
 
@@ -218,6 +232,10 @@ def _capture(db: sqlite3.Connection, capture_id: int | None) -> dict[str, Any] |
     if capture_id is None:
         return None
     row = db.execute(f"SELECT {_CAPTURE_COLUMNS} FROM captures c WHERE c.id = ?", (capture_id,)).fetchone()
+    if row is not None and row["visibility"] != "public":
+        # Staff withdrew it: only that, and why, is shown in its place.
+        return {"id": row["id"], "withheld": True, "visibility": row["visibility"],
+                "visibility_reason": row["visibility_reason"]}
     return None if row is None else _capture_row(row)
 
 
@@ -232,7 +250,7 @@ def _capture_row(row: sqlite3.Row) -> dict[str, Any]:
 def get_event(db: sqlite3.Connection, event_id: int) -> dict[str, Any] | None:
     """One event with its ``before``, ``after`` and ``restored`` captures and its published orders."""
     _prepare(db)
-    row = db.execute(f"{_EVENTS} SELECT * FROM ev WHERE ev.id = ?", (event_id,)).fetchone()
+    row = db.execute(f"{_ALL_EVENTS} SELECT * FROM ev WHERE ev.id = ?", (event_id,)).fetchone()
     if row is None:
         return None
     event = _event(row)
@@ -259,7 +277,7 @@ def timeline(db: sqlite3.Connection, url: str) -> dict[str, Any]:
             if e[f"{role}_capture_id"] is not None:
                 marks.setdefault(e[f"{role}_capture_id"], []).append({"event_id": e["id"], "role": role})
     groups: dict[str, list[dict[str, Any]]] = {}
-    for row in db.execute(f"SELECT {_CAPTURE_COLUMNS} FROM captures c WHERE c.url = ?"
+    for row in db.execute(f"SELECT {_CAPTURE_COLUMNS} FROM captures c WHERE c.url = ? AND c.visibility = 'public'"
                           " ORDER BY c.vantage, c.captured_at, c.id", (url,)):
         capture = _capture_row(row)
         capture["marks"] = marks.get(capture["id"], [])

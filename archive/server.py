@@ -25,7 +25,10 @@ def serve(settings: Settings, host: str, port: int, worker: bool = True) -> None
     stop = start_worker_thread(settings)[1] if worker else None
     # Due watches are queued where captures are run: the scheduler goes with the worker.
     scheduler_stop = start_scheduler_thread(settings)[1] if worker else None
-    app_server = create_server(create_app(settings), host=host, port=port, threads=8, ident="takedown-archive")
+    # Readers keep connections alive: waitress's default of 100 open connections would leave
+    # the 101st client waiting for someone else to hang up.
+    app_server = create_server(create_app(settings), host=host, port=port, threads=8, ident="takedown-archive",
+                               connection_limit=1000, channel_timeout=60)
     print(f"Archive at {app_origin}/ , replay origin at {settings.replay_origin}/ "
           f"(data in {settings.archive_home})", flush=True)
     try:

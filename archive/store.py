@@ -9,19 +9,19 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from io import BytesIO
-from urllib.parse import urlsplit
 
 from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 
 from crawler import CaptureFailed, CaptureResult, __version__
 from detect import observe, observe_failure
-from search import IndexDoc, extract
+from search import extract
 
-from .catalog import RecordRef, add_capture, from_iso, get_records, set_indexed
+from .catalog import RecordRef, add_capture, set_indexed
 from .dedup import Deduplicator
-from .events import CountryOf, open_event_before_ids, update_events
+from .events import CountryOf, update_events
+from .indexing import domain_of, index_doc, reindex_url  # noqa: F401 (domain_of: public here too)
 from .outcomes import OutcomeJudge
-from .warcstore import PendingRecord, RollingWarcWriter, Sha256WARCWriter, hex_digest, read_payload
+from .warcstore import PendingRecord, RollingWarcWriter, Sha256WARCWriter, hex_digest
 
 SOFTWARE = f"takedown-archive/{__version__} (warcio, Playwright + Chromium, recording proxy)"
 
@@ -101,11 +101,6 @@ def build_records(result: CaptureResult, text: str, dedup: Deduplicator | None =
     return records
 
 
-def domain_of(url: str) -> str:
-    host = (urlsplit(url).hostname or "").lower()
-    return host[4:] if host.startswith("www.") else host
-
-
 def store_capture(result: CaptureResult, db, writer: RollingWarcWriter, backend=None,
                   job_id: int | None = None, dedup: bool = True, judge: OutcomeJudge | None = None,
                   country_of: CountryOf | None = None, watch_id: int | None = None) -> tuple[int, list[RecordRef]]:
@@ -132,12 +127,11 @@ def store_capture(result: CaptureResult, db, writer: RollingWarcWriter, backend=
     }, refs)
     change = update_events(db, capture_id, country_of or (lambda name: None)) if outcome else None
     if backend is not None:
-        backend.add([IndexDoc(id=str(capture_id), url=result.url, domain=domain_of(result.final_url),
-                              title=title, text=extracted.text, lang=extracted.lang,
-                              captured_at=result.started, status=result.status)])
+        row = db.execute("SELECT * FROM captures WHERE id = ?", (capture_id,)).fetchone()
+        backend.add([index_doc(db, row, extracted.text, country_of)])
         set_indexed(db, capture_id)
-        if change:
-            reindex_removed(db, backend, writer.warc_dir, result.url)
+        if change:  # an event opened or closed: earlier captures' "removed" flags changed
+            reindex_url(db, backend, writer.warc_dir, result.url, country_of)
     return capture_id, refs
 
 
@@ -165,22 +159,5 @@ def store_unreachable(failed: CaptureFailed, url: str, db, writer: RollingWarcWr
     }, refs)
     change = update_events(db, capture_id, country_of or (lambda name: None))
     if backend is not None and change:
-        reindex_removed(db, backend, writer.warc_dir, url)
+        reindex_url(db, backend, writer.warc_dir, url, country_of)
     return capture_id, refs
-
-
-def reindex_removed(db, backend, warc_dir, url: str) -> None:
-    """Mark in the index which captures of ``url`` hold text that is now removed (and unmark the rest)."""
-    removed = open_event_before_ids(db, url)
-    rows = db.execute("SELECT * FROM captures WHERE url = ? AND indexed = 1", (url,)).fetchall()
-    docs = []
-    for row in rows:
-        refs = get_records(db, row["id"], role="text")
-        if not refs:
-            continue
-        text = read_payload(warc_dir, refs[0]).decode("utf-8", errors="replace")
-        docs.append(IndexDoc(id=str(row["id"]), url=row["url"], domain=domain_of(row["final_url"] or row["url"]),
-                             title=row["title"], text=text, lang=row["lang"], captured_at=from_iso(row["captured_at"]),
-                             status=row["status"] or 0, removed=row["id"] in removed))
-    if docs:
-        backend.add(docs)

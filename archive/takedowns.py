@@ -202,8 +202,11 @@ def _watch(db: sqlite3.Connection, settings: Settings, takedown_id: int, urls: l
 
 
 def create_takedown(db: sqlite3.Connection, settings: Settings, data: Mapping[str, Any],
-                    document: tuple[str, bytes] | None = None, user_id: int | None = None) -> int:
-    """Check and store an order with its (filename, bytes) document; watch its URLs; return its id."""
+                    document: tuple[str, bytes] | None = None, user_id: int | None = None, backend: Any = None) -> int:
+    """Check and store an order with its (filename, bytes) document; watch its URLs; return its id.
+
+    With a search ``backend``, its URLs' captures are reindexed (a published order's country and
+    authority are searchable on them)."""
     loaded, doc = check_takedown(data, document, settings.takedown_max_document_bytes)
     values = _row_values(loaded)
     now = utcnow()
@@ -222,11 +225,13 @@ def create_takedown(db: sqlite3.Connection, settings: Settings, data: Mapping[st
     except BaseException:
         db.execute("ROLLBACK")
         raise
+    _reindex(db, settings, backend, loaded["urls"])
     return takedown_id
 
 
 def update_takedown(db: sqlite3.Connection, settings: Settings, takedown_id: int, data: Mapping[str, Any],
-                    document: tuple[str, bytes] | None = None, user_id: int | None = None) -> None:
+                    document: tuple[str, bytes] | None = None, user_id: int | None = None,
+                    backend: Any = None) -> None:
     """Replace an order's fields (and, if given, its document); raises ``LookupError`` if there is none.
 
     The earlier document stays in its WARC file; the row points at the new one.
@@ -256,10 +261,13 @@ def update_takedown(db: sqlite3.Connection, settings: Settings, takedown_id: int
     except BaseException:
         db.execute("ROLLBACK")
         raise
+    _reindex(db, settings, backend, [*old["urls"], *loaded["urls"]])  # dropped URLs lose the order too
 
 
-def set_published(db: sqlite3.Connection, takedown_id: int, published: bool, user_id: int | None = None) -> None:
-    """Show an order to the public (or withdraw it); logged. Raises ``LookupError`` if there is none."""
+def set_published(db: sqlite3.Connection, takedown_id: int, published: bool, user_id: int | None = None,
+                  settings: Settings | None = None, backend: Any = None) -> None:
+    """Show an order to the public (or withdraw it); logged. Raises ``LookupError`` if there is none.
+    With ``settings`` and a search ``backend``, its URLs' captures are reindexed."""
     db.execute("BEGIN IMMEDIATE")
     try:
         cur = db.execute("UPDATE takedowns SET published = ?, updated_at = ? WHERE id = ?",
@@ -272,6 +280,19 @@ def set_published(db: sqlite3.Connection, takedown_id: int, published: bool, use
     except BaseException:
         db.execute("ROLLBACK")
         raise
+    if settings is not None:
+        _reindex(db, settings, backend, _with_urls(db, {"id": takedown_id})["urls"])
+
+
+def _reindex(db: sqlite3.Connection, settings: Settings, backend: Any, urls: list[str]) -> None:
+    # After the commit: the index is rebuilt from what the catalog now says.
+    if backend is None:
+        return
+    from .events import vantage_countries
+    from .indexing import reindex_url
+
+    for url in dict.fromkeys(urls):
+        reindex_url(db, backend, settings.warc_dir, url, vantage_countries(settings.capture_vantages))
 
 
 def _with_urls(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:

@@ -230,14 +230,18 @@ def select_captures(db: sqlite3.Connection, archive_name: str, *, ids: Iterable[
 
     Raises search.QuerySyntaxError for a query that does not parse.
     """
-    if everything:
-        found = [row[0] for row in db.execute("SELECT id FROM captures ORDER BY id")]
+    if everything:  # "all" is all the public may see; a capture staff withdrew is exported only by its id
+        found = [row[0] for row in db.execute("SELECT id FROM captures WHERE visibility = 'public' ORDER BY id")]
         return Selection(found, len(found), f"{archive_name}: all captures")
     if query is not None:
         from search import SearchQuery
 
         result = backend.search(SearchQuery(query, limit=limit))
-        return Selection([int(hit.id) for hit in result.hits], result.total,
+        hits = [int(hit.id) for hit in result.hits]
+        # Withdrawn captures leave the index; this also covers an index not yet updated.
+        public = {row[0] for row in db.execute(
+            f"SELECT id FROM captures WHERE visibility = 'public' AND id IN ({', '.join('?' * len(hits))})", hits)}
+        return Selection([h for h in hits if h in public], result.total,
                          f'{archive_name}: captures matching "{query}"')
     found = list(dict.fromkeys(ids))
     return Selection(found, len(found), None if len(found) == 1 else f"{archive_name}: {len(found)} captures")

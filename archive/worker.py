@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 
 from crawler import CaptureFailed, CaptureOptions, Capturer, HostRules, URLRejected, check_url
@@ -15,15 +16,20 @@ from crawler.vantage import UnknownVantage, vantage_named
 from search import open_backend
 
 from . import catalog, jobs
+from .budget import OverBudget, add_bytes, check_budget, host_of
+from .catalog import to_iso
 from .events import vantage_countries
 from .outcomes import OutcomeJudge
+from .outlinks import choose_outlinks, queue_children
 from .settings import Settings
 from .store import SOFTWARE, store_capture, store_unreachable
 from .warcstore import RollingWarcWriter, recover_orphans
+from .watchlist import url_checker
 
 log = logging.getLogger("archive.worker")
 
 HEARTBEAT_SECONDS = 5
+ONCE_HORIZON_SECONDS = 600
 
 
 def stale_after(settings: Settings) -> float:
@@ -50,7 +56,8 @@ class Worker:
     def _backend(self):
         backend = getattr(self._local, "backend", None)
         if backend is None:
-            backend = self._local.backend = open_backend(self.settings.search_backend, self.settings.index_dir)
+            settings = self.settings
+            backend = self._local.backend = open_backend(settings.search_backend, settings.index_dir, settings)
         return backend
 
     def recover(self) -> None:
@@ -74,7 +81,8 @@ class Worker:
                     task = asyncio.create_task(self._run_job(capturer, job))
                     running.add(task)
                     task.add_done_callback(running.discard)
-                if once and not running and jobs.counts(db).get("queued", 0) == 0:
+                # --once waits for jobs spaced out per host, not for ones postponed to a budget reset.
+                if once and not running and jobs.queued_before(db, ONCE_HORIZON_SECONDS) == 0:
                     break
                 await asyncio.sleep(0.2)
             if running:
@@ -83,6 +91,8 @@ class Worker:
 
     async def _run_job(self, capturer: Capturer, job: dict) -> None:
         db = self._db()
+        if job.get("watch_id") and self._postponed_over_budget(db, job):
+            return
         beat = asyncio.create_task(self._heartbeat(job["id"]))
         try:
             url = check_url(job["url"], self.settings.capture_allow_networks,
@@ -98,6 +108,10 @@ class Worker:
                 capture_id, _ = await asyncio.to_thread(self._store_unreachable, exc, url, job)
             else:
                 capture_id, _ = await asyncio.to_thread(self._store, result, job["id"], job.get("watch_id"))
+                if jobs.job_options(job).get("capture_outlinks") and not job.get("parent_job_id"):  # depth 1
+                    outlinks = await asyncio.to_thread(self._choose_outlinks, job, result)
+                    self._finish_with_children(db, job, capture_id, outlinks)
+                    return
             jobs.finish(db, job["id"], capture_id)
             log.info("job %s done: capture %s of %s", job["id"], capture_id, url)
         except (URLRejected, UnknownVantage) as exc:
@@ -115,9 +129,40 @@ class Worker:
             beat.cancel()
 
     def _store(self, result, job_id: int | None, watch_id: int | None = None):
-        return store_capture(result, self._db(), self.writer, self._backend(), job_id=job_id,
-                             dedup=self.settings.warc_dedup, judge=self.judge, country_of=self.country_of,
-                             watch_id=watch_id)
+        stored = store_capture(result, self._db(), self.writer, self._backend(), job_id=job_id,
+                               dedup=self.settings.warc_dedup, judge=self.judge, country_of=self.country_of,
+                               watch_id=watch_id)
+        # Counted after the capture's row commits: a crash in between under-counts one capture.
+        add_bytes(self._db(), host_of(result.url), result.provenance.get("bytes"))
+        return stored
+
+    def _postponed_over_budget(self, db, job: dict) -> bool:
+        """A scheduled capture of a host over today's budget waits for the reset, unfailed."""
+        try:
+            check_budget(db, job["url"], self.settings.host_daily_bytes)
+        except OverBudget as exc:
+            jobs.postpone(db, job["id"], to_iso(exc.resets_at), f"postponed: {exc}")
+            log.info("job %s postponed: %s", job["id"], exc)
+            return True
+        return False
+
+    def _choose_outlinks(self, job: dict, result) -> list[str]:
+        return choose_outlinks(self._db(), job, result.dom, result.final_url or result.url,
+                               url_checker(self.settings), self.settings.outlinks_max,
+                               self.settings.host_daily_bytes)
+
+    def _finish_with_children(self, db, job: dict, capture_id: int, outlinks: list[str]) -> None:
+        # One transaction: a crash either leaves the job to be retried with no children, or both.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            children = queue_children(db, job, outlinks)
+            jobs.finish(db, job["id"], capture_id)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        log.info("job %s done: capture %s of %s, %d outlink(s) queued", job["id"], capture_id, job["url"],
+                 len(children))
 
     def _store_unreachable(self, failed: CaptureFailed, url: str, job: dict | None):
         return store_unreachable(failed, url, self._db(), self.writer, self._backend(),
@@ -132,7 +177,20 @@ class Worker:
 
 def run_worker(settings: Settings, stop: threading.Event | None = None, once: bool = False) -> None:
     """Run a worker in this thread until ``stop`` is set."""
+    lower_priority(settings.capture_nice)
     asyncio.run(Worker(settings).run(stop or threading.Event(), once=once))
+
+
+def lower_priority(nice: int) -> None:
+    """Make this thread (and the threads and processes it starts: Chromium included) yield the CPU
+    to the web app's threads. On Linux niceness is per thread and inherited by what it spawns."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, max(current, nice)))
+    except OSError as exc:  # not fatal: captures just compete with readers
+        log.warning("could not lower the capture worker's priority: %s", exc)
 
 
 def start_worker_thread(settings: Settings) -> tuple[threading.Thread, threading.Event]:

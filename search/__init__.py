@@ -8,6 +8,7 @@ from search.backend import (
     SearchQuery,
     SearchResult,
     open_backend,
+    open_search,
 )
 from search.extract import Extracted, extract
 from search.query import query_from_text
@@ -22,5 +23,6 @@ __all__ = [
     "SearchResult",
     "extract",
     "open_backend",
+    "open_search",
     "query_from_text",
 ]

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from datetime import datetime
     from pathlib import Path
 
-BACKENDS = ("tantivy",)
+BACKENDS = ("tantivy", "elasticsearch")
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,23 @@ class SearchQuery:
     lang: str | None = None
     year: int | None = None
     month: str | None = None  # "YYYY-MM"
-    sort: str = "relevance"  # one of SORTS; an empty q sorts newest first whatever this says
-    cursor: str | None = None  # opaque, from SearchResult.next_cursor: the page after it, stable
-    # while new captures arrive (offset must then be 0)
-    facets: bool = False  # count hits per value of each of FACETS (over all hits, not just this page)
-    group_by_url: bool = False  # one hit per URL (its best or newest capture) with the number of captures
+    # One of SORTS. relevance: score desc, then capture time desc, then id asc; newest: capture time
+    # desc, id asc; oldest: capture time asc, id asc (ids compared as strings). An empty q has no
+    # scores: relevance means newest there.
+    sort: str = "relevance"
+    # Opaque, from SearchResult.next_cursor: the page after it (offset must then be 0; the sort and
+    # grouping must be the first page's). It carries an as-of time (the later of the first page's
+    # clock and the newest capture then indexed): captures made after it are left out of later
+    # pages, so pages neither repeat nor skip while captures arrive. QuerySyntaxError if damaged.
+    cursor: str | None = None
+    # Count hits per value of each of FACETS over all matching captures, not just this page (with
+    # group_by_url too: captures, not URLs); at most 50 values each, most first, ties by value;
+    # empty values are left out.
+    facets: bool = False
+    # One hit per URL: its first capture in the sort order (best-scoring for relevance, newest for
+    # newest, oldest for oldest), with group_count = its matching captures; groups are ordered by
+    # that hit. total then counts URLs (exact up to 10,000, estimated beyond).
+    group_by_url: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,36 @@ class QuerySyntaxError(ValueError):
     """The query cannot be parsed; the message says why, for a 400 reply."""
 
 
+class Rebuild(ABC):
+    """A new index filled beside the live one, which keeps serving searches
+    until finish() puts the new one in its place in one step.
+
+    Use as a context manager: leaving it with an exception calls abort().
+    `reindex` keeps `name` in its checkpoint and passes it back as
+    `SearchBackend.rebuild(resume=name)` to continue an interrupted rebuild."""
+
+    name: str = ""  # the new index (directory or index name), for resuming
+
+    @abstractmethod
+    def add(self, docs: Iterable[IndexDoc]) -> int:
+        """Load documents into the new index (not searchable yet); return how many."""
+
+    @abstractmethod
+    def finish(self) -> None:
+        """Make the new index the live one atomically and drop the old one."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Drop the new index; the live one is untouched. Safe to call twice."""
+
+    def __enter__(self) -> Rebuild:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
 class SearchBackend(ABC):
     """A full-text index of captures."""
 
@@ -123,6 +165,12 @@ class SearchBackend(ABC):
     def close(self) -> None:
         """Release files and locks; the object is unusable afterwards."""
 
+    def rebuild(self, resume: str | None = None) -> Rebuild:
+        """Start building a fresh index to replace this one (`archive reindex`);
+        with `resume` (a Rebuild's `name`), continue that unfinished one instead."""
+        msg = f"{type(self).__name__} cannot rebuild its index"
+        raise NotImplementedError(msg)
+
     def __enter__(self) -> SearchBackend:
         return self
 
@@ -140,13 +188,28 @@ def normalize_domain(domain: str) -> str:
     return host.removeprefix("www.")
 
 
-def open_backend(name: str, index_dir: Path) -> SearchBackend:
-    """Open (creating if needed) the named backend's index at `index_dir`."""
+def open_search(settings: Any) -> SearchBackend:
+    """The search backend the settings name (SEARCH_BACKEND), opened."""
+    return open_backend(settings.search_backend, settings.index_dir, settings)
+
+
+def open_backend(name: str, index_dir: Path, settings: Any = None) -> SearchBackend:
+    """Open (creating if needed) the named backend's index: tantivy's at
+    `index_dir`; Elasticsearch's at ELASTICSEARCH_URL and _INDEX from `settings`
+    (archive.settings.Settings; the environment's when None)."""
     if name == "tantivy":
         # Imported here so that other backends do not need tantivy installed.
         from search.tantivy_backend import TantivyBackend
 
         return TantivyBackend(index_dir)
+    if name == "elasticsearch":
+        from search.elasticsearch_backend import ElasticsearchBackend
+
+        if settings is None:
+            from archive.settings import Settings
+
+            settings = Settings.from_env()
+        return ElasticsearchBackend.from_settings(settings)
     choices = ", ".join(BACKENDS)
     msg = f"unknown search backend {name!r}; choose one of: {choices}"
     raise ValueError(msg)

@@ -5,6 +5,13 @@
     kloop OR azattyk        either word
     tiktok -ban             TikTok without "ban" (NOT ban is the same)
     (kloop OR azattyk) AND blocked
+    блок*                   words starting with "блок" (a trailing * on a word)
+
+A prefix needs at least MIN_PREFIX letters or digits before the *. In Russian
+and English text it is matched against word stems (so "blocking*" finds what
+"block*" finds); in every other language a plain word of MIN_IMPLICIT_PREFIX
+or more characters also matches as a prefix (backend's job, see tantivy_query),
+because Kyrgyz words take long chains of suffixes no stemmer here removes.
 
 Operators are upper-case; precedence is NOT, then AND, then OR. Everything
 that is not an operator, a quote or a parenthesis is text for the analyzer,
@@ -25,6 +32,9 @@ from search.backend import QuerySyntaxError
 MAX_QUERY_CHARS = 2000
 MAX_TERMS = 200
 MAX_DEPTH = 20
+# Shorter prefixes match too much of the dictionary to be useful or cheap.
+MIN_PREFIX = 2
+MIN_IMPLICIT_PREFIX = 4
 
 _OPERATORS = ("AND", "OR", "NOT")
 # Characters query_from_text() removes so that arbitrary text is a plain query.
@@ -34,9 +44,11 @@ _LEADING_SIGN = re.compile(r"(?<!\S)[-+]+")
 
 @dataclass(frozen=True)
 class Term:
-    """A word as typed; the backend's analyzer splits and normalizes it."""
+    """A word as typed (without a trailing *); the backend's analyzer splits
+    and normalizes it. With `prefix`, its last word matches as a prefix."""
 
     text: str
+    prefix: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,7 +82,7 @@ def parse(q: str) -> Node | None:
         msg = f"query is too long (at most {MAX_QUERY_CHARS} characters)"
         raise QuerySyntaxError(msg)
     tokens = _lex(q)
-    if sum(1 for kind, _ in tokens if kind in ("word", "phrase")) > MAX_TERMS:
+    if sum(1 for kind, _ in tokens if kind in ("word", "phrase", "prefix")) > MAX_TERMS:
         msg = f"query has too many terms (at most {MAX_TERMS})"
         raise QuerySyntaxError(msg)
     if not tokens:
@@ -80,9 +92,11 @@ def parse(q: str) -> Node | None:
 
 def query_from_text(text: str) -> str:
     """Turn arbitrary text (a sentence, a title) into a query matching its
-    words: quotes, parentheses, leading signs and operator words removed."""
+    words: quotes, parentheses, leading signs, trailing stars and operator
+    words removed."""
     text = _LEADING_SIGN.sub(" ", _SYNTAX.sub(" ", text))
-    words = [w for w in text.split() if w not in _OPERATORS]
+    # A trailing * would make a prefix (and a short one an error).
+    words = [w.rstrip("*") for w in text.split() if w not in _OPERATORS and w.rstrip("*")]
     if words and len(words[0]) > MAX_QUERY_CHARS:  # one giant "word"
         return words[0][:MAX_QUERY_CHARS]
     kept, length = [], 0
@@ -128,11 +142,20 @@ def _lex(q: str) -> list[tuple[str, str]]:
             word = q[i:end].replace("\\", " ").strip()
             if word in _OPERATORS:
                 tokens.append(("not", word) if word == "NOT" else ("op", word))
+            elif word.endswith("*") and word.strip("*-+"):
+                tokens.append(("prefix", _prefix(word.rstrip("*"))))
             elif word.strip("-+"):
                 tokens.append(("word", word))
             # A lone "-" or "+" between words is punctuation, not an operator.
             i = max(end, i + 1)
     return tokens
+
+
+def _prefix(text: str) -> str:
+    if sum(ch.isalnum() for ch in text) < MIN_PREFIX:
+        msg = f"{text}* is too short a prefix: give at least {MIN_PREFIX} letters before the *, e.g. блок*"
+        raise QuerySyntaxError(msg)
+    return text
 
 
 class _Parser:
@@ -172,7 +195,7 @@ class _Parser:
             if kind == "op" and self.tokens[self.pos][1] == "AND":
                 self.pos += 1
                 self._expect_operand("AND")
-            elif kind not in ("word", "phrase", "lparen", "not"):
+            elif kind not in ("word", "prefix", "phrase", "lparen", "not"):
                 break
             nodes.append(self._unary())
         return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
@@ -207,6 +230,8 @@ class _Parser:
         self.pos += 1
         if kind == "word":
             return Term(value)
+        if kind == "prefix":
+            return Term(value, prefix=True)
         if kind == "phrase":
             if not value.strip():
                 msg = "empty phrase: put words between the quotes"

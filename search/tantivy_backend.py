@@ -11,7 +11,9 @@ releases it; searches reload as soon as meta.json shows a new commit.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import shutil
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -22,23 +24,25 @@ import tantivy
 from search import query as query_language
 from search import tantivy_schema as layout
 from search.backend import (
+    SORTS,
     IndexDoc,
     QuerySyntaxError,
+    Rebuild,
     SearchBackend,
     SearchHit,
     SearchQuery,
     SearchResult,
     normalize_domain,
 )
+from search.cursor import decode as decode_cursor
 from search.snippet import SNIPPET_CHARS, fold, highlighted, leading
-from search.tantivy_query import QueryBuilder, utc
+from search.tantivy_collect import MAX_RESULT_WINDOW, Collector, Hit
+from search.tantivy_query import QueryBuilder, micros, utc
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
-# Results beyond this are not worth ranking, as in Elasticsearch.
-MAX_RESULT_WINDOW = 10_000
 # Snippets are looked for in this much of the text; past it, the start is shown.
 SNIPPET_SCAN_CHARS = 200_000
 # Split between tantivy's indexing threads; a bigger heap means fewer,
@@ -58,7 +62,8 @@ class TantivyBackend(SearchBackend):
         try:
             self._index = tantivy.Index(self._schema, path=str(index_dir), reuse=True)
         except ValueError as error:
-            msg = f"{index_dir} holds an index of another layout; rebuild it ({error})"
+            msg = (f"{index_dir} holds a search index of an older layout; rebuild it with "
+                   f"`python -m archive reindex` ({error})")
             raise RuntimeError(msg) from error
         analyzers = layout.analyzers()
         for suffix, analyzer in analyzers.items():
@@ -70,6 +75,7 @@ class TantivyBackend(SearchBackend):
         self._read_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._closed = False
+        self._dir_id = _dir_identity(index_dir)  # `reindex` swaps a new directory in: see _follow_swap
 
     # -- writing ---------------------------------------------------------
 
@@ -110,53 +116,74 @@ class TantivyBackend(SearchBackend):
         return self._searcher().num_docs
 
     def search(self, query: SearchQuery) -> SearchResult:
-        """Run a query with its filters; search.query describes the syntax."""
-        if query.limit < 0 or query.offset < 0:
-            msg = "limit and offset must not be negative"
-            raise QuerySyntaxError(msg)
-        if query.offset + query.limit > MAX_RESULT_WINDOW:
-            msg = f"results beyond the first {MAX_RESULT_WINDOW} are not available"
-            raise QuerySyntaxError(msg)
+        """Run a query with its filters; search.query describes the syntax,
+        search.tantivy_collect the orders and paging."""
+        _check_paging(query)
         tree = query_language.parse(fold(query.q))
         text_query = self._queries.build(tree) if tree is not None else tantivy.Query.all_query()
         if text_query is None:
-            return SearchResult(total=0, hits=[])
+            return SearchResult(total=0, hits=[], facets=_no_facets() if query.facets else {})
+        sort = query.sort if tree is not None else ("oldest" if query.sort == "oldest" else "newest")
+        cursor = decode_cursor(query.cursor, sort, query.group_by_url) if query.cursor else None
         searcher = self._searcher()
-        # An empty query browses: newest captures first.
-        order = {} if tree is not None else {"order_by_field": "captured_at", "order": tantivy.Order.Desc}
-        found = searcher.search(
-            self._queries.filtered(text_query, query),
-            limit=max(query.limit, 1),  # tantivy wants one; limit=0 asks for the total
-            count=True,
-            offset=query.offset,
-            **order,
-        )
+        collect = Collector(searcher, self._queries, sort)
+        # Later pages see only what existed at the first one (see search.cursor).
+        as_of = [self._queries.at_range(None, cursor.as_of_us)] if cursor else []
+        filtered = self._queries.filtered(text_query, query, as_of)
+        # Relevance pages go on from a position, time-sorted ones from the last key (search.cursor).
+        start, after = query.offset, cursor
+        if cursor is not None and sort == "relevance":
+            start, after = cursor.position, None
+        wanted = start + query.limit + 1  # one more tells whether a next page exists
+        if query.group_by_url:
+            found = collect.groups(filtered, wanted, after)
+            total = collect.group_total(filtered)
+        else:
+            found = collect.ordered(filtered, wanted, after)
+            total = collect.total if collect.total is not None else collect.count(filtered)
+        page = found[start : start + query.limit]
+        counts = collect.group_counts(filtered, [collect.url_of(h) for h in page]) if query.group_by_url else {}
+        next_cursor = None
+        if len(found) > start + query.limit and page:
+            as_of_us = cursor.as_of_us if cursor else collect.as_of()
+            position = start + query.limit if sort == "relevance" else 0
+            next_cursor = collect.cursor_for(page[-1], as_of_us, query.group_by_url, position).encode()
+        hits = self._hits(searcher, page, text_query if tree is not None else None, counts)
+        facets = collect.facets(filtered) if query.facets else {}
+        return SearchResult(total=total, hits=hits, facets=facets, next_cursor=next_cursor)
+
+    def _hits(self, searcher: tantivy.Searcher, page: list[Hit], text_query: tantivy.Query | None,
+              counts: dict[str, int]) -> list[SearchHit]:
         generators: dict[str, tantivy.SnippetGenerator] = {}
         hits = []
-        for score, address in found.hits[: query.limit]:
-            doc = searcher.doc(address)
+        for hit in page:
+            doc = hit.doc(searcher)
             suffix = layout.suffix(doc.get_first("lang"))
             text = _original(doc, "text_orig", f"text_{suffix}")
             snippet = ""
-            if tree is not None:
+            if text_query is not None:
                 if suffix not in generators:
                     generators[suffix] = self._snippet_generator(searcher, text_query, f"text_{suffix}")
                 snippet = _snippet(generators[suffix], doc, f"text_{suffix}", text)
+            url = doc.get_first("url_s").decode("utf-8")
             hits.append(
                 SearchHit(
                     id=doc.get_first("id"),
-                    url=doc.get_first("url_s").decode("utf-8"),
+                    url=url,
                     title=_original(doc, "title_orig", f"title_{suffix}"),
                     captured_at=doc.get_first("captured_at"),
                     snippet=snippet or leading(text),
-                    score=float(score) if tree is not None else 0.0,
+                    score=hit.score if text_query is not None else 0.0,
                     domain=doc.get_first("domain"),
                     lang=doc.get_first("lang"),
                     status=doc.get_first("status"),
                     removed=bool(doc.get_first("removed")),
+                    outcome=doc.get_first("outcome") or "",
+                    countries=tuple(doc.get_all("countries")),
+                    group_count=counts.get(url, 1),
                 )
             )
-        return SearchResult(total=found.count, hits=hits)
+        return hits
 
     def _snippet_generator(
         self, searcher: tantivy.Searcher, text_query: tantivy.Query, field: str
@@ -199,11 +226,30 @@ class TantivyBackend(SearchBackend):
         if self._closed:
             msg = "search backend is closed"
             raise RuntimeError(msg)
+        self._follow_swap()
 
     def close(self) -> None:
         """Drop the index handle; further calls raise RuntimeError."""
         self._closed = True
         self._index = None
+
+    # -- rebuilding (`python -m archive reindex`) --------------------------
+
+    def rebuild(self, resume: str | None = None) -> TantivyRebuild:
+        """A new index in a sibling directory; ``resume`` (a Rebuild's name) reopens an unfinished one."""
+        return TantivyRebuild(self._dir, resume)
+
+    def _follow_swap(self) -> None:
+        """Reopen the index when `reindex` has put a new directory in its place (any process may have)."""
+        now = _dir_identity(self._dir)
+        if now is None or now == self._dir_id:  # None: mid-swap without renameat2; keep the old one a moment
+            return
+        with self._read_lock:
+            index = tantivy.Index(self._schema, path=str(self._dir), reuse=True)
+            for suffix, analyzer in layout.analyzers().items():
+                index.register_tokenizer(f"lang_{suffix}", analyzer)
+            index.config_reader("manual")
+            self._index, self._dir_id, self._seen_meta = index, now, None
 
 
 def _document(doc: IndexDoc) -> tantivy.Document:
@@ -221,6 +267,7 @@ def _fields(doc: IndexDoc) -> tantivy.Document:
     # indexing threads wait for input.
     suffix = layout.suffix(doc.lang)
     title, text = fold(doc.title), fold(doc.text)
+    captured = utc(doc.captured_at, "captured_at")
     fields = {
         "id": doc.id,
         "domain": normalize_domain(doc.domain),
@@ -229,21 +276,52 @@ def _fields(doc: IndexDoc) -> tantivy.Document:
         "url_s": doc.url.encode("utf-8"),
         f"title_{suffix}": title,
         f"text_{suffix}": text,
-        "captured_at": utc(doc.captured_at, "captured_at"),
+        "captured_at": captured,
+        "at_us": micros(captured),
+        "year": f"{captured.year:04d}",
+        "month": f"{captured.year:04d}-{captured.month:02d}",
         "status": int(doc.status),
         "removed": int(doc.removed),
+        "outcome": doc.outcome,
+        "url_k": doc.url,
     }
     if title != doc.title:
         fields["title_orig"] = doc.title.encode("utf-8")
     if text != doc.text:
         fields["text_orig"] = doc.text.encode("utf-8")
-    return tantivy.Document(**fields)
+    document = tantivy.Document(**fields)
+    for country in doc.countries:
+        document.add_text("countries", country.upper())
+    for authority in doc.authorities:
+        document.add_text("authorities", authority)
+    return document
 
 
 def _valid(value: object) -> object:
     if isinstance(value, str):
         return value.encode("utf-8", errors="replace").decode("utf-8")
+    if isinstance(value, tuple):
+        return tuple(_valid(v) for v in value)
     return value
+
+
+def _check_paging(query: SearchQuery) -> None:
+    if query.limit < 0 or query.offset < 0:
+        msg = "limit and offset must not be negative"
+        raise QuerySyntaxError(msg)
+    if query.offset + query.limit > MAX_RESULT_WINDOW:
+        msg = f"results beyond the first {MAX_RESULT_WINDOW} are not available; page further with the cursor"
+        raise QuerySyntaxError(msg)
+    if query.cursor and query.offset:
+        msg = "give either a cursor or an offset, not both: the cursor already says where the page starts"
+        raise QuerySyntaxError(msg)
+    if query.sort not in SORTS:
+        msg = f"unknown sort {query.sort!r}; choose one of: {', '.join(SORTS)}"
+        raise QuerySyntaxError(msg)
+
+
+def _no_facets() -> dict[str, list[tuple[str, int]]]:
+    return {name: [] for name in layout.FACET_FIELDS}
 
 
 def _original(doc: tantivy.Document, original: str, folded: str) -> str:
@@ -296,3 +374,82 @@ class _WriterSession:
         # Merging now keeps the segment count low when batches are small;
         # consuming the writer releases the lock for the other process.
         writer.wait_merging_threads()
+
+
+# -- rebuilding (`python -m archive reindex`) --------------------------------
+
+REBUILD_SUFFIX = ".rebuild"
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def _dir_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directories in one step (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    rename = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if rename is None:
+        return False
+    return rename(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
+
+
+class TantivyRebuild(Rebuild):
+    """A new index filled in ``<index>.rebuild`` beside the live one, which keeps serving.
+
+    Each add() commits, so a rebuild killed midway is reopened where it was by passing its
+    ``name`` as ``resume``. finish() swaps the two directories in one rename; every
+    TantivyBackend open on the live path (in any process) notices and reopens.
+    """
+
+    def __init__(self, index_dir: Path, resume: str | None = None) -> None:
+        self.live = index_dir
+        self.name = index_dir.name + REBUILD_SUFFIX
+        self.dir = index_dir.with_name(self.name)
+        if resume != self.name and self.dir.exists():
+            shutil.rmtree(self.dir)  # left by an attempt nobody resumes: start afresh
+        try:
+            self._backend: TantivyBackend | None = TantivyBackend(self.dir)
+        except RuntimeError:  # an unfinished build of an older layout cannot be resumed
+            shutil.rmtree(self.dir)
+            self._backend = TantivyBackend(self.dir)
+
+    def add(self, docs: Iterable[IndexDoc]) -> int:
+        """Add documents to the new index and commit (not searchable until finish())."""
+        if self._backend is None:
+            msg = "this rebuild has finished or been aborted"
+            raise RuntimeError(msg)
+        return self._backend.add(docs)
+
+    def count(self) -> int:
+        """Documents in the new index so far."""
+        return self._backend.count() if self._backend else 0
+
+    def finish(self) -> None:
+        """Put the new index in the live one's place and drop the old one."""
+        if self._backend is None:
+            msg = "this rebuild has finished or been aborted"
+            raise RuntimeError(msg)
+        self._backend.close()
+        self._backend = None
+        if not self.live.exists():
+            os.rename(self.dir, self.live)
+        elif _exchange(self.dir, self.live):
+            shutil.rmtree(self.dir)  # now the old index
+        else:  # no renameat2: two renames, with a moment in which searches keep the old one open
+            old = self.live.with_name(self.live.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.rename(self.live, old)
+            os.rename(self.dir, self.live)
+            shutil.rmtree(old)
+
+    def abort(self) -> None:
+        """Drop the new index; the live one is untouched."""
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import tantivy
 
 from search import query as ql
-from search.backend import SearchQuery, normalize_domain
+from search.backend import QuerySyntaxError, SearchQuery, normalize_domain
 
 # A title match says more about a page than one in its body.
 TITLE_BOOST = 2.0
+# A word found only as the start of a longer word counts for less than the
+# word itself (constant score: prefixes have no useful term statistics).
+PREFIX_SCORE = 0.5
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+def micros(value: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime (the at_us field)."""
+    delta = utc(value, "captured_at") - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def utc(value: datetime, what: str) -> datetime:
@@ -26,6 +37,7 @@ class QueryBuilder:
     way its field was."""
 
     def __init__(self, schema: tantivy.Schema, analyzers: dict[str, tantivy.TextAnalyzer]) -> None:
+        self.schema = schema
         self._schema = schema
         self._analyzers = analyzers
 
@@ -37,27 +49,57 @@ class QueryBuilder:
             return self._node(ql.And((node,)))
         return self._node(node)
 
-    def filtered(self, text_query: tantivy.Query, query: SearchQuery) -> tantivy.Query:
-        """Restrict to the query's domain, capture-time range and removed content."""
-        filters = []
-        if query.removed_only:
-            filters.append(tantivy.Query.term_query(self._schema, "removed", 1))
-        if query.domain:
-            domain = normalize_domain(query.domain)
-            filters.append(tantivy.Query.term_query(self._schema, "domain", domain))
-        if query.since is not None or query.until is not None:
-            since = utc(query.since, "since") if query.since else tantivy.MIN_DATETIME
-            until = utc(query.until, "until") if query.until else tantivy.MAX_DATETIME
-            filters.append(tantivy.Query.range_query(self._schema, "captured_at", tantivy.FieldType.Date, since, until))
+    def filtered(self, text_query: tantivy.Query, query: SearchQuery, extra: list[tantivy.Query] = ()) -> tantivy.Query:
+        """Restrict to the query's filters (and `extra` ones); filters never change the ranking."""
+        filters = [*extra, *self._filters(query)]
         if not filters:
             return text_query
-        # Filters select; they must not change the ranking.
         clauses = [(tantivy.Occur.Must, text_query)]
         clauses += [(tantivy.Occur.Must, tantivy.Query.const_score_query(f, 0.0)) for f in filters]
         return tantivy.Query.boolean_query(clauses)
 
+    def at_range(self, low: int | None, high: int | None, include_low: bool = True,
+                 include_high: bool = True) -> tantivy.Query:
+        """Captures whose time in microseconds is between low and high (None: open)."""
+        return tantivy.Query.range_query(
+            self._schema, "at_us", tantivy.FieldType.Integer, low, high,
+            include_lower=include_low, include_upper=include_high)
+
+    def keywords(self, field: str, values: list[str]) -> tantivy.Query:
+        return tantivy.Query.term_set_query(self._schema, field, values)
+
+    def _filters(self, query: SearchQuery) -> list[tantivy.Query]:
+        terms: list[tuple[str, str]] = []
+        if query.removed_only:
+            terms.append(("removed", 1))
+        if query.domain:
+            terms.append(("domain", normalize_domain(query.domain)))
+        if query.outcome:
+            terms.append(("outcome", query.outcome.strip().lower()))
+        if query.country:
+            terms.append(("countries", query.country.strip().upper()))
+        if query.authority:
+            terms.append(("authorities", query.authority.strip()))
+        if query.lang:
+            terms.append(("lang", query.lang.strip().lower()))
+        if query.year is not None:
+            terms.append(("year", str(int(query.year))))
+        if query.month:
+            if not _MONTH.fullmatch(query.month):
+                msg = f"month {query.month!r} is not YYYY-MM, e.g. 2024-05"
+                raise QuerySyntaxError(msg)
+            terms.append(("month", query.month))
+        filters = [tantivy.Query.term_query(self._schema, field, value) for field, value in terms]
+        if query.since is not None or query.until is not None:
+            since = micros(query.since) if query.since else None
+            until = micros(query.until) if query.until else None
+            filters.append(self.at_range(since, until))
+        return filters
+
     def _node(self, node: ql.Node) -> tantivy.Query | None:
-        if isinstance(node, ql.Term | ql.Phrase):
+        if isinstance(node, ql.Term):
+            return self._words(node.text, prefix=node.prefix, implicit=True)
+        if isinstance(node, ql.Phrase):
             return self._words(node.text)
         if isinstance(node, ql.Not):
             return self.build(node)
@@ -79,8 +121,10 @@ class QueryBuilder:
         clauses += [(tantivy.Occur.MustNot, q) for q in must_not]
         return tantivy.Query.boolean_query(clauses)
 
-    def _words(self, text: str) -> tantivy.Query | None:
-        """Match text (one word or several, as a phrase) in any field."""
+    def _words(self, text: str, prefix: bool = False, implicit: bool = False) -> tantivy.Query | None:
+        """Match text (one word or several, as a phrase) in any field. With
+        `prefix`, the last word matches as a prefix; with `implicit`, a long
+        enough single word in an unstemmed language field also does."""
         clauses = []
         for suffix, analyzer in self._analyzers.items():
             tokens = analyzer.analyze(text)
@@ -89,12 +133,29 @@ class QueryBuilder:
             fields = [(f"title_{suffix}", TITLE_BOOST), (f"text_{suffix}", 1.0)]
             if suffix == "xx":  # URLs are analyzed the catch-all way
                 fields.append(("url", 1.0))
+            unstemmed_prefix = (implicit and suffix == "xx" and len(tokens) == 1
+                                and len(tokens[0]) >= ql.MIN_IMPLICIT_PREFIX)
             for field, boost in fields:
-                if len(tokens) == 1:
+                if prefix:
+                    part = self._prefix(field, tokens, boost)
+                elif len(tokens) == 1:
                     part = tantivy.Query.term_query(self._schema, field, tokens[0])
+                    if boost != 1.0:
+                        part = tantivy.Query.boost_query(part, boost)
+                    if unstemmed_prefix:
+                        part = tantivy.Query.boolean_query([
+                            (tantivy.Occur.Should, part), (tantivy.Occur.Should, self._prefix(field, tokens, boost))])
                 else:
                     part = tantivy.Query.phrase_query(self._schema, field, tokens)
-                if boost != 1.0:
-                    part = tantivy.Query.boost_query(part, boost)
+                    if boost != 1.0:
+                        part = tantivy.Query.boost_query(part, boost)
                 clauses.append((tantivy.Occur.Should, part))
         return tantivy.Query.boolean_query(clauses) if clauses else None
+
+    def _prefix(self, field: str, tokens: list[str], boost: float) -> tantivy.Query:
+        # In a stemmed field the analyzed prefix is a stem, so "blocking*" looks for "block*".
+        if len(tokens) == 1:
+            part = tantivy.Query.fuzzy_term_query(self._schema, field, tokens[0], distance=0, prefix=True)
+        else:
+            part = tantivy.Query.phrase_prefix_query(self._schema, field, tokens)
+        return tantivy.Query.const_score_query(part, PREFIX_SCORE * boost)

@@ -53,20 +53,41 @@ def suffix(lang: str) -> str:
     return lang if lang in STEMMED else "xx"
 
 
+# Keyword fields that can be faceted on (aggregated through their fast
+# columns), by facet name; countries and authorities hold several values.
+FACET_FIELDS = {
+    "domain": "domain",
+    "outcome": "outcome",
+    "country": "countries",
+    "authority": "authorities",
+    "lang": "lang",
+    "year": "year",
+    "month": "month",
+}
+
+
 def build_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
-    for name in ("id", "domain", "lang"):
-        builder.add_text_field(name, stored=True, tokenizer_name="raw")
-    # URL words are searchable; the URL as given is stored apart.
+    builder.add_text_field("id", stored=True, tokenizer_name="raw")
+    for name in ("domain", "lang", "outcome", "countries", "authorities"):
+        builder.add_text_field(name, stored=True, tokenizer_name="raw", fast=True)
+    for name in ("year", "month"):  # of captured_at (UTC), as text: "2024", "2024-05"
+        builder.add_text_field(name, tokenizer_name="raw", fast=True)
+    # URL words are searchable; the URL as given is stored apart, and kept
+    # as a keyword column so that hits can be grouped by URL.
     builder.add_text_field("url", tokenizer_name="lang_xx")
     builder.add_bytes_field("url_s", stored=True)
+    builder.add_text_field("url_k", tokenizer_name="raw", fast=True)
     for name in SUFFIXES:
         # Stored ё-folded; the original is stored beside it only if it differs.
         builder.add_text_field(f"title_{name}", stored=True, tokenizer_name=f"lang_{name}")
         builder.add_text_field(f"text_{name}", stored=True, tokenizer_name=f"lang_{name}")
     builder.add_bytes_field("title_orig", stored=True)
     builder.add_bytes_field("text_orig", stored=True)
-    builder.add_date_field("captured_at", stored=True, indexed=True, fast=True)
+    builder.add_date_field("captured_at", stored=True)
+    # Capture time in microseconds since the epoch: tantivy keeps dates to
+    # the second in its columns, too coarse for sorting and cursors.
+    builder.add_integer_field("at_us", indexed=True, fast=True)
     builder.add_integer_field("status", stored=True, indexed=True)
     builder.add_integer_field("removed", stored=True, indexed=True)
     return builder.build()

@@ -13,7 +13,10 @@ from archive.settings import Settings
 
 from .sites import DATA, FixtureSite, send
 
-pytest_plugins = ["tests.webapp"]  # fixtures for the web app: web_settings, archive_builder, web_server
+pytest_plugins = [
+    "tests.webapp",  # fixtures for the web app: web_settings, archive_builder, web_server
+    "tests.elastic",  # es_service (Elasticsearch or its osmem-server stand-in), es_alias, es_backend
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWED = "127.0.0.1/32"  # the fixture site; 127.0.0.2 stands for a private address

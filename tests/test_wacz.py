@@ -58,7 +58,7 @@ def add_revisit_capture(builder, original_id: int) -> int:
     refs = [catalog.RecordRef(**{**r.__dict__, "refers_to": main.record_id}) if r.role == "main" else r
             for r in refs]
     row = catalog.get_capture(builder.db, original_id)
-    return catalog.add_capture(builder.db, {**row, "captured_at": date, "ended_at": date}, refs)
+    return catalog.add_capture(builder.db, {**row, "captured_at": date, "ended_at": date, "permalink": None}, refs)
 
 
 def open_wacz(path: Path) -> tuple[zipfile.ZipFile, dict, list[str], list[dict]]:

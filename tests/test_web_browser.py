@@ -88,3 +88,32 @@ def test_submit_error_keeps_the_url(phone, web_server, archive_builder):
     assert "link-local" in phone.locator("#url-error").inner_text()
     assert phone.input_value("#url") == "http://169.254.169.254/latest/meta-data/"
     assert sum(jobs.counts(archive_builder.db).values()) == 0
+
+
+def test_russian_on_a_small_phone_and_the_switch_to_english(chromium, web_server, archive_builder):
+    """375 px wide, a Russian-speaking browser: Russian pages that fit, and the switch to English sticks."""
+    capture_id = archive_builder.add(LONG_URL, TITLE, ["Первый абзац текста."], lang="ru")
+    context = chromium.new_context(viewport={"width": 375, "height": 812}, locale="ru-RU", java_script_enabled=False)
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+    try:
+        for path in ("/", f"/capture/{capture_id}"):
+            assert page.goto(f"{web_server.url}{path}").status == 200
+            assert page.evaluate("document.documentElement.lang") == "ru"
+            assert page.locator("header.site nav").first.locator("a").all_inner_texts()[:2] == ["Поиск", "Удаления"]
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
+        assert page.locator("#facts dt").first.inner_text() == "Исходная ссылка"
+        # The switch: back to this very record page, in English, and the next page is English too.
+        page.click("#languages a[hreflang=en]")
+        page.wait_for_url(f"**/capture/{capture_id}")
+        assert page.evaluate("document.documentElement.lang") == "en"
+        assert page.locator("#facts dt").first.inner_text() == "Original URL"
+        assert page.locator("#languages a[aria-current]").inner_text() == "English"
+        page.goto(f"{web_server.url}/removals")
+        assert page.evaluate("document.documentElement.lang") == "en"
+        assert page.locator("h1").inner_text() == "Removals"
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        assert errors == []
+    finally:
+        context.close()

@@ -21,6 +21,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Titles and snippets are often Russian or Kyrgyz: keep them readable in curl.
     app.json.ensure_ascii = False
     app.json.sort_keys = False
+    from .routing import CatalogId  # before any route is added: every <int:id> is bounded by it
+    app.url_map.converters["int"] = CatalogId
 
     from . import api, captures, db, errors, filters, search, security, submit, wacz
 
@@ -30,6 +32,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     security.init_app(app, settings.replay_origin)
     for blueprint in (search.bp, captures.bp, wacz.bp, submit.bp, api.bp):
         app.register_blueprint(blueprint)
+    from . import openapi  # /api/openapi.json, generated from the routes and schemas, and the /api page
+    app.register_blueprint(openapi.bp)
     from . import watches  # the watchlist page and /api/watches
     watches.init_app(app)
     from . import removals, removals_api  # removal events, before/after, timelines, the feed and their JSON
@@ -40,7 +44,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(takedowns.bp)
     takedowns.init_app(app)  # before csrf: uploads get their larger body limit before CSRF reads the form
+    from . import moderation  # staff: a capture's visibility (private / removed by us), the audit log page
+    moderation.init_app(app)
+    from . import limits  # API bearer tokens; rate limits on capture submissions (wraps their views)
+    limits.init_app(app, settings)
+    from . import cdx, memento, wayback  # lasting links: /web/, /p/, Memento TimeGate and TimeMaps, /cdx
+    for blueprint in (wayback.bp, memento.bp, cdx.bp):
+        app.register_blueprint(blueprint)
     csrf.init_app(app)  # after every blueprint: it exempts the JSON API ones (URL prefix /api)
+    from . import i18n  # the interface in English, Russian and Kyrgyz: Accept-Language or the /lang/ switch
+    i18n.init_app(app, settings.archive_home / "cache")
 
     @app.context_processor
     def archive_name() -> dict[str, str]:

@@ -5,19 +5,21 @@ is ``{"error": "<sentence>"}``, with ``"fields"`` when particular inputs were wr
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, jsonify, request, url_for
+from flask import Blueprint, Response, abort, jsonify, request
 
-from crawler.netpolicy import URLRejected
 from crawler.vantage import UnknownVantage, vantage_named
-from search import QuerySyntaxError, SearchQuery
+from search import QuerySyntaxError
 
 from ..catalog import get_records
-from ..jobs import enqueue, get_job
+from ..citations import citations, csl_item, facts_of
+from ..jobs import children, get_job
 from ..present import capture_json, job_json, search_json
 from .db import capture_or_404, get_db, get_search, get_settings
 from .errors import error_response
-from .schemas import CaptureRequest, InvalidInput, SearchArgs, load
-from .submit import check_submission
+from .limits import TOKEN_HELP, current_token, unauthorized
+from .schemas import BulkCaptureRequest, CaptureRequest, InvalidInput, SearchArgs, load
+from .search import next_url, search_query
+from .submitting import bulk_item, submit_url
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -40,19 +42,41 @@ def submit_capture() -> Response:
         return error_response(400, f"The request body is not JSON. {JSON_HELP}")
     data = load(CaptureRequest(), body)
     try:
-        url = check_submission(data["url"])
-    except URLRejected as exc:
-        return error_response(400, str(exc), fields={"url": [str(exc)]})
+        vantage_named(get_settings().capture_vantages, data["vantage"])
+    except UnknownVantage as exc:
+        return error_response(400, str(exc), fields={"vantage": [str(exc)]})
+    token = current_token()
+    result = submit_url(data["url"], data["vantage"], data, token.id if token else None)
+    response = jsonify(result.body)
+    response.status_code = result.status
+    response.headers.update(result.headers)
+    return response
+
+
+@bp.post("/captures/bulk")
+def submit_bulk() -> Response:
+    """Queue up to BULK_MAX URLs with the same options (API token holders only); 207 with one result
+    per URL (``status`` 202 with its ``job_id``, 200 with a recent capture, or 4xx with its ``error``)."""
+    if current_token() is None:
+        return unauthorized(f"Bulk submission is for API token holders. {TOKEN_HELP}")
+    body = request.get_json(silent=True) if request.is_json else None
+    if body is None:
+        return error_response(400, 'The request body is not JSON. Send {"urls": ["https://example.org/a", ...]} '
+                                   "with Content-Type: application/json.")
+    data = load(BulkCaptureRequest(), body)
+    most = get_settings().bulk_max
+    if len(data["urls"]) > most:
+        return error_response(400, f"{len(data['urls'])} URLs in one bulk submission; send at most {most} "
+                                   "(BULK_MAX) and the rest in further requests.", fields={"urls": ["too many"]})
     try:
         vantage_named(get_settings().capture_vantages, data["vantage"])
     except UnknownVantage as exc:
         return error_response(400, str(exc), fields={"vantage": [str(exc)]})
-    job_id = enqueue(get_db(), url, data["vantage"])
-    job_link = url_for("api.job", job_id=job_id)
-    response = jsonify(job_id=job_id, status="queued", url=url, vantage=data["vantage"],
-                       links={"job": job_link, "page": url_for("submit.job", job_id=job_id)})
-    response.status_code = 202
-    response.headers["Location"] = job_link
+    token_id = current_token().id
+    items = [bulk_item(url, submit_url(url, data["vantage"], data, token_id)) for url in data["urls"]]
+    accepted = sum(1 for item in items if item["code"] < 400)
+    response = jsonify(accepted=accepted, refused=len(items) - accepted, results=items)
+    response.status_code = 207  # Multi-Status: each URL has its own
     return response
 
 
@@ -62,7 +86,7 @@ def job(job_id: int) -> Response:
     found = get_job(get_db(), job_id)
     if found is None:
         abort(404, f"There is no capture job {job_id}.")
-    response = jsonify(job_json(found))
+    response = jsonify(job_json(found, children(get_db(), job_id)))
     response.headers["Cache-Control"] = "no-store"  # clients poll this
     return response
 
@@ -73,16 +97,28 @@ def capture(capture_id: int) -> Response:
     return jsonify(capture_json(capture_or_404(capture_id), get_records(get_db(), capture_id)))
 
 
+@bp.get("/captures/<int:capture_id>/cite")
+def cite(capture_id: int) -> Response:
+    """How to cite a capture: ``apa``, ``mla``, ``chicago``, ``bluebook``, ``bibtex`` (text) and ``csl_json``
+    (the CSL-JSON array itself, not a string), all naming its permanent link."""
+    settings = get_settings()
+    facts = facts_of(capture_or_404(capture_id), settings.archive_url or request.url_root, settings.archive_name)
+    return jsonify(citations(facts) | {"csl_json": [csl_item(facts)], "permalink": facts.link})
+
+
 @bp.get("/search")
 def search() -> Response:
     """Full-text search: ``q``, ``domain``, ``since``, ``until``, ``removed`` (true: only removed text),
-    ``limit`` (1-100), ``offset``."""
+    ``outcome``, ``country``, ``authority``, ``lang``, ``year``, ``month``, ``sort`` (relevance, newest,
+    oldest), ``group`` (true: one hit per URL), ``facets`` (true: counts per value), ``limit`` (1-100),
+    ``offset`` or ``cursor`` (a previous reply's ``next_cursor``; ``links.next`` is that page's URL)."""
     args = load(SearchArgs(), request.args)
-    query = SearchQuery(args["q"], domain=args["domain"], since=args["since"], until=args["until"],
-                        limit=args["limit"], offset=args["offset"], removed_only=args["removed"])
+    query = search_query(args, args["limit"], args["offset"], facets=args["facets"])
     try:
         result = get_search().search(query)
     except QuerySyntaxError as exc:
-        return error_response(400, str(exc), fields={"q": [str(exc)]})
-    return jsonify(search_json(result) | {"limit": query.limit, "offset": query.offset})
+        where = "cursor" if "cursor" in str(exc) else "q"
+        return error_response(400, str(exc), fields={where: [str(exc)]})
+    links = {"next": next_url("api.search", result.next_cursor)} if result.next_cursor else {}
+    return jsonify(search_json(result) | {"limit": query.limit, "offset": query.offset, "links": links})
 

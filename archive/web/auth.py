@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 
 from .. import audit
 from ..users import ROLES, authenticate, get_user
@@ -58,7 +59,7 @@ def login() -> Response | tuple[str, int] | str:
     if user is None:
         audit.record(get_db(), None, "login.failed", f"user:{username[:64]}")
         return render_template("login.html", next_url=next_url, username=username,
-                               error="Wrong user name or password."), 400
+                               error=gettext("Wrong user name or password.")), 400
     session.clear()  # a fresh session (and form token) for the signed-in account
     session["user_id"] = user["id"]
     audit.record(get_db(), user["id"], "login", f"user:{user['username']}")

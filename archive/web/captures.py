@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import itertools
 import re
+from urllib.parse import urlencode
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 
 from ..catalog import RecordRef, get_records
+from ..citations import citations, facts_of
+from ..moderation import replay_pass
 from ..present import citation, to_utc
 from ..reports import load_evidence
 from ..warcstore import capture_warc, read_payload
 from .db import capture_or_404, get_db, get_settings
-from .security import SANDBOX_CSP
+from .security import SANDBOX_CSP, allow_own_scripts
 
 bp = Blueprint("captures", __name__)
 
@@ -36,16 +39,23 @@ def main_text(refs: list[RecordRef]) -> list[str]:
 
 
 @bp.get("/capture/<int:capture_id>")
-def record(capture_id: int) -> str:
+def record(capture_id: int) -> Response:
     """The record page: screenshot, times, status, digests, text, WARC records and citation."""
     capture = capture_or_404(capture_id)
     refs = get_records(get_db(), capture_id)
     record_url = url_for("captures.record", capture_id=capture_id, _external=True)
-    return render_template(
+    settings = get_settings()
+    cite = facts_of(capture, settings.archive_url or request.url_root, settings.archive_name)
+    page = render_template(
         "capture.html", capture=capture, records=refs, text=main_text(refs),
         has_screenshot=any(r.role == "screenshot" for r in refs), record_url=record_url,
         evidence=load_evidence(capture.get("evidence")),
-        citation=citation(capture, record_url, get_settings().archive_name))
+        citation=citation(capture, record_url, settings.archive_name),
+        permalink=cite.link, citations=citations(cite),
+        # Only staff get here for a non-public capture; the replay origin needs its own proof of that.
+        replay_query="" if capture["visibility"] == "public"
+        else "?" + urlencode({"pass": replay_pass(current_app.secret_key, capture_id)}))
+    return allow_own_scripts(Response(page, mimetype="text/html"))  # copy.js: the citation copy buttons
 
 
 @bp.get("/capture/<int:capture_id>/screenshot.png")

@@ -14,13 +14,15 @@ from flask import Flask, abort, current_app, g
 from search import open_backend
 
 from .. import catalog
+from ..moderation import STATUS, withheld_message
 from ..settings import Settings
+from ..users import ROLES
 
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Keep ``settings`` and an open search backend on ``app``; close catalogs after requests."""
     app.extensions["archive.settings"] = settings
-    app.extensions["archive.search"] = open_backend(settings.search_backend, settings.index_dir)
+    app.extensions["archive.search"] = open_backend(settings.search_backend, settings.index_dir, settings)
     catalog.connect(settings.catalog_path).close()  # create or migrate the schema once, at start
     app.teardown_appcontext(close_db)
 
@@ -41,11 +43,25 @@ def get_db() -> sqlite3.Connection:
     return g.db
 
 
+def is_staff() -> bool:
+    """Whether this request comes from a signed-in staff account."""
+    user = g.get("user")
+    return user is not None and user["role"] in ROLES
+
+
 def capture_or_404(capture_id: int) -> dict:
-    """The catalog row of capture ``capture_id``, or a 404 that says there is none."""
+    """The catalog row of capture ``capture_id``; a 404 if there is none.
+
+    A capture staff took out of public view is 403 (private) or 410 (removed by us), with the
+    reason, for everyone but staff; for staff its responses are marked not to be cached.
+    """
     capture = catalog.get_capture(get_db(), capture_id)
     if capture is None:
         abort(404, f"There is no capture {capture_id} in this archive.")
+    if capture["visibility"] != "public":
+        if not is_staff():
+            abort(STATUS.get(capture["visibility"], 403), withheld_message(capture))
+        g.nonpublic_capture = True  # see moderation.no_store
     return capture
 
 

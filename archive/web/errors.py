@@ -4,18 +4,23 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask_babel import gettext
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from ..reports import N_
 from ..warcstore import WarcStoreError
 
 # Shown instead of werkzeug's defaults, which talk to developers, not readers.
+# The API says them in English; the HTML page in the reader's language (see error_response).
 MESSAGES = {
-    400: "The request could not be understood.",
-    404: "There is nothing at this address.",
-    405: "This address does not accept that method.",
-    413: "The request is too large.",
-    500: "Something went wrong on our side; the error has been logged.",
+    400: N_("The request could not be understood."),
+    404: N_("There is nothing at this address."),
+    405: N_("This address does not accept that method."),
+    413: N_("The request is too large."),
+    500: N_("Something went wrong on our side; the error has been logged."),
 }
+WARC_UNREADABLE = N_("The archived data for this capture could not be read; the error has been logged.")
+TRANSLATED = {*MESSAGES.values(), WARC_UNREADABLE}
 
 
 def wants_json() -> bool:
@@ -27,7 +32,8 @@ def error_response(status: int, message: str, **extra: Any) -> Response:
     if wants_json():
         response = jsonify(error=message, **extra)
     else:
-        response = Response(render_template("error.html", status=status, message=message))
+        shown = gettext(message) if message in TRANSLATED else message  # specific messages stay as they are
+        response = Response(render_template("error.html", status=status, message=shown))
     response.status_code = status
     return response
 
@@ -52,8 +58,7 @@ def handle_http(exc: HTTPException) -> Response:
 def handle_warcstore(exc: WarcStoreError) -> Response:
     """A capture whose WARC data cannot be read: the catalog and the files disagree."""
     current_app.logger.error("WARC store: %s", exc)
-    return error_response(500, "The archived data for this capture could not be read; "
-                               "the error has been logged.")
+    return error_response(500, WARC_UNREADABLE)
 
 
 def init_app(app: Flask) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask_babel import gettext
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
 from detect.textdiff import diff_lines
@@ -30,7 +31,9 @@ FEED_SIZE = 50
 @bp.app_template_filter("outcome_label")
 def outcome_label(outcome: str | None) -> str:
     """An outcome as words for readers (the record page uses it too)."""
-    return OUTCOME_LABELS.get(outcome or "", outcome or "not assessed")
+    if not outcome:
+        return gettext("not assessed")
+    return gettext(OUTCOME_LABELS[outcome]) if outcome in OUTCOME_LABELS else outcome
 
 
 class RemovalArgs(Schema):
@@ -76,6 +79,9 @@ def query_events(args: Mapping[str, Any]) -> tuple[EventFilters, dict[str, Any]]
 def capture_text(capture_id: int | None) -> str | None:
     """The main text extracted from a capture, or None if it has none."""
     if capture_id is None:
+        return None
+    row = get_db().execute("SELECT visibility FROM captures WHERE id = ?", (capture_id,)).fetchone()
+    if row is None or row["visibility"] != "public":  # withdrawn by staff: its text is not shown
         return None
     refs = get_records(get_db(), capture_id, role="text")
     if not refs:

@@ -53,6 +53,8 @@ def capture_brief(capture: dict[str, Any] | None) -> dict[str, Any] | None:
     """A capture as a removal shows it: when, from where, what came back, and why it was labelled so."""
     if capture is None:
         return None
+    if capture.get("withheld"):  # made non-public by staff: only that and why
+        return {"id": capture["id"], "visibility": capture["visibility"], "reason": capture["visibility_reason"]}
     return {
         "id": capture["id"],
         "captured_at": iso_utc(capture["captured_at"]),
@@ -94,6 +96,8 @@ def removal(event_id: int) -> Response:
     if found is None:
         abort(404, f"There is no removal event {event_id} in this archive.")
     diff, no_text = text_diff(capture_text(found["before_capture_id"]), capture_text(found["after_capture_id"]))
+    if any(c and c.get("withheld") for c in (found["before"], found["after"])):
+        diff, no_text = [], False  # one side is not public: no diff rather than a misleading one
     return jsonify(event_json(found) | {
         "before": capture_brief(found["before"]), "after": capture_brief(found["after"]),
         "restored": capture_brief(found["restored"]),

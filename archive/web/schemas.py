@@ -7,6 +7,11 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from detect.classify import LABELS
+from search.backend import SORTS
+
+from ..settings import parse_duration
+
 DATE_HELP = "Use a date such as 2024-04-01 or a time such as 2024-04-01T12:00:00Z."
 
 
@@ -39,6 +44,18 @@ class UTCDateTime(fields.Field):
         return moment.astimezone(UTC)
 
 
+class Seconds(fields.Field):
+    """A duration: seconds as a number, or text like ``6h``, ``30m``, ``1d`` (at least a minute)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValidationError("Give a duration such as 86400 (seconds), 6h or 1d.")
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            raise ValidationError(f"{exc}; give a duration such as 86400 (seconds), 6h or 1d.") from None
+
+
 class _SearchBase(Schema):
     class Meta:
         # Shared links pick up parameters of their own (utm_source=...): ignore them.
@@ -48,6 +65,23 @@ class _SearchBase(Schema):
     domain = fields.String(load_default=None, validate=validate.Length(max=253))
     # Only text that has since been removed (an open removal event names its capture).
     removed = fields.Boolean(load_default=False)
+    # Filters named as the search facets (search.backend.FACETS); values as the facets list them.
+    outcome = fields.String(load_default=None, validate=validate.OneOf(
+        LABELS, error="outcome must be one of: " + ", ".join(LABELS)))
+    country = fields.String(load_default=None, validate=validate.Regexp(
+        r"^[A-Za-z]{2}$", error="country is a two-letter ISO 3166-1 code such as KG"))
+    authority = fields.String(load_default=None, validate=validate.Length(max=200))
+    lang = fields.String(load_default=None, validate=validate.Regexp(
+        r"^[a-z]{2,3}$", error="lang is an ISO 639-1 code such as ru, ky or en"))
+    year = fields.Integer(load_default=None, validate=validate.Range(1990, 2200))
+    month = fields.String(load_default=None, validate=validate.Regexp(
+        r"^\d{4}-(0[1-9]|1[0-2])$", error="month is YYYY-MM, e.g. 2024-05"))
+    sort = fields.String(load_default="relevance", validate=validate.OneOf(
+        SORTS, error="sort must be one of: " + ", ".join(SORTS)))
+    # From a previous page's next_cursor: the page after it (the backend checks it).
+    cursor = fields.String(load_default=None, validate=validate.Length(max=2000))
+    # One hit per URL, with how many of its captures match.
+    group = fields.Boolean(load_default=False)
 
     @pre_load
     def drop_empty(self, data: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -69,6 +103,7 @@ class SearchArgs(_SearchBase):
     until = UTCDateTime(load_default=None, end_of_day=True)
     limit = fields.Integer(load_default=10, validate=validate.Range(1, 100))
     offset = fields.Integer(load_default=0, validate=validate.Range(0, 10_000))
+    facets = fields.Boolean(load_default=False)  # count hits per facet value
 
 
 class SearchForm(_SearchBase):
@@ -79,19 +114,36 @@ class SearchForm(_SearchBase):
     page = fields.Integer(load_default=1, validate=validate.Range(1, 500))
 
 
-class CaptureRequest(Schema):
-    """``POST /api/captures`` body."""
+class _CaptureOptions(Schema):
+    """What a capture submission may ask for besides its URL(s)."""
 
     class Meta:
         unknown = RAISE
 
+    # Checked against the configured vantage points by the view (they are settings).
+    vantage = fields.String(load_default="direct", validate=validate.Length(min=1, max=64))
+    # Answer with a public capture made this recently instead of queueing a new one.
+    if_not_archived_within = Seconds(load_default=None)
+    # After the page, capture its links too (depth 1, at most OUTLINKS_MAX).
+    capture_outlinks = fields.Boolean(load_default=False)
+
+
+class CaptureRequest(_CaptureOptions):
+    """``POST /api/captures`` body."""
+
     # marshmallow formats these messages: braces are doubled.
-    url = fields.String(required=True, error_messages={
+    url = fields.String(required=True, metadata={"example": "https://example.org/page"}, error_messages={
         "required": 'Give the URL to capture, e.g. {{"url": "https://example.org/page"}}.',
         "invalid": "url must be a string.",
     })
-    # Checked against the configured vantage points by the view (they are settings).
-    vantage = fields.String(load_default="direct", validate=validate.Length(min=1, max=64))
+
+
+class BulkCaptureRequest(_CaptureOptions):
+    """``POST /api/captures/bulk`` body: ``urls`` and the same options for each (each URL checked on its own)."""
+
+    urls = fields.List(fields.Raw(), required=True, validate=validate.Length(min=1, error="urls is empty."),
+                       error_messages={"required": 'Give the URLs to capture, e.g. {{"urls": ["https://example.org/a"]}}.',
+                                       "invalid": "urls must be a list of URLs."})
 
 
 def load(schema: Schema, data: Any) -> dict[str, Any]:

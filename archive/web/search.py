@@ -1,9 +1,11 @@
-"""The search page: full-text search of archived text, or the newest captures."""
+"""The search page: full-text search of archived text, or the newest captures, with
+filters, facet links, grouping by URL and cursor paging (no JavaScript)."""
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 
 from search import QuerySyntaxError, SearchQuery
 
@@ -13,31 +15,77 @@ from .schemas import InvalidInput, SearchForm, load
 bp = Blueprint("search", __name__)
 
 PER_PAGE = 20
-FORM_FIELDS = ("q", "domain", "from", "to", "removed")
+# The first pages have numbers (shareable, with "Previous"); further ones go by cursor.
+NUMBERED_PAGES = 5
+FILTERS = ("outcome", "country", "authority", "lang", "year", "month")
+FORM_FIELDS = ("q", "domain", "from", "to", "removed", "sort", "group", *FILTERS)
+# Facet name -> the query argument that filters on it.
+FACET_ARGS = {"domain": "domain", "outcome": "outcome", "country": "country", "authority": "authority",
+              "lang": "lang", "year": "year", "month": "month"}
+# Words on the page, translated when rendered (lazy: the reader's language is known only then).
+FACET_TITLES = {"domain": _l("Site"), "outcome": _l("Outcome"), "country": _l("Country"),
+                "authority": _l("Ordering authority"), "lang": _l("Language"), "year": _l("Year"), "month": _l("Month")}
+SORT_TITLES = {"relevance": _l("Best match"), "newest": _l("Newest first"), "oldest": _l("Oldest first")}
+
+
+def search_query(args: dict[str, Any], limit: int, offset: int, facets: bool = False) -> SearchQuery:
+    """The SearchQuery for loaded SearchArgs / SearchForm values."""
+    return SearchQuery(
+        args["q"], domain=args["domain"], since=args["since"], until=args["until"], limit=limit, offset=offset,
+        removed_only=args["removed"], outcome=args["outcome"], country=args["country"],
+        authority=args["authority"], lang=args["lang"], year=args["year"], month=args["month"],
+        sort=args["sort"], cursor=args["cursor"], facets=facets, group_by_url=args["group"])
+
+
+def next_url(endpoint: str, cursor: str) -> str:
+    """This request's URL at ``endpoint`` for the page after ``cursor`` (offset and page dropped)."""
+    args = {k: v for k, v in request.args.items() if k not in ("cursor", "offset", "page") and v.strip()}
+    return url_for(endpoint, **args, cursor=cursor)
+
+
+def link(**changes: Any) -> str:
+    """The search page with the current fields, ``changes`` applied (None removes a field), from the first page."""
+    args = {k: request.args[k] for k in FORM_FIELDS if request.args.get(k, "").strip()}
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = value
+    return url_for("search.index", **args)
 
 
 def page_url(page: int) -> str:
     """This search's URL at ``page``, keeping the filled-in fields."""
-    args = {k: request.args[k] for k in FORM_FIELDS if request.args.get(k, "").strip()}
-    return url_for("search.index", **args, page=page) if page > 1 else url_for("search.index", **args)
+    return link(page=page) if page > 1 else link()
 
 
 @bp.get("/")
 def index() -> tuple[str, int]:
-    """Search captures by text, site and date; with nothing filled in, list the newest."""
+    """Search captures by text, site, date, outcome, country, authority and language; with nothing
+    filled in, list the newest. Facet links narrow the search; "Next" follows a cursor."""
     form = {k: request.args.get(k, "") for k in FORM_FIELDS}
-    context: dict[str, Any] = {"form": form, "result": None, "error": None}
+    context: dict[str, Any] = {"form": form, "result": None, "error": None, "sorts": SORT_TITLES,
+                               "facet_titles": FACET_TITLES, "facet_args": FACET_ARGS, "link": link}
     try:
         args = load(SearchForm(), request.args)
-        offset = (args["page"] - 1) * PER_PAGE
-        result = get_search().search(SearchQuery(
-            args["q"], domain=args["domain"], since=args["since"], until=args["until"],
-            limit=PER_PAGE, offset=offset, removed_only=args["removed"]))
+        offset = 0 if args["cursor"] else (args["page"] - 1) * PER_PAGE
+        result = get_search().search(search_query(args, PER_PAGE, offset, facets=True))
     except (InvalidInput, QuerySyntaxError) as exc:
         context["error"] = str(exc)
         return render_template("search.html", **context), 400
+    filters = {k: request.args[k] for k in ("domain", *FILTERS) if request.args.get(k, "").strip()}
     context.update(
-        result=result, searching=any(form.values()), first=offset + 1, last=offset + len(result.hits),
-        prev_url=page_url(args["page"] - 1) if args["page"] > 1 else None,
-        next_url=page_url(args["page"] + 1) if offset + PER_PAGE < result.total else None)
+        result=result, searching=any(v for k, v in form.items() if k != "sort"), filters=filters,
+        first=offset + 1, last=offset + len(result.hits), paged_by_cursor=bool(args["cursor"]),
+        prev_url=page_url(args["page"] - 1) if args["page"] > 1 and not args["cursor"] else None,
+        first_url=link() if args["cursor"] else None,
+        next_url=_next(args, result.next_cursor))
     return render_template("search.html", **context), 200
+
+
+def _next(args: dict[str, Any], cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    if not args["cursor"] and args["page"] < NUMBERED_PAGES:
+        return page_url(args["page"] + 1)
+    return next_url("search.index", cursor)

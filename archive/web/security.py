@@ -6,7 +6,7 @@ all: record pages show a screenshot we made and the extracted text, escaped.
 """
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app
 
 # `meta http-equiv="refresh"` (the job page) is not governed by CSP, so it
 # needs no exception here.
@@ -28,8 +28,17 @@ HEADERS = {
 }
 
 
+def allow_own_scripts(response: Response) -> Response:
+    """The app's policy plus ``script-src 'self'`` for one page: the record page's copy buttons
+    (static/copy.js, a progressive enhancement). Every other page keeps no scripts at all."""
+    policy = current_app.extensions["archive.csp"]
+    response.headers["Content-Security-Policy"] = f"{policy}; script-src 'self'"
+    return response
+
+
 def init_app(app: Flask, replay_origin: str) -> None:
     headers = dict(HEADERS, **{"Content-Security-Policy": APP_CSP.format(replay_origin=replay_origin)})
+    app.extensions["archive.csp"] = headers["Content-Security-Policy"]
 
     @app.after_request
     def add_headers(response: Response) -> Response:

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 
 from crawler.netpolicy import HostRules, URLRejected, check_url
 from crawler.vantage import UnknownVantage, vantage_named
 
+from ..budget import OverBudget, check_budget
 from ..jobs import enqueue, get_job
 from .db import get_db, get_settings
 
@@ -13,6 +15,8 @@ bp = Blueprint("submit", __name__)
 
 # Seconds between reloads of a job page while its capture is pending.
 REFRESH_SECONDS = 2
+# A job's status in words for the page (the status itself stays in the element's class).
+STATUS_WORDS = {"queued": _l("queued"), "running": _l("running"), "done": _l("done"), "failed": _l("failed")}
 
 
 def check_submission(url: str) -> str:
@@ -24,22 +28,26 @@ def check_submission(url: str) -> str:
 
 
 @bp.route("/submit", methods=("GET", "POST"))
-def submit() -> Response | tuple[str, int]:
+def submit() -> Response | tuple[str, int, dict[str, str]]:
     """A form for one URL; a valid one is queued and the browser sent to its job page."""
     url, error = request.args.get("url", ""), None  # ?url= prefills, e.g. "submit it again"
+    status, headers = 200, {}
     if request.method == "POST":
         url = request.form.get("url", "")
         vantage = request.form.get("vantage", "direct")
         try:
             normalized = check_submission(url)
             vantage_named(get_settings().capture_vantages, vantage)
+            check_budget(get_db(), normalized, get_settings().host_daily_bytes)
         except (URLRejected, UnknownVantage) as exc:
-            error = str(exc)
+            error, status = str(exc), 400
+        except OverBudget as exc:  # the host's bytes for today are used up: try again after the reset
+            error, status, headers = str(exc), 429, {"Retry-After": str(exc.retry_after())}
         else:
             job_id = enqueue(get_db(), normalized, vantage)
             # 303: reloading the job page must not submit the form again.
             return redirect(url_for("submit.job", job_id=job_id), 303)
-    return render_template("submit.html", url=url, error=error), 400 if error else 200
+    return render_template("submit.html", url=url, error=error), status, headers
 
 
 @bp.get("/jobs/<int:job_id>")
@@ -50,7 +58,7 @@ def job(job_id: int) -> Response:
         abort(404, f"There is no capture job {job_id}.")
     pending = found["status"] in ("queued", "running")
     response = Response(render_template("job.html", job=found, pending=pending,
-                                        refresh_seconds=REFRESH_SECONDS))
+                                        refresh_seconds=REFRESH_SECONDS, status_words=STATUS_WORDS))
     # Each reload must see the job's current state, not a cached page.
     response.headers["Cache-Control"] = "no-store"
     return response

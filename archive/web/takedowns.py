@@ -16,7 +16,8 @@ from flask import Blueprint, Flask, Response, abort, g, jsonify, redirect, rende
 
 from .. import takedowns as orders
 from .auth import staff_required
-from .db import get_db, get_settings
+from .db import get_db, get_search, get_settings
+from .routing import SQLITE_MAX_INT
 from .security import SANDBOX_CSP
 
 bp = Blueprint("takedowns", __name__)
@@ -119,7 +120,8 @@ def new() -> Response | tuple[str, int]:
         return _render_form(None, {"action_reported": "unknown"}, {})
     data, document = _form_input()
     try:
-        takedown_id = orders.create_takedown(get_db(), get_settings(), data, document, g.user["id"])
+        takedown_id = orders.create_takedown(get_db(), get_settings(), data, document, g.user["id"],
+                                             backend=get_search())
     except orders.InvalidTakedown as exc:
         return _render_form(None, data, exc.fields, 400)
     return redirect(url_for("takedowns.detail", takedown_id=takedown_id), 303)
@@ -138,7 +140,8 @@ def edit(takedown_id: int) -> Response | tuple[str, int]:
         return _render_form(takedown, values, {})
     data, document = _form_input()
     try:
-        orders.update_takedown(get_db(), get_settings(), takedown_id, data, document, g.user["id"])
+        orders.update_takedown(get_db(), get_settings(), takedown_id, data, document, g.user["id"],
+                               backend=get_search())
     except orders.InvalidTakedown as exc:
         return _render_form(takedown, data, exc.fields, 400)
     return redirect(url_for("takedowns.detail", takedown_id=takedown_id), 303)
@@ -149,7 +152,8 @@ def edit(takedown_id: int) -> Response | tuple[str, int]:
 def publish(takedown_id: int) -> Response:
     """Publish (``published=1``) or withdraw (``published=0``) an order."""
     try:
-        orders.set_published(get_db(), takedown_id, request.form.get("published") == "1", g.user["id"])
+        orders.set_published(get_db(), takedown_id, request.form.get("published") == "1", g.user["id"],
+                             settings=get_settings(), backend=get_search())
     except LookupError:
         abort(404, f"There is no takedown order {takedown_id}.")
     return redirect(url_for("takedowns.detail", takedown_id=takedown_id), 303)
@@ -178,7 +182,7 @@ def takedown_json(t: dict[str, Any], evidence: list[dict[str, Any]] | None = Non
 def api_list() -> Response:
     """Published orders as JSON: ``limit`` (1-100), ``offset``, optional ``country`` and ``url``."""
     limit = min(max(request.args.get("limit", 50, type=int), 1), 100)
-    offset = max(request.args.get("offset", 0, type=int), 0)
+    offset = min(max(request.args.get("offset", 0, type=int), 0), SQLITE_MAX_INT)  # larger: OverflowError
     rows = orders.list_takedowns(get_db(), published_only=True, country=request.args.get("country") or None,
                           url=request.args.get("url") or None, limit=limit, offset=offset)
     return jsonify(takedowns=[takedown_json(t) for t in rows], limit=limit, offset=offset)

@@ -29,6 +29,7 @@ from ..watchlist import (
 )
 from .db import get_db, get_settings
 from .errors import error_response
+from .routing import SQLITE_MAX_INT
 from .schemas import InvalidInput, load
 from .submit import check_submission
 
@@ -108,7 +109,7 @@ class WatchRequest(Schema):
     class Meta:
         unknown = RAISE
 
-    url = fields.String(required=True, error_messages={
+    url = fields.String(required=True, metadata={"example": "https://example.org/page"}, error_messages={
         "required": 'Give the URL to watch, e.g. {{"url": "https://example.org/page", "every": "6h"}}.',
         "invalid": "url must be a string.",
     })
@@ -124,7 +125,7 @@ class WatchListArgs(Schema):
         unknown = EXCLUDE
 
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
-    offset = fields.Integer(load_default=0, validate=validate.Range(0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, SQLITE_MAX_INT))  # larger: OverflowError
 
 
 @api_bp.errorhandler(InvalidInput)

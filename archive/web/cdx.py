@@ -1,0 +1,64 @@
+"""The CDX API (``/cdx``) and the Wayback availability API (``/api/available``), for scripts.
+
+Both read public captures only. See archive/cdxapi.py for the CDX query language.
+"""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, abort, jsonify, request
+
+from .. import cdxapi, mementos
+from .db import get_db, get_settings
+from .memento import absolute, memento_path, to_original
+
+bp = Blueprint("cdx", __name__)
+
+
+def _error(message: str, as_json: bool) -> Response:
+    # Scripts read these: plain text or JSON as they asked, never an HTML page.
+    if as_json:
+        return Response(json.dumps({"error": message}), 400, mimetype="application/json")
+    return Response(f"error: {message}\n", 400, mimetype="text/plain")
+
+
+@bp.get("/cdx")
+def cdx() -> Response:
+    """CDX lines for ``url`` (see archive/cdxapi.py): space-separated, or a JSON array with ``output=json``."""
+    as_json = request.args.get("output", "").strip() == "json"
+    try:
+        query = cdxapi.parse_query(request.args, request.args.getlist("filter"))
+    except cdxapi.CdxError as exc:
+        return _error(str(exc), as_json)
+    lines = cdxapi.run(get_db(), query, get_settings().warc_dir)
+    if query.output == "json":
+        body = json.dumps([list(query.fields), *lines], ensure_ascii=False) if lines else "[]"
+        return Response(body + "\n", mimetype="application/json")
+    return Response("".join(" ".join(line) + "\n" for line in lines), mimetype="text/plain")
+
+
+@bp.get("/api/available")
+def available() -> Response:
+    """The capture nearest ``timestamp`` (default: the latest), in the Wayback availability API's shape."""
+    url = request.args.get("url", "").strip()
+    if not url:
+        abort(400, "url is required, e.g. /api/available?url=example.com&timestamp=20240418")
+    stamp = request.args.get("timestamp", "").strip()
+    try:
+        when = mementos.parse_timestamp(stamp, upper=True) if stamp else None  # padded as /web/ pads
+    except mementos.BadTimestamp as exc:
+        abort(400, f"timestamp: {exc}")
+    original = to_original(url)
+    db = get_db()
+    capture = mementos.nearest(db, original, when) if when else mementos.latest(db, original)
+    snapshots = {}
+    if capture is not None:
+        snapshots["closest"] = {
+            "available": True,
+            "url": absolute(memento_path(capture)),
+            "timestamp": mementos.timestamp(capture["captured_at"]),
+            "status": str(capture["status"]) if capture["status"] is not None else None,
+            "outcome": capture["outcome"],
+            "permalink": absolute(f"/p/{capture['permalink']}"),
+        }
+    return jsonify(url=url, archived_snapshots=snapshots)

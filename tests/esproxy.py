@@ -1,0 +1,123 @@
+"""A header-rewriting HTTP proxy between the Elasticsearch 9 client and a stand-in server.
+
+The official client sends ``Content-Type``/``Accept: application/vnd.elasticsearch+json;
+compatible-with=9`` (``+x-ndjson`` for bulk) and refuses replies without
+``X-Elastic-Product: Elasticsearch``. osmem-server (an in-memory OpenSearch-compatible
+engine used as a STAND-IN for Elasticsearch in tests and the bench) answers 406 to
+those media types, so this proxy turns them into plain ``application/json`` /
+``application/x-ndjson`` going in and adds the product header coming back.
+Nothing else is changed: bodies pass through byte for byte.
+
+    with EsProxy("http://127.0.0.1:9201") as proxy:
+        Elasticsearch(proxy.url)
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+# "application/vnd.elasticsearch+json; compatible-with=9" -> "application/json"
+_VENDOR_TYPE = re.compile(r"application/vnd\.elasticsearch\+([\w-]+)(\s*;\s*compatible-with=\d+)?", re.IGNORECASE)
+# Hop-by-hop headers are the proxy's own business (RFC 9110 7.6.1).
+_REJECTED = b'{"error":{"type":"es_rejected_execution_exception","reason":"esproxy: busy"},"status":429}'
+_HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
+
+
+def plain_media_type(value: str) -> str:
+    """The standard media type for an Elasticsearch vendor one; other values unchanged."""
+    return _VENDOR_TYPE.sub(lambda m: f"application/{m.group(1)}", value)
+
+
+class EsProxy:
+    """Forward http://127.0.0.1:PORT to `upstream`, rewriting the headers above."""
+
+    def __init__(self, upstream: str, host: str = "127.0.0.1", port: int = 0, reject_bulk: int = 0) -> None:
+        """`reject_bulk`: answer that many bulk requests 429 Too Many Requests first, as a
+        loaded cluster does, to test the client's backoff."""
+        parts = urlsplit(upstream)
+        if parts.scheme != "http" or not parts.hostname:
+            msg = f"esproxy: upstream must be an http:// URL with a host, not {upstream!r}"
+            raise ValueError(msg)
+        state = {"upstream": (parts.hostname, parts.port or 80), "rejects": [reject_bulk], "lock": threading.Lock()}
+        handler = type("Handler", (_Handler,), state)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="esproxy", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> EsProxy:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> EsProxy:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the client's connection pool expects
+    upstream: tuple[str, int]
+    rejects: list[int]
+    lock: threading.Lock
+
+    def _forward(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        if self._reject():
+            self._reply(429, "Too Many Requests", [("Content-Type", "application/json")], _REJECTED)
+            return
+        headers = {
+            name: plain_media_type(value) if name.lower() in ("content-type", "accept") else value
+            for name, value in self.headers.items()
+            if name.lower() not in _HOP_BY_HOP and name.lower() != "host"
+        }
+        connection = http.client.HTTPConnection(*self.upstream, timeout=120)
+        try:
+            connection.request(self.command, self.path, body=body, headers=headers)
+            reply = connection.getresponse()
+            data = reply.read()
+        except OSError as error:
+            self.send_error(502, f"esproxy: upstream {self.upstream[0]}:{self.upstream[1]} failed: {error}")
+            return
+        finally:
+            connection.close()
+        self._reply(reply.status, reply.reason, reply.getheaders(), data)
+
+    def _reject(self) -> bool:
+        if self.command != "POST" or not self.path.split("?")[0].endswith("/_bulk"):
+            return False
+        with self.lock:
+            if self.rejects[0] <= 0:
+                return False
+            self.rejects[0] -= 1
+            return True
+
+    def _reply(self, status: int, reason: str, headers: list[tuple[str, str]], data: bytes) -> None:
+        self.send_response_only(status, reason)
+        for name, value in headers:
+            if name.lower() not in _HOP_BY_HOP and name.lower() not in ("content-length", "x-elastic-product"):
+                self.send_header(name, value)
+        self.send_header("X-Elastic-Product", "Elasticsearch")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass  # quiet: the test output is about the archive, not the proxy

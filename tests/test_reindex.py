@@ -1,0 +1,207 @@
+"""`python -m archive reindex`: the index, and a lost catalog, rebuilt from the WARC files alone.
+
+An archive is made once with real Chromium: an article captured as it is removed and comes back
+(ok, 404, redirect to a blockpage, rewritten, restored: outcomes and removal events), the fixture
+site twice (the second time its payloads are revisit records), and a host that does not resolve
+(an unreachable capture: a metadata record alone). Each test works on a copy of it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from archive import catalog
+from archive.settings import Settings
+from archive.worker import capture_now
+from search import SearchQuery, open_backend
+
+from .conftest import ROOT, run_cli
+from .statefulsite import PARAGRAPHS, StatefulNewsSite
+
+CAPTURE_FIELDS = ("url", "final_url", "captured_at", "ended_at", "status", "title", "lang", "sha256", "partial",
+                  "partial_reasons", "blocked", "vantage", "outcome", "evidence", "bytes")
+RECORD_FIELDS = ("role", "record_type", "target_uri", "record_id", "content_type", "warc_file", "offset", "length",
+                 "payload_digest", "block_digest", "refers_to", "warc_date", "truncated")
+EVENT_FIELDS = ("url", "vantage", "outcome", "scope", "last_ok_at", "first_removed_at", "closed_at")
+
+
+@pytest.fixture(scope="module")
+def archive_home(tmp_path_factory, host_rules):
+    """ARCHIVE_HOME of the archive described above, and its environment."""
+    home = tmp_path_factory.mktemp("reindex") / "home"
+    with StatefulNewsSite() as news:
+        env = dict(os.environ, ARCHIVE_HOME=str(home), CAPTURE_ALLOW_NETWORKS="127.0.0.1/32",
+                   CAPTURE_HOST_RULES=", ".join([host_rules, *news.host_rules()]), CAPTURE_TIMEOUT="30",
+                   CAPTURE_SETTLE_TIMEOUT="2", PYTHONPATH=str(ROOT))
+        settings = Settings.from_env(env)
+        for state in ("ok", "not_found", "redirect", "rewritten", "restored", "not_found"):
+            news.state = state
+            capture_now(settings, news.article_url)
+        capture_now(settings, "http://news.example.com/")
+        capture_now(settings, "http://news.example.com/")
+        capture_now(settings, "http://no-such-host.invalid/article")
+    return home, env
+
+
+@pytest.fixture
+def copy(archive_home, tmp_path):
+    """A copy of the archive for one test: (settings, env)."""
+    home, env = archive_home
+    target = tmp_path / "home"
+    shutil.copytree(home, target)
+    env = dict(env, ARCHIVE_HOME=str(target))
+    return Settings.from_env(env), env
+
+
+def _captures(db) -> list[dict]:
+    return [{f: row[f] for f in CAPTURE_FIELDS} for row in map(dict, db.execute("SELECT * FROM captures ORDER BY id"))]
+
+
+def _records(db) -> list[tuple]:
+    return [tuple(r) for r in db.execute(f"SELECT {', '.join(RECORD_FIELDS)} FROM records ORDER BY capture_id, id")]
+
+
+def _events(db) -> list[tuple]:
+    return [tuple(r) for r in db.execute(f"SELECT {', '.join(EVENT_FIELDS)} FROM removal_events ORDER BY id")]
+
+
+def _search_ids(settings: Settings, q: str, **kw) -> list[str]:
+    with open_backend(settings.search_backend, settings.index_dir) as backend:
+        return sorted(h.id for h in backend.search(SearchQuery(q=q, limit=50, **kw)).hits)
+
+
+def test_index_is_rebuilt_from_the_warc_files_and_swapped_under_a_running_backend(copy):
+    settings, env = copy
+    db = catalog.connect(settings.catalog_path)
+    indexed = [r[0] for r in db.execute("SELECT id FROM captures WHERE indexed = 1 ORDER BY id")]
+    before = _search_ids(settings, "residents protest closure")
+    removed_before = _search_ids(settings, "residents", removed_only=True)
+    assert before and removed_before
+    running = open_backend(settings.search_backend, settings.index_dir)  # as the web app holds it
+    running.delete([str(i) for i in indexed])  # the index lost everything
+    assert running.count() == 0
+
+    proc = run_cli(env, "reindex")
+    assert proc.returncode == 0, proc.stderr
+    assert "reindex: index [" in proc.stderr and "ETA" in proc.stderr  # the progress line
+    assert f"index: {len(indexed)} document(s)" in proc.stdout
+    # The backend opened before the swap sees the new index without being reopened by hand.
+    assert running.count() == len(indexed)
+    assert sorted(h.id for h in running.search(SearchQuery(q="residents protest closure", limit=50)).hits) == before
+    assert _search_ids(settings, "residents", removed_only=True) == removed_before
+    running.close()
+    assert not list(settings.index_dir.parent.glob("index.rebuild*"))  # the old index is gone
+    assert not (settings.archive_home / "reindex-checkpoint.json").exists()
+
+
+def test_a_lost_catalog_is_rebuilt_with_outcomes_events_and_records(copy):
+    settings, env = copy
+    db = catalog.connect(settings.catalog_path)
+    captures, records, events = _captures(db), _records(db), _events(db)
+    assert {c["outcome"] for c in captures} >= {"ok", "not_found", "redirect_notice", "changed", "unreachable"}
+    assert any(r[1] == "revisit" for r in records) and events
+    db.close()
+    for path in settings.archive_home.glob("catalog.sqlite3*"):
+        path.unlink()
+    shutil.rmtree(settings.index_dir)
+
+    proc = run_cli(env, "reindex")
+    assert proc.returncode == 0, proc.stderr
+    assert f"catalog: {len(captures)} capture(s) added, {len(events)} removal event(s)" in proc.stdout
+    assert "reindex: catalog [" in proc.stderr
+    db = catalog.connect(settings.catalog_path)
+    assert _captures(db) == captures
+    assert _records(db) == records
+    assert _events(db) == events
+    paragraph = " ".join(PARAGRAPHS[1].split()[:8])
+    assert _search_ids(settings, paragraph)
+    assert run_cli(env, "verify").returncode == 0
+
+    again = run_cli(env, "reindex", "--catalog")  # nothing is lacking now: nothing is added twice
+    assert again.returncode == 0, again.stderr
+    assert "catalog: 0 capture(s) added" in again.stdout
+    assert _captures(db) == captures
+
+
+def test_reindex_refuses_to_run_twice_at_once(copy):
+    settings, env = copy
+    import fcntl
+
+    with open(settings.archive_home / "reindex.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        proc = run_cli(env, "reindex")
+    assert proc.returncode == 2 and "another reindex is running" in proc.stderr
+
+
+def _reindex(env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "archive", "reindex", "--batch", "1"], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_progress(checkpoint: Path, proc: subprocess.Popen) -> dict:
+    """The checkpoint once the index phase has committed something (polled: no time limit is asserted)."""
+    while proc.poll() is None:
+        try:
+            state = json.loads(checkpoint.read_text())
+        except (FileNotFoundError, ValueError):
+            state = {}
+        if state.get("phase") == "index" and state.get("file"):  # a batch is in: (file, offset) past it
+            return state
+        time.sleep(0.02)
+    raise AssertionError(f"reindex ended before it could be interrupted: {proc.communicate()}")
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
+def test_an_interrupted_reindex_continues_where_it_stopped(copy, how):
+    settings, env = copy
+    db = catalog.connect(settings.catalog_path)
+    total = db.execute("SELECT count(*) FROM captures WHERE indexed = 1").fetchone()[0]
+    live_before = _search_ids(settings, "")
+    checkpoint = settings.archive_home / "reindex-checkpoint.json"
+
+    proc = _reindex(env)
+    state = _wait_for_progress(checkpoint, proc)
+    proc.send_signal(how)
+    out, err = proc.communicate()
+    assert proc.returncode == (-signal.SIGKILL if how == signal.SIGKILL else 130), err
+    if how == signal.SIGINT:
+        assert "run `python -m archive reindex` again to continue" in err
+    assert _search_ids(settings, "") == live_before  # the live index kept serving, untouched
+    after = json.loads(checkpoint.read_text())
+    assert (after["file"], after["offset"]) >= (state["file"], state["offset"])
+    assert (settings.index_dir.parent / "index.rebuild").is_dir()
+
+    proc = run_cli(env, "reindex")
+    assert proc.returncode == 0, proc.stderr
+    assert "resumed from index phase" in proc.stdout
+    done = int(proc.stdout.split("index: ")[1].split(" document")[0])
+    assert 0 <= done < total  # only what was left
+    assert _search_ids(settings, "") == live_before  # and every capture is in the new index
+    with open_backend(settings.search_backend, settings.index_dir) as backend:
+        assert backend.count() == total
+
+
+def test_imported_files_are_rebuilt_too(env, settings, tmp_path):
+    from .test_import import browsertrix_warc
+
+    warc = browsertrix_warc(tmp_path / "crawl.warc.gz")
+    assert run_cli(env, "import", str(warc)).returncode == 0
+    db = catalog.connect(settings.catalog_path)
+    captures, records = _captures(db), _records(db)
+    db.close()
+    for path in settings.archive_home.glob("catalog.sqlite3*"):
+        path.unlink()
+
+    proc = run_cli(env, "reindex")
+    assert proc.returncode == 0, proc.stderr
+    db = catalog.connect(settings.catalog_path)
+    assert _captures(db) == captures and _records(db) == records
+    assert _search_ids(settings, "zanzibarite mine") == ["1"]
