@@ -50,5 +50,6 @@ def test_refused_connection_after_ok_opens_an_event(tmp_path, host_rules):
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "unreachable" in text.lower() and "refused" in text
+    assert 'id="no-replay"' in text and 'id="replay"' not in text  # nothing was received to replay
     api = client.get(f"/api/captures/{gone['id']}").get_json()
     assert api["outcome"] == "unreachable" and api["status"] is None
