@@ -75,12 +75,18 @@ def archive(env: dict[str, str], *args: str, timeout: float = 180) -> str:
 
 def start_server(env: dict[str, str], port: int, worker: bool) -> subprocess.Popen:
     command = [sys.executable, "-m", "archive", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    # Its log goes to a file: an unread pipe fills up under load (waitress warns of its queue depth on
+    # every busy request) and the server's next log line then blocks it for good.
+    log_path = Path(env["ARCHIVE_HOME"]) / "serve.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = log_path.open("w")
     server = subprocess.Popen(command + ([] if worker else ["--no-worker"]), env=env, cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.DEVNULL, stderr=log, text=True)
+    log.close()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            sys.exit(f"serve exited with {server.returncode}:\n{server.stderr.read()}")
+            sys.exit(f"serve exited with {server.returncode}:\n{log_path.read_text()}")
         try:
             if requests.get(f"http://127.0.0.1:{port}/api/search?q=court", timeout=2).status_code == 200:
                 return server
