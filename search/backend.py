@@ -39,6 +39,9 @@ class IndexDoc:
 
 # Facets a query can ask for, each with its counts; year and month are of the capture time (UTC).
 FACETS = ("domain", "outcome", "country", "authority", "lang", "year", "month")
+# The indexed field behind each facet in both engines; countries and authorities hold several values.
+FACET_FIELDS = {"domain": "domain", "outcome": "outcome", "country": "countries", "authority": "authorities",
+                "lang": "lang", "year": "year", "month": "month"}
 SORTS = ("relevance", "newest", "oldest")
 
 

@@ -13,21 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from search import query as ql
-from search.backend import QuerySyntaxError, SearchQuery, normalize_domain
+from search.backend import FACET_FIELDS, QuerySyntaxError, SearchQuery, normalize_domain
 from search.es_template import LANGS, utc
 
 TITLE_BOOST = 2.0  # as in tantivy_query: a title match says more than one in the body
 PREFIX_EXPANSIONS = 200  # terms one prefix may expand to; bounds hostile "ab*" queries
 FACET_SIZE = 50
-FACET_FIELDS = {
-    "domain": "domain",
-    "outcome": "outcome",
-    "country": "countries",
-    "authority": "authorities",
-    "lang": "lang",
-    "year": "year",
-    "month": "month",
-}
 # The sort of each order, with unique tie-breakers so search_after never skips or repeats.
 SORTS = {
     "relevance": [{"_score": "desc"}, {"captured_at": "desc"}, {"id": "asc"}],

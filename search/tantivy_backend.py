@@ -24,6 +24,7 @@ import tantivy
 from search import query as query_language
 from search import tantivy_schema as layout
 from search.backend import (
+    FACET_FIELDS,
     SORTS,
     IndexDoc,
     QuerySyntaxError,
@@ -321,7 +322,7 @@ def _check_paging(query: SearchQuery) -> None:
 
 
 def _no_facets() -> dict[str, list[tuple[str, int]]]:
-    return {name: [] for name in layout.FACET_FIELDS}
+    return {name: [] for name in FACET_FIELDS}
 
 
 def _original(doc: tantivy.Document, original: str, folded: str) -> str:

@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING
 
 import tantivy
 
-from search.backend import QuerySyntaxError
+from search.backend import FACET_FIELDS, QuerySyntaxError
 from search.cursor import Cursor
-from search.tantivy_schema import FACET_FIELDS
 
 if TYPE_CHECKING:
     from search.tantivy_query import QueryBuilder

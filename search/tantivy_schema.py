@@ -53,18 +53,6 @@ def suffix(lang: str) -> str:
     return lang if lang in STEMMED else "xx"
 
 
-# Keyword fields that can be faceted on (aggregated through their fast
-# columns), by facet name; countries and authorities hold several values.
-FACET_FIELDS = {
-    "domain": "domain",
-    "outcome": "outcome",
-    "country": "countries",
-    "authority": "authorities",
-    "lang": "lang",
-    "year": "year",
-    "month": "month",
-}
-
 
 def build_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
