@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import requests
@@ -149,8 +150,12 @@ def test_bulk_needs_a_token_and_stays_within_bulk_max(tmp_path):
 
 
 def start_serve(env: dict, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "archive", "serve", "--port", str(port)], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Its log goes to a file in ARCHIVE_HOME (never an unread pipe), for the failure messages below.
+    log = Path(env["ARCHIVE_HOME"])
+    log.mkdir(parents=True, exist_ok=True)
+    with (log / "serve.log").open("a") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "archive", "serve", "--port", str(port)], env=env, cwd=ROOT,
+                                stdout=out, stderr=out)
     for _ in range(150):
         try:
             requests.get(f"http://127.0.0.1:{port}/", timeout=1)
@@ -182,9 +187,10 @@ def test_accepted_submissions_survive_a_killed_server(env, settings, site):
             assert r.status_code == 202, r.text
             accepted.append(r.json()["job_id"])
         db = catalog.connect(settings.catalog_path)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a busy machine: the worker starts Chromium first
         while not (calls and jobs.get_job(db, accepted[0])["status"] == "running"):
-            assert time.monotonic() < deadline, "the slow capture did not start"
+            assert time.monotonic() < deadline, ("the slow capture did not start", jobs.get_job(db, accepted[0]),
+                                                 (Path(env["ARCHIVE_HOME"]) / "serve.log").read_text()[-3000:])
             time.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGKILL)
