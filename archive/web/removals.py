@@ -97,6 +97,14 @@ def text_diff(before: str | None, after: str | None) -> tuple[list[tuple[str, st
     return diff_lines(before or "", after), False
 
 
+def event_diff(event: dict) -> tuple[list[tuple[str, str]], bool]:
+    """An event's text diff and whether the removal had no text; none at all when either capture is
+    not public (a diff against nothing would be misleading)."""
+    if any(c and c.get("withheld") for c in (event["before"], event["after"])):
+        return [], False
+    return text_diff(capture_text(event["before_capture_id"]), capture_text(event["after_capture_id"]))
+
+
 @bp.get("/removals")
 def index() -> tuple[str, int]:
     """Removal events with facet links, a chart by month and a cursor to the next page."""
@@ -126,7 +134,7 @@ def event(event_id: int) -> str:
     found = get_event(get_db(), event_id)
     if found is None:
         abort(404, f"There is no removal event {event_id} in this archive.")
-    diff, no_text = text_diff(capture_text(found["before_capture_id"]), capture_text(found["after_capture_id"]))
+    diff, no_text = event_diff(found)
     return render_template("removal.html", event=found, diff=diff, no_text=no_text)
 
 

@@ -11,7 +11,7 @@ from ..reports import OUTCOME_LABELS, events_by_month, get_event
 from ..reports import timeline as url_timeline
 from .db import get_db, get_settings
 from .errors import error_response
-from .removals import capture_text, query_events, text_diff
+from .removals import event_diff, query_events
 from .schemas import InvalidInput
 
 bp = Blueprint("removals_api", __name__, url_prefix="/api")
@@ -95,9 +95,7 @@ def removal(event_id: int) -> Response:
     found = get_event(get_db(), event_id)
     if found is None:
         abort(404, f"There is no removal event {event_id} in this archive.")
-    diff, no_text = text_diff(capture_text(found["before_capture_id"]), capture_text(found["after_capture_id"]))
-    if any(c and c.get("withheld") for c in (found["before"], found["after"])):
-        diff, no_text = [], False  # one side is not public: no diff rather than a misleading one
+    diff, no_text = event_diff(found)
     return jsonify(event_json(found) | {
         "before": capture_brief(found["before"]), "after": capture_brief(found["after"]),
         "restored": capture_brief(found["restored"]),
