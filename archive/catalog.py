@@ -214,6 +214,20 @@ def from_iso(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
+def to_utc(value: datetime | str) -> datetime:
+    """An aware datetime or a catalog time string, as a datetime in UTC."""
+    if isinstance(value, str):
+        value = from_iso(value)
+    return value.astimezone(UTC)
+
+
+def iso_utc(value: datetime | str | None) -> str | None:
+    """``value`` as ISO 8601 UTC with a Z; microseconds only when there are any."""
+    if value is None or value == "":
+        return None
+    return to_utc(value).isoformat(timespec="auto").replace("+00:00", "Z")
+
+
 def connect(path: Path, migrate_schema: bool = True) -> sqlite3.Connection:
     """Open the catalog; unless told not to, create it and apply pending migrations.
 

@@ -25,9 +25,10 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.async_api import async_playwright  # noqa: E402
 
-from archive import catalog, jobs  # noqa: E402
+from archive import catalog  # noqa: E402
+from archive.capturing import jobs  # noqa: E402
+from archive.capturing.worker import Worker  # noqa: E402
 from archive.settings import Settings  # noqa: E402
-from archive.worker import Worker  # noqa: E402
 from crawler.browser import find_chromium, launch_args  # noqa: E402
 from tests.sites import DATA, FixtureSite  # noqa: E402
 

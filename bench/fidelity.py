@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
                                       environ=dict(os.environ))
         from playwright.sync_api import sync_playwright
 
-        from archive.fidelity import measure
+        from archive.replay.fidelity import measure
         from crawler.browser import find_chromium, launch_args
 
         with replay_origin_server(settings) as origin, sync_playwright() as pw:

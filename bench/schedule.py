@@ -33,10 +33,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from archive import catalog, jobs  # noqa: E402
+from archive import catalog
+from archive.capturing import jobs  # noqa: E402
 from archive.catalog import to_iso  # noqa: E402
-from archive.scheduler import DUE_SQL, next_due, schedule_due  # noqa: E402
 from archive.settings import Settings  # noqa: E402
+from archive.watches.scheduler import DUE_SQL, next_due, schedule_due  # noqa: E402
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 CAP = 500  # WATCH_MAX_PENDING for the scheduling rounds: enough to time per job

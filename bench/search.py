@@ -42,8 +42,9 @@ if TYPE_CHECKING:
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from search import IndexDoc, SearchBackend, SearchQuery, open_backend  # noqa: E402
+from search.backend import FACET_FIELDS  # noqa: E402
 from search.tantivy_backend import WRITER_HEAP  # noqa: E402
-from search.tantivy_schema import FACET_FIELDS, STEMMED, SUFFIXES, analyzer  # noqa: E402
+from search.tantivy_schema import STEMMED, SUFFIXES, analyzer  # noqa: E402
 
 RU_ONSETS = list("бвгджзклмнпрстфхцчшщ") + ["пр", "ст", "кр", "тр", "бл", "гр", "сл"]
 RU_VOWELS = list("аеиоуыяю")

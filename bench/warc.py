@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from warcio.archiveiterator import ArchiveIterator  # noqa: E402
 from warcio.statusandheaders import StatusAndHeaders  # noqa: E402
 
-from archive.warcstore import PendingRecord, RollingWarcWriter, Sha256WARCWriter, read_payload  # noqa: E402
+from archive.warc.store import PendingRecord, RollingWarcWriter, Sha256WARCWriter, read_payload  # noqa: E402
 
 SIZES = (2_000, 8_000, 30_000, 100_000, 400_000)
 TEXT_TYPES = ("text/html; charset=utf-8", "text/css", "application/javascript", "application/json")

@@ -12,7 +12,8 @@ from urllib.parse import urljoin
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import async_playwright
 
-from . import __version__
+from crawler.version import __version__
+
 from .browser import find_chromium, launch_args
 from .certs import CertAuthority
 from .httpwire import Exchange

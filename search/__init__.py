@@ -7,9 +7,8 @@ from search.backend import (
     SearchHit,
     SearchQuery,
     SearchResult,
-    open_backend,
-    open_search,
 )
+from search.engines import open_backend, open_search
 from search.extract import Extracted, extract
 from search.query import query_from_text
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from datetime import datetime
-    from pathlib import Path
 
 BACKENDS = ("tantivy", "elasticsearch")
 
@@ -189,30 +188,3 @@ def normalize_domain(domain: str) -> str:
     elif host.count(":") == 1:
         host = host.split(":", 1)[0]
     return host.removeprefix("www.")
-
-
-def open_search(settings: Any) -> SearchBackend:
-    """The search backend the settings name (SEARCH_BACKEND), opened."""
-    return open_backend(settings.search_backend, settings.index_dir, settings)
-
-
-def open_backend(name: str, index_dir: Path, settings: Any = None) -> SearchBackend:
-    """Open (creating if needed) the named backend's index: tantivy's at
-    `index_dir`; Elasticsearch's at ELASTICSEARCH_URL and _INDEX from `settings`
-    (archive.settings.Settings; the environment's when None)."""
-    if name == "tantivy":
-        # Imported here so that other backends do not need tantivy installed.
-        from search.tantivy_backend import TantivyBackend
-
-        return TantivyBackend(index_dir)
-    if name == "elasticsearch":
-        from search.elasticsearch_backend import ElasticsearchBackend
-
-        if settings is None:
-            from archive.settings import Settings
-
-            settings = Settings.from_env()
-        return ElasticsearchBackend.from_settings(settings)
-    choices = ", ".join(BACKENDS)
-    msg = f"unknown search backend {name!r}; choose one of: {choices}"
-    raise ValueError(msg)

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from waitress import create_server
 
-from archive import catalog, jobs
-from archive.replay import create_replay_app
+from archive import catalog
+from archive.capturing import jobs
+from archive.capturing.worker import Worker
+from archive.replay.origin import create_replay_app
 from archive.settings import Settings
-from archive.worker import Worker
 
 from .conftest import free_port
 from .sites import CORPUS, DATA, FixtureSite

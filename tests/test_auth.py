@@ -7,11 +7,13 @@ from urllib.parse import parse_qs, urlsplit
 import lxml.html
 import pytest
 
-from archive import audit, catalog, jobs
+from archive import catalog
+from archive.capturing import jobs
+from archive.keys import secret_key
 from archive.settings import Settings
-from archive.users import UserError, authenticate, create_user, get_user
+from archive.staff import audit
+from archive.staff.users import UserError, authenticate, create_user, get_user
 from archive.web import create_app
-from archive.web.sessions import secret_key
 
 from .conftest import run_cli
 from .webapp import LiveServer, csrf_token, make_settings
@@ -163,7 +165,7 @@ def test_json_api_needs_no_token_and_ignores_the_session(web_server, archive_bui
 
 def test_every_post_form_carries_a_token(web_server, editor, archive_builder):
     login(web_server)
-    from archive.takedowns import create_takedown
+    from archive.orders.takedowns import create_takedown
 
     takedown_id = create_takedown(archive_builder.db, web_server.settings, {
         "authority": "Ministry", "recipient": "Kloop", "country": "KG", "action_demanded": "remove",

@@ -7,14 +7,16 @@ from datetime import UTC, datetime, timedelta
 import lxml.html
 import pytest
 
-from archive import budget, catalog, jobs
-from archive.budget import OverBudget, add_bytes, bytes_today, check_budget, next_reset
-from archive.outlinks import choose_outlinks
-from archive.scheduler import schedule_due
+from archive import catalog
+from archive.capturing import budget, jobs
+from archive.capturing.budget import OverBudget, add_bytes, bytes_today, check_budget, next_reset
+from archive.capturing.outlinks import choose_outlinks
+from archive.capturing.worker import capture_now, run_worker
 from archive.settings import Settings
-from archive.tokens import create_token
-from archive.watchlist import add_watch, url_checker
-from archive.worker import capture_now, run_worker
+from archive.staff.tokens import create_token
+from archive.urlcheck import url_checker
+from archive.watches.scheduler import schedule_due
+from archive.watches.watchlist import add_watch
 
 from .webapp import ArchiveBuilder, LiveServer, make_settings
 

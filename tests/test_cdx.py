@@ -6,7 +6,8 @@ from urllib.parse import quote
 import pytest
 import surt
 
-from archive import catalog, mementos
+from archive import catalog
+from archive.lookup import mementos
 
 from .test_wayback import CYRILLIC, URL, build_history
 

@@ -5,8 +5,9 @@ import json
 
 import lxml.html
 
-from archive import catalog, citations
-from archive.citations import facts_of
+from archive import catalog
+from archive.lookup import citations
+from archive.lookup.citations import facts_of
 
 from .webapp import ARCHIVE_NAME, ArchiveBuilder, LiveServer, make_settings
 

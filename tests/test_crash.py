@@ -7,8 +7,9 @@ import subprocess
 import sys
 import time
 
-from archive import catalog, jobs
-from archive.warcstore import OPEN_SUFFIX, read_record
+from archive import catalog
+from archive.capturing import jobs
+from archive.warc.store import OPEN_SUFFIX, read_record
 
 from .conftest import ROOT, warcio_check
 from .sites import send

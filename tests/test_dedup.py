@@ -11,11 +11,12 @@ from io import BytesIO
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archive import catalog, jobs
-from archive.dedup import MIN_GZIPPED_PAYLOAD, worth_a_revisit
+from archive import catalog
+from archive.capturing import jobs
+from archive.capturing.worker import capture_now, run_worker
 from archive.settings import Settings
-from archive.warcstore import WarcStoreError, read_bytes, read_payload
-from archive.worker import capture_now, run_worker
+from archive.warc.dedup import MIN_GZIPPED_PAYLOAD, worth_a_revisit
+from archive.warc.store import WarcStoreError, read_bytes, read_payload
 
 from .conftest import warcio_check
 from .sites import DATA, send

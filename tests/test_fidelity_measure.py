@@ -5,7 +5,7 @@ import io
 
 from PIL import Image, ImageDraw
 
-from archive.fidelity import similarity
+from archive.replay.fidelity import similarity
 
 SIZE = (640, 480)
 

@@ -126,7 +126,7 @@ def test_russian_plurals(web_settings, count, words):
 
 
 def test_outcome_labels_are_translated_on_pages_not_in_the_api(client):
-    from archive.reports import OUTCOME_LABELS
+    from archive.removals.reports import OUTCOME_LABELS
     from archive.web.removals import outcome_label
     app = client.application
     with app.test_request_context("/", headers={"Accept-Language": "ru"}):
@@ -170,7 +170,7 @@ def test_the_russian_catalog_is_complete():
 def test_the_kyrgyz_catalog_covers_navigation_search_footer_and_outcomes():
     ky = catalog("ky")
     translated = {m.id for m in ky if m.id and m.string and not m.fuzzy}
-    from archive.reports import OUTCOME_LABELS
+    from archive.removals.reports import OUTCOME_LABELS
     needed = {"Search", "Removals", "Takedown orders", "Submit a URL", "Watched URLs", "Words in the archived text",
               "Search the archive", *OUTCOME_LABELS.values()}
     assert needed <= translated

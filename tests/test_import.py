@@ -20,7 +20,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 
 from archive import catalog
-from archive.warcstore import Sha256WARCWriter  # warcio's WARCWriter with SHA-256 digests
+from archive.warc.store import Sha256WARCWriter  # warcio's WARCWriter with SHA-256 digests
 from search import SearchQuery, open_backend
 
 from .conftest import run_cli

@@ -8,7 +8,8 @@ from email.utils import format_datetime, parsedate_to_datetime
 import pytest
 from memento_client import MementoClient
 
-from archive import catalog, mementos
+from archive import catalog
+from archive.lookup import mementos
 
 from .test_wayback import T0, URL, build_history
 from .webapp import LiveServer, make_settings

@@ -13,11 +13,12 @@ import lxml.html
 import pytest
 import requests
 
-from archive import audit, catalog
+from archive import catalog
+from archive.capturing.worker import capture_now
 from archive.settings import Settings
-from archive.users import create_user
-from archive.wacz import select_captures
-from archive.worker import capture_now
+from archive.staff import audit
+from archive.staff.users import create_user
+from archive.warc.wacz import select_captures
 
 from .replaying import replay_origin_server
 from .statefulsite import StatefulNewsSite

@@ -21,9 +21,11 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from archive import catalog, events, jobs
-from archive.takedowns import create_takedown
-from archive.watchlist import add_watch
+from archive import catalog
+from archive.capturing import jobs
+from archive.orders.takedowns import create_takedown
+from archive.removals import events
+from archive.watches.watchlist import add_watch
 from archive.web.api_page import code_spans
 from archive.web.openapi import api_rules, openapi_path, undocumented
 

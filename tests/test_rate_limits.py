@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import lxml.html
 import pytest
 
-from archive import jobs
+from archive.capturing import jobs
 from archive.settings import SettingError
-from archive.tokens import create_token
-from archive.users import create_user
+from archive.staff.tokens import create_token
+from archive.staff.users import create_user
 from archive.web import create_app
 
 from .webapp import ArchiveBuilder, LiveServer, make_settings

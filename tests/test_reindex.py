@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from archive import catalog
+from archive.capturing.worker import capture_now
 from archive.settings import Settings
-from archive.worker import capture_now
 from search import SearchQuery, open_backend
 
 from .conftest import ROOT, run_cli

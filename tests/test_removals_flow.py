@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from archive import catalog
+from archive.capturing.worker import capture_now
 from archive.settings import Settings
-from archive.worker import capture_now
 from search import SearchQuery, open_backend
 
 from . import vantages

@@ -10,7 +10,7 @@ import pytest
 import requests
 from playwright.sync_api import sync_playwright
 
-from archive.fidelity import measure, replay_frame, replay_screenshot
+from archive.replay.fidelity import measure, replay_frame, replay_screenshot
 from crawler.browser import find_chromium, launch_args
 
 from .replaying import capture_pages, corpus_pages, replay_origin_server
@@ -82,8 +82,8 @@ def test_replay_looks_like_the_capture(replayed, browser):
 
 def test_similarity_tells_different_pages_apart(replayed):
     from archive import catalog
-    from archive.fidelity import similarity
-    from archive.warcstore import read_payload
+    from archive.replay.fidelity import similarity
+    from archive.warc.store import read_payload
 
     settings, ids, _ = replayed
     db = catalog.connect(settings.catalog_path)

@@ -10,7 +10,8 @@ import time
 import requests
 from playwright.sync_api import sync_playwright
 
-from archive import catalog, jobs
+from archive import catalog
+from archive.capturing import jobs
 from crawler.browser import find_chromium, launch_args
 
 from .conftest import ROOT, free_port, run_cli

@@ -10,10 +10,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from archive import catalog, jobs
+from archive import catalog
+from archive.capturing import jobs
 from archive.catalog import from_iso, to_iso
-from archive.scheduler import DUE_SQL, HOST_SLOTS_SQL, PENDING_SQL, next_due, schedule_due, start_scheduler_thread
-from archive.watchlist import add_watch
+from archive.watches.scheduler import (
+    DUE_SQL,
+    HOST_SLOTS_SQL,
+    PENDING_SQL,
+    next_due,
+    schedule_due,
+    start_scheduler_thread,
+)
+from archive.watches.watchlist import add_watch
 
 from .conftest import ROOT
 from .webapp import make_settings
@@ -140,7 +148,7 @@ def test_a_watch_whose_capture_is_pending_is_skipped_until_it_ran(db, settings):
 
 
 def test_removed_watches_are_not_scheduled(db, settings):
-    from archive.watchlist import remove_watch
+    from archive.watches.watchlist import remove_watch
 
     remove_watch(db, watch(db, "https://kloop.kg/gone"))
     assert schedule_due(db, settings, now=T0) == []
@@ -176,7 +184,7 @@ KILLED_MIDWAY = textwrap.dedent("""
     import os, signal, sys
     from datetime import datetime
     from archive import catalog
-    from archive.scheduler import schedule_due
+    from archive.watches.scheduler import schedule_due
     from archive.settings import Settings
 
     settings = Settings.from_env()

@@ -235,7 +235,7 @@ ARTICLE = "https://kloop.kg/blog/2024/04/18/tiktok/"
 
 def classified(builder, url: str, outcome: str, when: datetime, vantage: str, country_of) -> int:
     """A capture written to WARC and the catalog, given its outcome and vantage, with events updated."""
-    from archive.events import update_events
+    from archive.removals.events import update_events
 
     capture_id = builder.add(url, "ГКНБ обязал провайдеров заблокировать TikTok",
                              ["Служба безопасности потребовала заблокировать TikTok по всей стране."],
@@ -248,7 +248,7 @@ def classified(builder, url: str, outcome: str, when: datetime, vantage: str, co
 
 @pytest.fixture
 def catalog_archive(tmp_path: Path):
-    from archive.events import vantage_countries
+    from archive.removals.events import vantage_countries
 
     from .webapp import ArchiveBuilder, make_settings
 
@@ -262,7 +262,7 @@ def catalog_archive(tmp_path: Path):
 
 
 def test_index_doc_and_reindex_url_take_every_field_from_the_catalog(catalog_archive) -> None:
-    from archive.indexing import index_doc, reindex_url
+    from archive.capturing.indexing import index_doc, reindex_url
 
     settings, builder, country_of, before, after = catalog_archive
     assert reindex_url(builder.db, builder.backend, settings.warc_dir, ARTICLE, country_of) == 2
@@ -278,10 +278,10 @@ def test_index_doc_and_reindex_url_take_every_field_from_the_catalog(catalog_arc
 
 
 def test_takedown_orders_reindex_their_urls_when_published(catalog_archive) -> None:
-    from archive.takedowns import create_takedown, set_published
+    from archive.orders.takedowns import create_takedown, set_published
 
     settings, builder, _, before, after = catalog_archive
-    from archive.indexing import reindex_url
+    from archive.capturing.indexing import reindex_url
 
     reindex_url(builder.db, builder.backend, settings.warc_dir, ARTICLE)
     order = {"authority": "Ministry of Culture of the Kyrgyz Republic", "recipient": "Kloop Media",
@@ -303,7 +303,7 @@ def test_takedown_orders_reindex_their_urls_when_published(catalog_archive) -> N
 @pytest.fixture
 def web_archive(archive_builder, web_server):
     """Three captures of one URL and one of another, indexed from the catalog."""
-    from archive.indexing import reindex_url
+    from archive.capturing.indexing import reindex_url
 
     db = archive_builder.db
     made = []

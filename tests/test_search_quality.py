@@ -16,9 +16,10 @@ import time
 
 import pytest
 
-from archive import catalog, jobs
+from archive import catalog
+from archive.capturing import jobs
+from archive.capturing.worker import Worker
 from archive.settings import Settings
-from archive.worker import Worker
 from search import SearchQuery, open_backend, query_from_text
 
 from .sites import CORPUS, FixtureSite

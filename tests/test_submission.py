@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from archive import catalog, jobs
+from archive import catalog
+from archive.capturing import jobs
+from archive.capturing.worker import run_worker
 from archive.settings import Settings
-from archive.tokens import create_token, revoke_token
-from archive.worker import run_worker
+from archive.staff.tokens import create_token, revoke_token
 
 from .conftest import ROOT, free_port
 from .sites import send

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archive import audit, catalog
-from archive.documents import safe_filename, sniff
-from archive.takedowns import (
+from archive import catalog
+from archive.orders.documents import safe_filename, sniff
+from archive.orders.takedowns import (
     InvalidTakedown,
     create_takedown,
     get_takedown,
@@ -18,8 +18,9 @@ from archive.takedowns import (
     read_document,
     update_takedown,
 )
-from archive.users import create_user
-from archive.warcstore import WarcStoreError, hex_digest
+from archive.staff import audit
+from archive.staff.users import create_user
+from archive.warc.store import WarcStoreError, hex_digest
 
 from .conftest import warcio_check
 from .webapp import make_settings, tiny_png

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from archive import catalog
-from archive.tokens import TokenError, create_token, find_token, list_tokens, revoke_token
+from archive.staff.tokens import TokenError, create_token, find_token, list_tokens, revoke_token
 
 from .conftest import run_cli
 

@@ -6,9 +6,9 @@ import json
 from warcio.archiveiterator import ArchiveIterator
 
 from archive import catalog
+from archive.capturing.worker import capture_now
 from archive.settings import Settings
 from archive.web import create_app
-from archive.worker import capture_now
 
 from .conftest import free_port, run_cli
 from .statefulsite import StatefulNewsSite

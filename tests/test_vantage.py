@@ -93,7 +93,8 @@ def test_bad_vantage_settings_say_why(text, words):
 
 
 def test_api_and_form_take_a_vantage(vantage_env, tmp_path):
-    from archive import catalog, jobs
+    from archive import catalog
+    from archive.capturing import jobs
     from archive.web import create_app
 
     from .webapp import csrf_token

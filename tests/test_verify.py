@@ -14,7 +14,7 @@ import lxml.html
 import pytest
 
 from archive import catalog
-from archive.verify import digest_bytes, hex_digest
+from archive.warc.verify import digest_bytes, hex_digest
 
 from .conftest import run_cli, warcio_check
 from .test_wacz import OTHER, TEXT, TITLE, URL, add_revisit_capture, cli_env

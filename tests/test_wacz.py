@@ -15,8 +15,8 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 
 from archive import catalog
-from archive.present import citation
-from archive.warcstore import PendingRecord, read_record
+from archive.lookup.present import citation
+from archive.warc.store import PendingRecord, read_record
 
 from .conftest import ROOT, run_cli, warcio_check
 from .webapp import ARCHIVE_NAME

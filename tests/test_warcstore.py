@@ -9,7 +9,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.catalog import RecordRef
-from archive.warcstore import (
+from archive.warc.store import (
     OPEN_SUFFIX,
     PendingRecord,
     RollingWarcWriter,

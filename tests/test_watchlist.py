@@ -9,7 +9,7 @@ import pytest
 
 from archive import catalog
 from archive.catalog import from_iso, to_iso
-from archive.watchlist import (
+from archive.watches.watchlist import (
     COUNT_SQL,
     WatchError,
     add_watch,

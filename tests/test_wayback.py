@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import lxml.html
 import pytest
 
-from archive import catalog, mementos
+from archive import catalog
+from archive.lookup import mementos
 
 from .webapp import ArchiveBuilder
 

@@ -8,7 +8,8 @@ import lxml.html
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from archive import catalog, jobs
+from archive import catalog
+from archive.capturing import jobs
 
 from .webapp import OWN_SCRIPT_XPATH, page_html
 

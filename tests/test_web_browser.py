@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import sync_playwright
 
-from archive import jobs
+from archive.capturing import jobs
 from crawler.browser import find_chromium, launch_args
 
 PHONE = {"width": 390, "height": 844}

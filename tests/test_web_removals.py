@@ -17,7 +17,7 @@ import lxml.html
 import pytest
 
 from archive import catalog
-from archive.reports import OUTCOME_LABELS
+from archive.removals.reports import OUTCOME_LABELS
 from archive.settings import Settings
 
 from .sites import send
@@ -427,7 +427,7 @@ def test_record_page_and_capture_json_show_outcome(scenario, server):
 
 def test_real_captures_before_and_after(site, settings):
     """A page captured for real by the browser, then gone with a 451: both screenshots and the lost text show."""
-    from archive.worker import capture_now  # the browser stack: only this test needs it
+    from archive.capturing.worker import capture_now  # the browser stack: only this test needs it
 
     served = iter([(200, b"<html><head><title>Report</title></head><body><h1>Report</h1>"
                          b"<p>The minister signed the order on Monday.</p></body></html>"),

@@ -7,7 +7,7 @@ from urllib.parse import quote
 import lxml.html
 import pytest
 
-from archive.present import search_json
+from archive.lookup.present import search_json
 from search import SearchQuery
 
 KLOOP = ("https://kloop.kg/blog/2024/04/18/tiktok/", "ГКНБ обязал провайдеров заблокировать TikTok",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import lxml.html
 import pytest
 
-from archive import jobs
+from archive.capturing import jobs
 
 # Each kind of URL that must not be queued, and words the reason must contain.
 BAD_URLS = [

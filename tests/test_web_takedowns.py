@@ -9,9 +9,9 @@ from urllib.parse import quote
 import lxml.html
 import pytest
 
-from archive import audit
 from archive.settings import Settings
-from archive.users import create_user
+from archive.staff import audit
+from archive.staff.users import create_user
 
 from .test_takedowns import EXE, PDF, ZIP, warc_state
 from .webapp import ArchiveBuilder, LiveServer, csrf_token, make_settings
@@ -151,7 +151,7 @@ def test_document_near_the_limit_is_taken_and_far_over_it_refused(web_server, ar
 
 def test_anonymous_visitors_cannot_enter_or_edit(web_server, archive_builder):
     user_id = create_user(archive_builder.db, "editor", PASSWORD)
-    from archive.takedowns import create_takedown
+    from archive.orders.takedowns import create_takedown
 
     takedown_id = create_takedown(archive_builder.db, web_server.settings, {
         "authority": "Ministry", "recipient": "Kloop", "country": "KG", "action_demanded": "remove",

@@ -4,9 +4,9 @@ from __future__ import annotations
 import lxml.html
 import pytest
 
-from archive import jobs
-from archive.users import create_user
-from archive.watchlist import add_watch, get_watch, list_watches
+from archive.capturing import jobs
+from archive.staff.users import create_user
+from archive.watches.watchlist import add_watch, get_watch, list_watches
 
 from .webapp import LiveServer, make_settings
 

@@ -5,7 +5,7 @@ import os
 import subprocess
 import threading
 
-from archive.worker import lower_priority
+from archive.capturing.worker import lower_priority
 
 
 def test_worker_thread_and_its_children_are_niced_but_not_the_app():

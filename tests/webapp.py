@@ -27,7 +27,7 @@ from warcio.statusandheaders import StatusAndHeaders
 
 from archive import catalog
 from archive.settings import Settings
-from archive.warcstore import PendingRecord, RollingWarcWriter, Sha256WARCWriter, read_payload
+from archive.warc.store import PendingRecord, RollingWarcWriter, Sha256WARCWriter, read_payload
 from archive.web import create_app
 from search import IndexDoc, open_backend
 

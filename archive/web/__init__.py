@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from ..settings import Settings
+from archive.settings import Settings
 
 # Request bodies are a URL or a small JSON object; nothing needs more.
 MAX_BODY_BYTES = 1_000_000
@@ -21,10 +21,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Titles and snippets are often Russian or Kyrgyz: keep them readable in curl.
     app.json.ensure_ascii = False
     app.json.sort_keys = False
-    from .routing import CatalogId  # before any route is added: every <int:id> is bounded by it
+    from archive.web.routing import CatalogId  # before any route is added: every <int:id> is bounded by it
     app.url_map.converters["int"] = CatalogId
 
-    from . import api, captures, db, errors, filters, search, security, submit, wacz
+    from archive.web import api, captures, db, errors, filters, search, security, submit, wacz
 
     db.init_app(app, settings)
     errors.init_app(app)
@@ -32,27 +32,27 @@ def create_app(settings: Settings | None = None) -> Flask:
     security.init_app(app, settings.replay_origin)
     for blueprint in (search.bp, captures.bp, wacz.bp, submit.bp, api.bp):
         app.register_blueprint(blueprint)
-    from . import openapi  # /api/openapi.json, generated from the routes and schemas, and the /api page
+    from archive.web import openapi  # /api/openapi.json, generated from the routes and schemas, and the /api page
     app.register_blueprint(openapi.bp)
-    from . import watches  # the watchlist page and /api/watches
+    from archive.web import watches  # the watchlist page and /api/watches
     watches.init_app(app)
-    from . import removals, removals_api  # removal events, before/after, timelines, the feed and their JSON
+    from archive.web import removals, removals_api  # removal events, before/after, timelines, the feed and their JSON
     app.register_blueprint(removals.bp)
     app.register_blueprint(removals_api.bp)
-    from . import auth, csrf, sessions, takedowns  # staff sign-in, takedown orders, form tokens
+    from archive.web import auth, csrf, sessions, takedowns  # staff sign-in, takedown orders, form tokens
     sessions.init_app(app, settings)
     app.register_blueprint(auth.bp)
     app.register_blueprint(takedowns.bp)
     takedowns.init_app(app)  # before csrf: uploads get their larger body limit before CSRF reads the form
-    from . import moderation  # staff: a capture's visibility (private / removed by us), the audit log page
+    from archive.web import moderation  # staff: a capture's visibility (private / removed by us), the audit log page
     moderation.init_app(app)
-    from . import limits  # API bearer tokens; rate limits on capture submissions (wraps their views)
+    from archive.web import limits  # API bearer tokens; rate limits on capture submissions (wraps their views)
     limits.init_app(app, settings)
-    from . import cdx, memento, wayback  # lasting links: /web/, /p/, Memento TimeGate and TimeMaps, /cdx
+    from archive.web import cdx, memento, wayback  # lasting links: /web/, /p/, Memento TimeGate and TimeMaps, /cdx
     for blueprint in (wayback.bp, memento.bp, cdx.bp):
         app.register_blueprint(blueprint)
     csrf.init_app(app)  # after every blueprint: it exempts the JSON API ones (URL prefix /api)
-    from . import i18n  # the interface in English, Russian and Kyrgyz: Accept-Language or the /lang/ switch
+    from archive.web import i18n  # the interface in English, Russian and Kyrgyz: Accept-Language or the /lang/ switch
     i18n.init_app(app, settings.archive_home / "cache")
 
     @app.context_processor

@@ -7,19 +7,18 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, jsonify, request
 
+from archive.capturing.jobs import children, get_job
+from archive.catalog import get_records
+from archive.lookup.citations import citations, csl_item, facts_of
+from archive.lookup.present import capture_json, job_json, search_json
+from archive.web.db import capture_or_404, get_db, get_search, get_settings
+from archive.web.errors import error_response
+from archive.web.limits import TOKEN_HELP, current_token, unauthorized
+from archive.web.schemas import BulkCaptureRequest, CaptureRequest, InvalidInput, SearchArgs, load
+from archive.web.search import next_url, search_query
+from archive.web.submitting import bulk_item, submit_url
 from crawler.vantage import UnknownVantage, vantage_named
 from search import QuerySyntaxError
-
-from ..catalog import get_records
-from ..citations import citations, csl_item, facts_of
-from ..jobs import children, get_job
-from ..present import capture_json, job_json, search_json
-from .db import capture_or_404, get_db, get_search, get_settings
-from .errors import error_response
-from .limits import TOKEN_HELP, current_token, unauthorized
-from .schemas import BulkCaptureRequest, CaptureRequest, InvalidInput, SearchArgs, load
-from .search import next_url, search_query
-from .submitting import bulk_item, submit_url
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

@@ -1,6 +1,6 @@
 """marshmallow schemas of what the JSON API returns, for the OpenAPI document (``openapi.py``).
 
-The views build their JSON with plain functions (``archive/present.py`` and friends); these
+The views build their JSON with plain functions (``archive/lookup/present.py`` and friends); these
 schemas describe that JSON, they do not produce it. Objects the archive defines are closed
 (``additionalProperties: false``), so a field added to a reply without being documented here
 fails the schemathesis test; evidence and other free-form dicts stay open.
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from ..reports import OUTCOME_LABELS
+from archive.removals.reports import OUTCOME_LABELS
 
 OUTCOMES = sorted(OUTCOME_LABELS)
 JOB_STATES = ["queued", "running", "done", "failed"]
 
 
 def _time(**kw) -> fields.String:
-    """An ISO 8601 UTC time with a Z, as ``present.iso_utc`` writes it."""
+    """An ISO 8601 UTC time with a Z, as ``catalog.iso_utc`` writes it."""
     return fields.String(metadata={"format": "date-time", "example": "2024-04-18T09:30:15Z"} | kw.pop("metadata", {}),
                          **kw)
 

@@ -5,8 +5,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from ..catalog import utcnow
-from ..present import iso_utc
+from archive.catalog import iso_utc, utcnow
 
 ATOM = "http://www.w3.org/2005/Atom"
 # Tag URIs (RFC 4151) need a date on which the name was ours; a fixed one keeps ids permanent.

@@ -8,9 +8,9 @@ from typing import Any
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext
 
-from .. import audit
-from ..users import ROLES, authenticate, get_user
-from .db import get_db
+from archive.staff import audit
+from archive.staff.users import ROLES, authenticate, get_user
+from archive.web.db import get_db
 
 bp = Blueprint("auth", __name__)
 

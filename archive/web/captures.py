@@ -7,14 +7,14 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 
-from ..catalog import RecordRef, get_records
-from ..citations import citations, facts_of
-from ..moderation import replay_pass
-from ..present import citation, to_utc
-from ..reports import load_evidence
-from ..warcstore import capture_warc, read_payload
-from .db import capture_or_404, get_db, get_settings
-from .security import SANDBOX_CSP, allow_own_scripts
+from archive.catalog import RecordRef, get_records, to_utc
+from archive.lookup.citations import citations, facts_of
+from archive.lookup.present import citation
+from archive.removals.reports import load_evidence
+from archive.staff.moderation import replay_pass
+from archive.warc.store import capture_warc, read_payload
+from archive.web.db import capture_or_404, get_db, get_settings
+from archive.web.security import SANDBOX_CSP, allow_own_scripts
 
 bp = Blueprint("captures", __name__)
 

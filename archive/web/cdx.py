@@ -1,6 +1,6 @@
 """The CDX API (``/cdx``) and the Wayback availability API (``/api/available``), for scripts.
 
-Both read public captures only. See archive/cdxapi.py for the CDX query language.
+Both read public captures only. See archive/lookup/cdx.py for the CDX query language.
 """
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import json
 
 from flask import Blueprint, Response, abort, jsonify, request
 
-from .. import cdxapi, mementos
-from .db import get_db, get_settings
-from .memento import absolute, memento_path, to_original
+from archive.lookup import mementos
+from archive.lookup.cdx import CdxError, parse_query
+from archive.lookup.cdx import run as run_cdx
+from archive.web.db import get_db, get_settings
+from archive.web.memento import absolute, memento_path, to_original
 
 bp = Blueprint("cdx", __name__)
 
@@ -24,13 +26,13 @@ def _error(message: str, as_json: bool) -> Response:
 
 @bp.get("/cdx")
 def cdx() -> Response:
-    """CDX lines for ``url`` (see archive/cdxapi.py): space-separated, or a JSON array with ``output=json``."""
+    """CDX lines for ``url`` (see archive/lookup/cdx.py): space-separated, or a JSON array with ``output=json``."""
     as_json = request.args.get("output", "").strip() == "json"
     try:
-        query = cdxapi.parse_query(request.args, request.args.getlist("filter"))
-    except cdxapi.CdxError as exc:
+        query = parse_query(request.args, request.args.getlist("filter"))
+    except CdxError as exc:
         return _error(str(exc), as_json)
-    lines = cdxapi.run(get_db(), query, get_settings().warc_dir)
+    lines = run_cdx(get_db(), query, get_settings().warc_dir)
     if query.output == "json":
         body = json.dumps([list(query.fields), *lines], ensure_ascii=False) if lines else "[]"
         return Response(body + "\n", mimetype="application/json")

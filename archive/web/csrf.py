@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from .errors import error_response
+from archive.web.errors import error_response
 
 # Staff may spend a long time on a takedown order's form; the token lasts a working day.
 TOKEN_SECONDS = 12 * 3600

@@ -11,12 +11,11 @@ import sqlite3
 
 from flask import Flask, abort, current_app, g
 
+from archive import catalog
+from archive.settings import Settings
+from archive.staff.moderation import STATUS, withheld_message
+from archive.staff.users import ROLES
 from search import open_backend
-
-from .. import catalog
-from ..moderation import STATUS, withheld_message
-from ..settings import Settings
-from ..users import ROLES
 
 
 def init_app(app: Flask, settings: Settings) -> None:

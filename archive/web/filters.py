@@ -5,7 +5,8 @@ from datetime import datetime
 
 from flask import Flask
 
-from ..present import cite_time, iso_utc, to_utc
+from archive.catalog import iso_utc, to_utc
+from archive.lookup.present import cite_time
 
 
 def utc(value: datetime | str | None) -> str:

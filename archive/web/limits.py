@@ -20,10 +20,10 @@ from flask import Flask, Response, g, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse_many
 
-from ..settings import SettingError, Settings
-from ..tokens import ApiToken, find_token
-from .db import get_db, get_settings
-from .errors import error_response
+from archive.settings import SettingError, Settings
+from archive.staff.tokens import ApiToken, find_token
+from archive.web.db import get_db, get_settings
+from archive.web.errors import error_response
 
 # The views that submit captures; they share one limit (scope) per submitter.
 SUBMISSION_ENDPOINTS = ("api.submit_capture", "api.submit_bulk", "submit.submit")

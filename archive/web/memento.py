@@ -15,12 +15,10 @@ from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, abort, request
 
+from archive.catalog import from_iso, get_capture, iso_utc
+from archive.lookup import mementos
+from archive.web.db import get_db, get_settings
 from crawler.netpolicy import URLRejected
-
-from .. import mementos
-from ..catalog import from_iso, get_capture
-from ..present import iso_utc
-from .db import get_db, get_settings
 
 bp = Blueprint("memento", __name__)
 

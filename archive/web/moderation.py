@@ -10,12 +10,12 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, g, redirect, render_template, request, url_for
 
-from .. import audit
-from ..events import vantage_countries
-from ..moderation import REASONS, VISIBILITIES, ModerationError, compose_reason, set_visibility
-from .auth import staff_required
-from .db import capture_or_404, get_db, get_search, get_settings, is_staff
-from .errors import error_response
+from archive.removals.events import vantage_countries
+from archive.staff import audit
+from archive.staff.moderation import REASONS, VISIBILITIES, ModerationError, compose_reason, set_visibility
+from archive.web.auth import staff_required
+from archive.web.db import capture_or_404, get_db, get_search, get_settings, is_staff
+from archive.web.errors import error_response
 
 bp = Blueprint("moderation", __name__)
 AUDIT_PAGE = 50

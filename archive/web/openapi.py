@@ -18,13 +18,13 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 from marshmallow import Schema
 
-from . import api_schemas as out
-from .api_page import code_spans, operations_for_page
-from .db import get_settings
-from .removals import RemovalArgs
-from .routing import SQLITE_MAX_INT
-from .schemas import BulkCaptureRequest, CaptureRequest, SearchArgs, UTCDateTime
-from .watches import WatchListArgs, WatchRequest
+from archive.web import api_schemas as out
+from archive.web.api_page import code_spans, operations_for_page
+from archive.web.db import get_settings
+from archive.web.removals import RemovalArgs
+from archive.web.routing import SQLITE_MAX_INT
+from archive.web.schemas import BulkCaptureRequest, CaptureRequest, SearchArgs, UTCDateTime
+from archive.web.watches import WatchListArgs, WatchRequest
 
 bp = Blueprint("openapi", __name__)
 bp.add_app_template_filter(code_spans)

@@ -12,16 +12,23 @@ from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_babel import gettext
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
+from archive.catalog import get_records
+from archive.removals.reports import (
+    MONTH,
+    OUTCOME_LABELS,
+    EventFilters,
+    events_by_month,
+    get_event,
+    list_events,
+    recent_events,
+)
+from archive.removals.reports import timeline as url_timeline
+from archive.warc.store import read_payload
+from archive.web.atom import removals_feed
+from archive.web.barchart import month_bars
+from archive.web.db import get_db, get_settings
+from archive.web.schemas import InvalidInput, load
 from detect.textdiff import diff_lines
-
-from ..catalog import get_records
-from ..reports import MONTH, OUTCOME_LABELS, EventFilters, events_by_month, get_event, list_events, recent_events
-from ..reports import timeline as url_timeline
-from ..warcstore import read_payload
-from .atom import removals_feed
-from .barchart import month_bars
-from .db import get_db, get_settings
-from .schemas import InvalidInput, load
 
 bp = Blueprint("removals", __name__)
 

@@ -7,10 +7,9 @@ from typing import Any
 from flask import Blueprint, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
+from archive.web.db import get_search
+from archive.web.schemas import InvalidInput, SearchForm, load
 from search import QuerySyntaxError, SearchQuery
-
-from .db import get_search
-from .schemas import InvalidInput, SearchForm, load
 
 bp = Blueprint("search", __name__)
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
+from archive.capturing.budget import OverBudget, check_budget
+from archive.capturing.jobs import enqueue, get_job
+from archive.web.db import get_db, get_settings
 from crawler.netpolicy import HostRules, URLRejected, check_url
 from crawler.vantage import UnknownVantage, vantage_named
-
-from ..budget import OverBudget, check_budget
-from ..jobs import enqueue, get_job
-from .db import get_db, get_settings
 
 bp = Blueprint("submit", __name__)
 

@@ -14,14 +14,13 @@ from typing import Any
 
 from flask import url_for
 
+from archive.capturing.budget import OverBudget, check_budget
+from archive.capturing.jobs import enqueue
+from archive.catalog import get_capture, get_records, to_iso
+from archive.lookup.present import capture_json
+from archive.web.db import get_db, get_settings
+from archive.web.submit import check_submission
 from crawler.netpolicy import URLRejected
-
-from ..budget import OverBudget, check_budget
-from ..catalog import get_capture, get_records, to_iso
-from ..jobs import enqueue
-from ..present import capture_json
-from .db import get_db, get_settings
-from .submit import check_submission
 
 
 @dataclass

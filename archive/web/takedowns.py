@@ -14,11 +14,11 @@ from urllib.parse import quote
 import pycountry
 from flask import Blueprint, Flask, Response, abort, g, jsonify, redirect, render_template, request, url_for
 
-from .. import takedowns as orders
-from .auth import staff_required
-from .db import get_db, get_search, get_settings
-from .routing import SQLITE_MAX_INT
-from .security import SANDBOX_CSP
+from archive.orders import takedowns as orders
+from archive.web.auth import staff_required
+from archive.web.db import get_db, get_search, get_settings
+from archive.web.routing import SQLITE_MAX_INT
+from archive.web.security import SANDBOX_CSP
 
 bp = Blueprint("takedowns", __name__)
 

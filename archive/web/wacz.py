@@ -7,12 +7,12 @@ from typing import Any
 from flask import Blueprint, Response, request, url_for
 from werkzeug.wsgi import wrap_file
 
-from ..catalog import get_records
-from ..present import citation
-from ..wacz import MEDIA_TYPE, wacz_name, warc_layout, warc_name, write_wacz
-from ..warcstore import hex_digest
-from .db import capture_or_404, get_db, get_settings
-from .security import SANDBOX_CSP
+from archive.catalog import get_records
+from archive.lookup.present import citation
+from archive.warc.store import hex_digest
+from archive.warc.wacz import MEDIA_TYPE, wacz_name, warc_layout, warc_name, write_wacz
+from archive.web.db import capture_or_404, get_db, get_settings
+from archive.web.security import SANDBOX_CSP
 
 bp = Blueprint("wacz", __name__)
 

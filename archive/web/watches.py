@@ -10,11 +10,8 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, g, jsonify, redirect, render_template, request, url_for
 from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
-from crawler.netpolicy import URLRejected, normalize_url
-from crawler.vantage import UnknownVantage
-
-from .. import audit
-from ..watchlist import (
+from archive.staff import audit
+from archive.watches.watchlist import (
     WEB_MIN_EVERY,
     WatchError,
     add_watch,
@@ -27,11 +24,13 @@ from ..watchlist import (
     remove_watch,
     watch_json,
 )
-from .db import get_db, get_settings
-from .errors import error_response
-from .routing import SQLITE_MAX_INT
-from .schemas import InvalidInput, load
-from .submit import check_submission
+from archive.web.db import get_db, get_settings
+from archive.web.errors import error_response
+from archive.web.routing import SQLITE_MAX_INT
+from archive.web.schemas import InvalidInput, load
+from archive.web.submit import check_submission
+from crawler.netpolicy import URLRejected, normalize_url
+from crawler.vantage import UnknownVantage
 
 bp = Blueprint("watches", __name__)
 api_bp = Blueprint("watches_api", __name__, url_prefix="/api/watches")

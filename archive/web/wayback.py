@@ -12,11 +12,11 @@ import itertools
 
 from flask import Blueprint, Response, abort, make_response, redirect, render_template, url_for
 
-from .. import mementos
-from ..catalog import canonical_permalink
-from .captures import record
-from .db import capture_or_404, get_db
-from .memento import (
+from archive.catalog import canonical_permalink
+from archive.lookup import mementos
+from archive.web.captures import record
+from archive.web.db import capture_or_404, get_db
+from archive.web.memento import (
     absolute,
     header_uri,
     memento_headers,

@@ -1,0 +1,141 @@
+"""The capture job queue, kept in the catalog so it survives restarts.
+
+A job is queued, claimed by one worker (running), and ends done or failed with
+a reason. A worker that dies leaves its jobs running; `recover` hands them back
+to the queue, or fails them once they have used all their attempts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from archive.catalog import from_iso, to_iso, utcnow
+
+
+def worker_name() -> str:
+    """host:pid, so a worker can tell whether another worker is still alive."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(worker: str | None) -> bool:
+    host, _, pid = (worker or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's worker: only the heartbeat can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def enqueue(db: sqlite3.Connection, url: str, vantage: str = "direct", watch_id: int | None = None,
+            not_before: str | None = None, options: dict[str, Any] | None = None,
+            parent_job_id: int | None = None, token_id: int | None = None) -> int:
+    """Queue a capture of ``url``; a watch's job names it, and is not claimed before ``not_before``.
+
+    ``options`` are what the submitter asked for (``capture_outlinks``); an outlink's job names
+    its ``parent_job_id``; ``token_id`` is the API token that submitted it, if any.
+    """
+    cur = db.execute("INSERT INTO jobs (url, status, created_at, vantage, watch_id, not_before, options,"
+                     " parent_job_id, token_id) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+                     (url, utcnow(), vantage, watch_id, not_before, json.dumps(options or {}), parent_job_id,
+                      token_id))
+    return cur.lastrowid
+
+
+def job_options(job: dict[str, Any]) -> dict[str, Any]:
+    """A job row's ``options`` as a dict ({} for jobs from before options existed)."""
+    try:
+        options = json.loads(job.get("options") or "{}")
+    except ValueError:
+        return {}
+    return options if isinstance(options, dict) else {}
+
+
+def children(db: sqlite3.Connection, job_id: int) -> list[int]:
+    """Ids of the jobs queued for job ``job_id``'s outlinks."""
+    return [r[0] for r in db.execute("SELECT id FROM jobs WHERE parent_job_id = ? ORDER BY id", (job_id,))]
+
+
+def postpone(db: sqlite3.Connection, job_id: int, until: str, reason: str) -> None:
+    """Hand a claimed job back to the queue untouched, not to be claimed before ``until``.
+
+    The attempt it was claimed with is given back: nothing was tried.
+    """
+    db.execute("UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0), not_before = ?, error = ?,"
+               " started_at = NULL, worker = NULL WHERE id = ? AND status = 'running'", (until, reason, job_id))
+
+
+def get_job(db: sqlite3.Connection, job_id: int) -> dict[str, Any] | None:
+    row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return dict(row) if row else None
+
+
+def claim(db: sqlite3.Connection, worker: str) -> dict[str, Any] | None:
+    """Take the oldest queued job that may start now for ``worker``; None when there is none.
+
+    Jobs with a ``not_before`` in the future (scheduled captures spaced out per host) are
+    passed over. The (status, id) index walks the queue in order; only scheduled jobs, at
+    most WATCH_MAX_PENDING of them, can be waiting, so no index on not_before is needed.
+    """
+    now = utcnow()
+    row = db.execute(
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?,"
+        " heartbeat_at = ?, worker = ?"
+        " WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND (not_before IS NULL OR not_before <= ?)"
+        " ORDER BY id LIMIT 1)"
+        " AND status = 'queued' RETURNING *",
+        (now, now, worker, now)).fetchone()
+    return dict(row) if row else None
+
+
+def heartbeat(db: sqlite3.Connection, job_id: int) -> None:
+    db.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running'", (utcnow(), job_id))
+
+
+def finish(db: sqlite3.Connection, job_id: int, capture_id: int) -> None:
+    db.execute("UPDATE jobs SET status = 'done', finished_at = ?, capture_id = ?, error = NULL WHERE id = ?",
+               (utcnow(), capture_id, job_id))
+
+
+def fail(db: sqlite3.Connection, job_id: int, error: str, max_attempts: int, retry: bool = True) -> str:
+    """Requeue the job if it may try again, else mark it failed; return the new status."""
+    row = db.execute("SELECT attempts FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    status = "queued" if retry and row and row[0] < max_attempts else "failed"
+    db.execute("UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+               (status, error, utcnow() if status == "failed" else None, job_id))
+    return status
+
+
+def recover(db: sqlite3.Connection, max_attempts: int, stale_after: float) -> list[int]:
+    """Hand back jobs whose worker died (gone, or silent for ``stale_after`` seconds)."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=stale_after)
+    recovered = []
+    for job in db.execute("SELECT id, worker, heartbeat_at FROM jobs WHERE status = 'running'").fetchall():
+        silent = job["heartbeat_at"] is None or from_iso(job["heartbeat_at"]) < cutoff
+        if _alive(job["worker"]) and not silent:
+            continue
+        fail(db, job["id"], f"worker {job['worker']} stopped during the capture", max_attempts)
+        recovered.append(job["id"])
+    return recovered
+
+
+def counts(db: sqlite3.Connection) -> dict[str, int]:
+    return {r[0]: r[1] for r in db.execute("SELECT status, count(*) FROM jobs GROUP BY status")}
+
+
+def queued_before(db: sqlite3.Connection, seconds: float) -> int:
+    """Queued jobs that may start within ``seconds`` (not those postponed further, e.g. to a budget reset)."""
+    horizon = to_iso(datetime.now(UTC) + timedelta(seconds=seconds))
+    return db.execute("SELECT count(*) FROM jobs WHERE status = 'queued' AND (not_before IS NULL OR not_before <= ?)",
+                      (horizon,)).fetchone()[0]
+
+
+__all__ = ["enqueue", "job_options", "children", "postpone", "get_job", "claim", "heartbeat", "finish", "fail",
+           "recover", "counts", "queued_before", "worker_name", "to_iso"]

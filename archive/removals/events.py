@@ -1,0 +1,131 @@
+"""Removal events: when a URL's outcome moves from `ok` to a removal outcome, and back.
+
+An event belongs to one URL seen from one vantage. It opens at the first removal
+capture (the "after") and names the last `ok` capture before it (the "before"),
+so the window in which the page went away is [last seen ok, first seen removed].
+It closes at the next `ok` capture from that vantage (the page came back).
+
+Scope: if another vantage saw the page `ok` at about the same time, the page was
+not removed at the source but blocked where that vantage stands (`country`);
+otherwise it is `source`. A `source` event is re-scoped to `country` when a later
+`ok` from elsewhere shows the page was still up.
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from archive.catalog import from_iso, to_iso
+
+# `error` (5xx) is left out: a server having a bad minute is not a removal.
+REMOVAL_OUTCOMES = frozenset({"not_found", "legal", "blockpage", "redirect_notice", "withheld", "changed",
+                              "unreachable"})
+# How far apart two vantages' captures may be and still count as "at the same time".
+SAME_TIME = timedelta(hours=24)
+
+CountryOf = Callable[[str], "str | None"]
+
+
+def update_events(db: sqlite3.Connection, capture_id: int, country_of: CountryOf) -> dict[str, Any] | None:
+    """Open, close or re-scope events for a newly classified capture; return what changed, if anything.
+
+    Runs in one transaction, so a crash leaves the events as they were before this capture.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        change = _update(db, capture_id, country_of)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return change
+
+
+def _update(db: sqlite3.Connection, capture_id: int, country_of: CountryOf) -> dict[str, Any] | None:
+    c = db.execute("SELECT id, url, vantage, outcome, captured_at FROM captures WHERE id = ?",
+                   (capture_id,)).fetchone()
+    if c is None or c["outcome"] is None:
+        return None
+    open_event = db.execute(
+        "SELECT * FROM removal_events WHERE url = ? AND vantage = ? AND closed_at IS NULL ORDER BY id DESC LIMIT 1",
+        (c["url"], c["vantage"])).fetchone()
+    if c["outcome"] == "ok":
+        _rescope_others(db, c, country_of)
+        if open_event is None:
+            return None
+        db.execute("UPDATE removal_events SET closed_at = ?, restored_capture_id = ? WHERE id = ?",
+                   (c["captured_at"], c["id"], open_event["id"]))
+        return {"closed": open_event["id"]}
+    if c["outcome"] not in REMOVAL_OUTCOMES or open_event is not None:
+        return None
+    before = _last_ok(db, c["url"], c["captured_at"], c["vantage"]) or _last_ok(db, c["url"], c["captured_at"])
+    if before is None:
+        return None  # never seen whole: nothing to say was removed
+    ok_elsewhere = _ok_elsewhere(db, c["url"], c["vantage"], c["captured_at"])
+    scope = "country" if ok_elsewhere else "source"
+    cur = db.execute(
+        "INSERT INTO removal_events (url, vantage, country, outcome, scope, before_capture_id, after_capture_id,"
+        " last_ok_at, first_removed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (c["url"], c["vantage"], country_of(c["vantage"]), c["outcome"], scope, before["id"], c["id"],
+         before["captured_at"], c["captured_at"]))
+    return {"opened": cur.lastrowid, "scope": scope}
+
+
+def _last_ok(db: sqlite3.Connection, url: str, before: str, vantage: str | None = None) -> sqlite3.Row | None:
+    if vantage is None:
+        sql = ("SELECT id, captured_at FROM captures WHERE url = ? AND captured_at < ? AND outcome = 'ok'"
+               " ORDER BY captured_at DESC LIMIT 1")
+        return db.execute(sql, (url, before)).fetchone()
+    sql = ("SELECT id, captured_at FROM captures WHERE url = ? AND vantage = ? AND captured_at < ?"
+           " AND outcome = 'ok' ORDER BY captured_at DESC LIMIT 1")
+    return db.execute(sql, (url, vantage, before)).fetchone()
+
+
+def _ok_elsewhere(db: sqlite3.Connection, url: str, vantage: str, at: str) -> bool:
+    """Did another vantage's latest capture near ``at`` find the page `ok`?"""
+    moment = from_iso(at)
+    low, high = to_iso(moment - SAME_TIME), to_iso(moment + SAME_TIME)
+    rows = db.execute(
+        "SELECT vantage, outcome, captured_at FROM captures WHERE url = ? AND vantage != ?"
+        " AND captured_at BETWEEN ? AND ? AND outcome IS NOT NULL ORDER BY captured_at",
+        (url, vantage, low, high)).fetchall()
+    latest: dict[str, str] = {}
+    for row in rows:
+        if row["captured_at"] <= at or row["vantage"] not in latest:
+            latest[row["vantage"]] = row["outcome"]
+    return "ok" in latest.values()
+
+
+def _rescope_others(db: sqlite3.Connection, ok_capture: sqlite3.Row, country_of: CountryOf) -> None:
+    """The page is up from here: open `source` events elsewhere were blocks in those vantages' countries."""
+    low = to_iso(from_iso(ok_capture["captured_at"]) - SAME_TIME)
+    for event in db.execute(
+            "SELECT id, vantage FROM removal_events WHERE url = ? AND vantage != ? AND closed_at IS NULL"
+            " AND scope = 'source' AND first_removed_at >= ?",
+            (ok_capture["url"], ok_capture["vantage"], low)).fetchall():
+        db.execute("UPDATE removal_events SET scope = 'country', country = ? WHERE id = ?",
+                   (country_of(event["vantage"]), event["id"]))
+
+
+def rebuild_events(db: sqlite3.Connection, country_of: CountryOf) -> int:
+    """Recompute every event from the captures' outcomes, in capture order; return how many exist after."""
+    db.execute("DELETE FROM removal_events")
+    for row in db.execute("SELECT id FROM captures WHERE outcome IS NOT NULL ORDER BY captured_at, id").fetchall():
+        update_events(db, row["id"], country_of)
+    return db.execute("SELECT count(*) FROM removal_events").fetchone()[0]
+
+
+def open_event_before_ids(db: sqlite3.Connection, url: str) -> set[int]:
+    """Capture ids whose content is currently removed: the "before" of each open event for ``url``."""
+    return {r[0] for r in db.execute(
+        "SELECT before_capture_id FROM removal_events WHERE url = ? AND closed_at IS NULL", (url,))}
+
+
+def vantage_countries(vantages: dict) -> CountryOf:
+    """A country lookup for vantage names from the CAPTURE_VANTAGES setting; direct has none."""
+    def country_of(name: str) -> str | None:
+        vantage = vantages.get(name)
+        return getattr(vantage, "country", None) if vantage else None
+    return country_of

@@ -1,0 +1,183 @@
+"""The replay origin: archived pages are replayed here, never on the app's origin.
+
+Archived HTML and scripts are hostile. They run only on this separate origin (a
+second port and, by default, a different host name, so no cookie of the app is
+ever sent here), inside replayweb.page's service worker, which loads the
+capture's WACZ with HTTP Range requests. A script-free "safe view" serves the
+archived main document under ``Content-Security-Policy: sandbox``.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from flask import Flask, Response, abort, render_template_string, request, send_file, send_from_directory
+
+from archive import catalog
+from archive.staff.moderation import STATUS, pass_allows, withheld_message
+from archive.warc.store import read_record
+from archive.warc.wacz import export_wacz
+
+REPO = Path(__file__).resolve().parents[1]
+
+EMBED_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Replay of {{ url }}</title>
+<style>html, body { margin: 0; height: 100%; } replay-web-page { display: block; height: 100vh; }</style>
+<script src="/replay/ui.js"></script>
+</head><body>
+<replay-web-page source="/wacz/{{ capture_id }}.wacz{% if pass_ %}?pass={{ pass_ | urlencode }}{% endif %}"
+  url="{{ url }}" ts="{{ ts }}"
+  replayBase="/replay/" embed="replayonly"></replay-web-page>
+</body></html>"""
+
+# The replay origin needs scripts (the viewer) but must not be framed by strangers
+# nor be able to reach the app: its pages only talk to this origin.
+REPLAY_CSP = ("default-src 'self' 'unsafe-inline' 'unsafe-eval' data: blob:; "
+              "frame-ancestors 'self' {app_origin}; connect-src 'self' data: blob:")
+SAFE_CSP = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; font-src data:"
+
+
+INDEX_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Replay</title><script src="./ui.js"></script></head>
+<body><replay-app-main></replay-app-main></body></html>"""
+
+
+class ReplayData:
+    """What the replay origin reads: capture facts, the main document, the WACZ (built once, cached)."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.cache = Path(settings.archive_home) / "cache" / "wacz"
+        self._lock = threading.Lock()
+
+    def _db(self):
+        return catalog.connect(self.settings.catalog_path, migrate_schema=False)
+
+    def info(self, capture_id: int) -> dict | None:
+        db = self._db()
+        try:
+            capture = catalog.get_capture(db, capture_id)
+        finally:
+            db.close()
+        if capture is None:
+            return None
+        ts = capture["captured_at"][:19].replace("-", "").replace("T", "").replace(":", "")
+        return {"url": capture["url"], "final_url": capture["final_url"] or capture["url"], "ts": ts,
+                "visibility": capture["visibility"], "withheld": withheld_message(capture)}
+
+    def wacz(self, capture_id: int) -> Path | None:
+        path = self.cache / f"{capture_id}.wacz"
+        if path.exists():
+            return path
+        db = self._db()
+        try:
+            if catalog.get_capture(db, capture_id) is None:
+                return None
+            with self._lock:  # one build at a time; a second asker finds the file
+                if not path.exists():
+                    self.cache.mkdir(parents=True, exist_ok=True)
+                    export_wacz(db, self.settings.warc_dir, [capture_id], path)
+        finally:
+            db.close()
+        return path
+
+    def main_document(self, capture_id: int) -> tuple[bytes, str] | None:
+        db = self._db()
+        try:
+            refs = catalog.get_records(db, capture_id, with_originals=True)
+        finally:
+            db.close()
+        main = next((r for r in refs if r.role == "main"), None)
+        if main is None:
+            return None
+        if main.refers_to:  # a revisit: the payload is in the original it names
+            main = next((r for r in refs if r.record_id == main.refers_to), main)
+        record = read_record(self.settings.warc_dir, main)
+        content_type = (record.http_headers.get_header("Content-Type") if record.http_headers else None)
+        return record.content_stream().read(), content_type or "text/html"
+
+
+def private(response: Response, info: dict) -> Response:
+    """A non-public capture, served on a staff pass: no cache may keep it."""
+    if info.get("pass"):
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def create_replay_app(settings, app_origin: str) -> Flask:
+    """The replay origin's app; ``app_origin`` (the archive app) is the only other page that may frame it."""
+    data = ReplayData(settings)
+    app = Flask(__name__)
+    from archive.keys import secret_key  # the key the app signs staff passes with
+
+    key = secret_key(settings)
+
+    def visible(capture_id: int) -> dict:
+        """The capture's facts; 404 if there is none, 403/410 with the reason if staff withdrew it
+        (unless the request carries a staff pass for it, which also keeps it out of every cache)."""
+        info = data.info(capture_id)
+        if info is None:
+            abort(404)
+        if info["visibility"] != "public":
+            if not pass_allows(key, capture_id, request.args.get("pass")):
+                abort(STATUS.get(info["visibility"], 403), info["withheld"])
+            info["pass"] = request.args["pass"]
+        return info
+    assets = Path(settings.replay_assets)
+    if not assets.is_absolute():
+        assets = REPO / assets
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        response.headers.setdefault("Content-Security-Policy", REPLAY_CSP.format(app_origin=app_origin))
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        return response
+
+    @app.get("/replay/")
+    def viewer_index():
+        """The page replayweb.page loads in its own frame at the replay base."""
+        return INDEX_PAGE
+
+    @app.get("/replay/<any('sw.js', 'ui.js'):name>")
+    def viewer(name: str):
+        """replayweb.page's service worker and viewer, from the npm package fetched at setup."""
+        if not (assets / name).exists():
+            abort(503, f"replay viewer missing at {assets}: run `make setup`")
+        response = send_from_directory(assets, name, mimetype="application/javascript", max_age=3600)
+        response.headers["Service-Worker-Allowed"] = "/replay/"
+        return response
+
+    @app.get("/embed/<int:capture_id>")
+    def embed(capture_id: int):
+        """The page the record page frames: the viewer pointed at this capture's WACZ."""
+        info = visible(capture_id)
+        response = Response(render_template_string(EMBED_PAGE, capture_id=capture_id, url=info["final_url"],
+                                                   ts=info["ts"], pass_=info.get("pass")))
+        return private(response, info)
+
+    @app.get("/wacz/<int:capture_id>.wacz")
+    def wacz(capture_id: int):
+        """The capture as WACZ, with Range support (HEAD, bytes=a-b, bytes=-n)."""
+        info = visible(capture_id)
+        path = data.wacz(capture_id)
+        if path is None:
+            abort(404)
+        return private(send_file(path, mimetype="application/wacz", conditional=True, etag=True, max_age=300), info)
+
+    @app.get("/safe/<int:capture_id>")
+    def safe(capture_id: int):
+        """The archived main document with scripts and everything active disabled by a sandbox CSP."""
+        info = visible(capture_id)
+        found = data.main_document(capture_id)
+        if found is None:
+            abort(404)
+        body, content_type = found
+        response = Response(body, content_type=content_type)
+        response.headers["Content-Security-Policy"] = SAFE_CSP
+        return private(response, info)
+
+    return app

@@ -1,0 +1,68 @@
+"""Staff accounts: creating them and checking their passwords.
+
+Passwords are kept only as werkzeug's salted scrypt hashes. Checking a login
+costs one hash whether or not the user exists, so response times do not tell
+which user names are real.
+"""
+from __future__ import annotations
+
+import re
+import sqlite3
+from functools import cache
+from typing import Any
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from archive.catalog import utcnow
+
+ROLES = ("staff", "admin")
+MIN_PASSWORD_LENGTH = 10
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+class UserError(ValueError):
+    """An account cannot be created as asked; the message says why and what to do."""
+
+
+@cache
+def _decoy_hash() -> str:
+    # Checked against when the user does not exist, so that path costs a hash too.
+    return generate_password_hash("decoy password that matches nothing")
+
+
+def create_user(db: sqlite3.Connection, username: str, password: str, role: str = "staff") -> int:
+    """Add an account; return its id. Raises ``UserError`` for a bad name, weak password or taken name."""
+    if not _USERNAME.fullmatch(username or ""):
+        raise UserError(f"user name {username!r} is not valid: use 1-64 letters, digits, '.', '_' or '-', "
+                        "starting with a letter or digit")
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise UserError(f"the password is too short: use at least {MIN_PASSWORD_LENGTH} characters")
+    if role not in ROLES:
+        raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    try:
+        cur = db.execute("INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
+                         (username, generate_password_hash(password), role, utcnow()))
+    except sqlite3.IntegrityError:
+        raise UserError(f"there is already a user named {username!r}; choose another name") from None
+    return cur.lastrowid
+
+
+def _public(row: sqlite3.Row | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    user = dict(row)
+    user.pop("password_hash", None)  # never handed beyond this module
+    return user
+
+
+def authenticate(db: sqlite3.Connection, username: str, password: str) -> dict[str, Any] | None:
+    """The user (without its hash) if ``password`` is theirs, else None."""
+    row = db.execute("SELECT * FROM users WHERE username = ?", (username or "",)).fetchone()
+    stored = row["password_hash"] if row is not None else _decoy_hash()
+    ok = check_password_hash(stored, password or "")
+    return _public(row) if ok and row is not None else None
+
+
+def get_user(db: sqlite3.Connection, user_id: int) -> dict[str, Any] | None:
+    """Account ``user_id`` (id, username, role, created_at), or None."""
+    return _public(db.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone())

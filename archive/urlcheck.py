@@ -1,0 +1,40 @@
+"""The one check every URL passes before the archive will capture it.
+
+Scheme, length and normal form (``crawler.netpolicy.normalize_url``), then the host rules and the
+address policy (``check_url``: no private, loopback or reserved address unless
+``CAPTURE_ALLOW_NETWORKS`` allows it). The web form, the API, the CLI, watchlists, orders and the
+worker all call it; the recording proxy checks each address again when it connects.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from archive.settings import Settings
+from crawler.netpolicy import HostRules, URLRejected, check_url, normalize_url
+
+
+def url_checker(settings: Settings) -> Callable[[str], str]:
+    """A URL check for watches: ``check_url`` with the capture settings, one DNS lookup per host.
+
+    A host that does not resolve passes (its capture records the DNS failure, itself evidence
+    of a removal); the worker checks the address again when it captures.
+    """
+    verdicts: dict[str, str | None] = {}  # netloc -> why it is refused, None when allowed
+    rules = HostRules(settings.capture_host_rules)
+
+    def check(url: str) -> str:
+        normalized = normalize_url(url, settings.max_url_length)
+        netloc = urlsplit(normalized).netloc
+        if netloc not in verdicts:
+            try:
+                check_url(normalized, settings.capture_allow_networks, rules, settings.max_url_length,
+                          allow_unresolvable=True)
+                verdicts[netloc] = None
+            except URLRejected as exc:
+                verdicts[netloc] = str(exc)
+        if verdicts[netloc] is not None:
+            raise URLRejected(verdicts[netloc])
+        return normalized
+
+    return check

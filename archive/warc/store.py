@@ -1,0 +1,282 @@
+"""WARC files on local disk: a rolling writer and a reader by file and offset.
+
+Each process writes its own file, named with its pid; while open it carries a
+``.open`` suffix so nothing mistakes it for a finished file. Every capture's
+records are appended together and fsynced before the catalog learns of them.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import threading
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from io import BytesIO
+from pathlib import Path
+from typing import BinaryIO
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.recordloader import ArcWarcRecordLoader
+from warcio.utils import Digester
+from warcio.warcwriter import WARCWriter
+
+from archive.catalog import RecordRef
+
+OPEN_SUFFIX = ".open"
+
+
+class Sha256WARCWriter(WARCWriter):
+    """warcio's writer with SHA-256 block and payload digests (warcio defaults to SHA-1)."""
+
+    @staticmethod
+    def _create_digester():
+        return Digester("sha256")
+
+
+@dataclass
+class PendingRecord:
+    """A warcio record and the role it plays in its capture."""
+
+    role: str
+    record: object  # warcio ArcWarcRecord
+
+
+class WarcStoreError(RuntimeError):
+    """A WARC record cannot be read; the message names the file and offset."""
+
+
+def digest_bytes(value: str) -> tuple[str, bytes]:
+    """A WARC digest ``algo:value`` (base32 or hex) as (algorithm, raw bytes)."""
+    algo, _, text = value.partition(":")
+    try:
+        size = hashlib.new(algo).digest_size
+        raw = bytes.fromhex(text) if len(text) == 2 * size else base64.b32decode(text.upper())
+    except (ValueError, binascii.Error):
+        raise ValueError(f"{value!r} is not a digest (an algorithm, ':', then base32 or hex)") from None
+    return algo.lower(), raw
+
+
+def hex_digest(value: str | None) -> str | None:
+    """A WARC digest as the hex that ``sha256sum`` prints."""
+    return digest_bytes(value)[1].hex() if value else None
+
+
+class RollingWarcWriter:
+    """Appends captures to ``<dir>/<prefix>-<time>-<pid>-<n>.warc.gz`` up to ``max_size`` bytes."""
+
+    def __init__(self, warc_dir: Path, max_size: int, software: str, prefix: str = "archive"):
+        self.warc_dir = Path(warc_dir)
+        self.max_size = max_size
+        self.software = software
+        self.prefix = prefix
+        self._lock = threading.Lock()
+        self._fh: BinaryIO | None = None
+        self._name: str | None = None
+        self._warcinfo: RecordRef | None = None
+        self._seq = 0
+        self.warc_dir.mkdir(parents=True, exist_ok=True)
+
+    def _open(self) -> None:
+        self._seq += 1
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        self._name = f"{self.prefix}-{stamp}-{os.getpid()}-{self._seq:05d}.warc.gz"
+        self._fh = open(self.warc_dir / (self._name + OPEN_SUFFIX), "xb")
+        writer = Sha256WARCWriter(self._fh, gzip=True, warc_version="1.1")
+        info = writer.create_warcinfo_record(self._name, {
+            "software": self.software,
+            "format": "WARC File Format 1.1",
+            "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+        })
+        writer.write_record(info)
+        self._warcinfo = self._ref("warcinfo", info, 0, self._fh.tell())
+        self._sync()
+
+    def _ref(self, role: str, rec, offset: int, length: int) -> RecordRef:
+        h = rec.rec_headers
+        return RecordRef(
+            role, rec.rec_type, h.get_header("WARC-Target-URI") or "", h.get_header("WARC-Record-ID"),
+            rec.content_type or "", self._name, offset, length, h.get_header("WARC-Payload-Digest"),
+            h.get_header("WARC-Block-Digest"),
+            refers_to=h.get_header("WARC-Refers-To") if rec.rec_type == "revisit" else None,
+            warc_date=h.get_header("WARC-Date"), truncated=h.get_header("WARC-Truncated"))
+
+    def _sync(self) -> None:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def write(self, records: Iterable[PendingRecord]) -> list[RecordRef]:
+        """Append one capture's records; return where each landed (warcinfo first)."""
+        with self._lock:
+            if self._fh is None:
+                self._open()
+            writer = Sha256WARCWriter(self._fh, gzip=True, warc_version="1.1")
+            refs = [self._warcinfo]
+            start_of_capture = self._fh.tell()
+            try:
+                for pending in records:
+                    rec = pending.record
+                    offset = self._fh.tell()
+                    writer.write_record(rec)
+                    refs.append(self._ref(pending.role, rec, offset, self._fh.tell() - offset))
+                self._sync()
+            except BaseException:
+                # Leave the file as it was before this capture so it stays valid.
+                self._fh.seek(start_of_capture)
+                self._fh.truncate()
+                raise
+            if self._fh.tell() >= self.max_size:
+                self._close()
+            return refs
+
+    def _close(self) -> None:
+        if self._fh is None:
+            return
+        self._sync()
+        self._fh.close()
+        os.replace(self.warc_dir / (self._name + OPEN_SUFFIX), self.warc_dir / self._name)
+        self._fh = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def valid_length(path: Path) -> int:
+    """Bytes from the start of ``path`` that hold whole WARC records.
+
+    Each record is its own gzip member; a member is whole when zlib reaches its
+    end and its CRC and length check out. The first one that is not ends it.
+    """
+    end = 0
+    with open(path, "rb") as fh:
+        it = ArchiveIterator(fh)
+        try:
+            for record in it:
+                it.read_to_end(record)
+                offset, length = it.get_record_offset(), it.get_record_length()
+                if offset != end:
+                    break
+                fh_pos = fh.tell()
+                fh.seek(offset)
+                member = fh.read(length)
+                fh.seek(fh_pos)
+                inflater = zlib.decompressobj(wbits=31)
+                try:
+                    inflater.decompress(member)
+                except zlib.error:
+                    break
+                if not inflater.eof:
+                    break
+                end = offset + length
+        except Exception:
+            pass  # unreadable from here on: keep what was whole
+    return end
+
+
+def recover_orphans(warc_dir: Path) -> list[str]:
+    """Finish ``.open`` files left by dead writers: cut any torn record off the end, then rename."""
+    recovered = []
+    for path in sorted(Path(warc_dir).glob("*.warc.gz" + OPEN_SUFFIX)):
+        try:
+            pid = int(path.name[: -len(".warc.gz" + OPEN_SUFFIX)].rsplit("-", 2)[1])
+        except (IndexError, ValueError):
+            continue
+        if _pid_alive(pid) and pid != os.getpid():
+            continue
+        good = valid_length(path)
+        with open(path, "r+b") as fh:
+            fh.truncate(good)
+            fh.flush()
+            os.fsync(fh.fileno())
+        final = path.with_name(path.name[: -len(OPEN_SUFFIX)])
+        if good == 0:
+            path.unlink()
+        else:
+            os.replace(path, final)
+        recovered.append(final.name)
+    return recovered
+
+
+def open_warc(warc_dir: Path, name: str) -> BinaryIO:
+    """WARC file ``name``, opened for reading, whether finished or still being written."""
+    base = os.path.join(warc_dir, name)
+    # The finished name, the .open one, then the finished name again: the writer
+    # may rename the file between two tries.
+    for path in (base, base + OPEN_SUFFIX, base):
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            continue
+    raise WarcStoreError(f"WARC file {name} is missing from {warc_dir}")
+
+
+def read_bytes(warc_dir: Path, ref: RecordRef) -> bytes:
+    """The stored (gzip member) bytes of one record, exactly as on disk."""
+    with open_warc(warc_dir, ref.warc_file) as fh:
+        fh.seek(ref.offset)
+        data = fh.read(ref.length)
+    if len(data) != ref.length:
+        raise WarcStoreError(f"{ref.warc_file} is shorter than the catalog says (record at offset {ref.offset})")
+    return data
+
+
+def _inflate(data: bytes, ref: RecordRef) -> bytes:
+    """One record's gzip member, inflated in one go (an uncompressed record is left as it is)."""
+    if not data.startswith(b"\x1f\x8b"):
+        return data
+    inflater = zlib.decompressobj(wbits=31)
+    raw = inflater.decompress(data)
+    if not inflater.eof or inflater.unused_data:
+        raise WarcStoreError(f"{ref.warc_file} offset {ref.offset}: not one whole gzip member "
+                             f"of {ref.length} bytes there")
+    return raw
+
+
+def read_record(warc_dir: Path, ref: RecordRef):
+    """The record at ``ref`` parsed by warcio, with its payload loaded (content_stream decoded).
+
+    warcio's record loader parses it; the gzip member is inflated whole first,
+    which for one record is faster than warcio's block-by-block reader.
+    """
+    data = read_bytes(warc_dir, ref)
+    try:
+        return ArcWarcRecordLoader().parse_record_stream(BytesIO(_inflate(data, ref)), known_format="warc")
+    except WarcStoreError:
+        raise
+    except Exception as exc:
+        raise WarcStoreError(f"{ref.warc_file} offset {ref.offset}: unreadable record: {exc}") from exc
+
+
+def read_payload(warc_dir: Path, ref: RecordRef) -> bytes:
+    """The decoded payload (content) of the record at ``ref``.
+
+    A revisit record has none: resolve it first with ``catalog.payload_ref``.
+    """
+    if ref.record_type == "revisit":
+        raise WarcStoreError(f"{ref.warc_file} offset {ref.offset}: a revisit record holds no payload; "
+                             f"it is in record {ref.refers_to}")
+    return read_record(warc_dir, ref).content_stream().read()
+
+
+def capture_warc(warc_dir: Path, refs: Iterable[RecordRef]) -> Iterator[bytes]:
+    """A standalone WARC of one capture: its file's warcinfo then its records, byte for byte."""
+    seen = set()
+    for ref in refs:
+        key = (ref.warc_file, ref.offset)
+        if key not in seen:
+            seen.add(key)
+            yield read_bytes(warc_dir, ref)
