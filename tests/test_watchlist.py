@@ -9,6 +9,7 @@ import pytest
 
 from archive import catalog
 from archive.catalog import from_iso, to_iso
+from archive.urlcheck import url_checker
 from archive.watches.watchlist import (
     COUNT_SQL,
     WatchError,
@@ -21,7 +22,6 @@ from archive.watches.watchlist import (
     list_watches,
     parse_every,
     remove_watch,
-    url_checker,
 )
 from crawler.netpolicy import URLRejected
 from crawler.vantage import UnknownVantage
