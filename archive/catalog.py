@@ -441,25 +441,5 @@ def payload_ref(db: sqlite3.Connection, ref: RecordRef) -> RecordRef:
     return original
 
 
-def captures_near(db: sqlite3.Connection, url: str, when: datetime, limit: int = 1) -> list[dict[str, Any]]:
-    """Captures of ``url`` nearest in time to ``when``, nearest first (ties: the earlier one).
-
-    Two range scans of the (url, captured_at) index, one each way from ``when``.
-    """
-    at = to_iso(when)
-    before = db.execute("SELECT * FROM captures WHERE url = ? AND captured_at <= ?"
-                        " ORDER BY captured_at DESC LIMIT ?", (url, at, limit)).fetchall()
-    after = db.execute("SELECT * FROM captures WHERE url = ? AND captured_at > ?"
-                       " ORDER BY captured_at LIMIT ?", (url, at, limit)).fetchall()
-    when = from_iso(at)
-    rows = sorted(before + after, key=lambda r: (abs(from_iso(r["captured_at"]) - when), r["captured_at"]))
-    return [_capture_dict(r) for r in rows[:limit]]
-
-
 def set_indexed(db: sqlite3.Connection, capture_id: int, indexed: bool = True) -> None:
     db.execute("UPDATE captures SET indexed = ? WHERE id = ?", (int(indexed), capture_id))
-
-
-def unindexed_captures(db: sqlite3.Connection) -> list[int]:
-    # Captures staff made non-public are unindexed on purpose and stay so.
-    return [r[0] for r in db.execute("SELECT id FROM captures WHERE indexed = 0 AND visibility = 'public' ORDER BY id")]

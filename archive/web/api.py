@@ -15,7 +15,7 @@ from archive.web.db import capture_or_404, get_db, get_search, get_settings
 from archive.web.errors import error_response
 from archive.web.limits import TOKEN_HELP, current_token, unauthorized
 from archive.web.schemas import BulkCaptureRequest, CaptureRequest, InvalidInput, SearchArgs, load
-from archive.web.search import next_url, search_query
+from archive.web.search_queries import next_url, search_query
 from archive.web.submitting import bulk_item, submit_url
 from crawler.vantage import UnknownVantage, vantage_named
 from search import QuerySyntaxError

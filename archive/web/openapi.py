@@ -21,7 +21,7 @@ from marshmallow import Schema
 from archive.web import api_schemas as out
 from archive.web.api_page import code_spans, operations_for_page
 from archive.web.db import get_settings
-from archive.web.removals import RemovalArgs
+from archive.web.removal_queries import RemovalArgs
 from archive.web.routing import SQLITE_MAX_INT
 from archive.web.schemas import BulkCaptureRequest, CaptureRequest, SearchArgs, UTCDateTime
 from archive.web.watches import WatchListArgs, WatchRequest

@@ -12,7 +12,7 @@ from archive.removals.reports import OUTCOME_LABELS, events_by_month, get_event
 from archive.removals.reports import timeline as url_timeline
 from archive.web.db import get_db, get_settings
 from archive.web.errors import error_response
-from archive.web.removals import event_diff, query_events
+from archive.web.removal_queries import event_diff, query_events
 from archive.web.schemas import InvalidInput
 
 bp = Blueprint("removals_api", __name__, url_prefix="/api")
