@@ -150,6 +150,18 @@ def test_capture_event_and_job_done_commit_together(settings, site):
         before["id"], stored.capture_id, "not_found")
 
 
+def test_storing_nothing_is_refused_and_writes_nothing(settings):
+    db = catalog.connect(settings.catalog_path)
+    writer = RollingWarcWriter(settings.warc_dir, settings.warc_max_size, SOFTWARE)
+    try:
+        with pytest.raises(ValueError, match=r"nothing to store for http://news.example.com/: Found needs a result"):
+            store(Found("http://news.example.com/"), storage_for(settings, db, writer))
+    finally:
+        writer.close()
+    assert db.execute("SELECT count(*) FROM captures").fetchone()[0] == 0
+    assert list(settings.warc_dir.glob("*.warc.gz*")) == []
+
+
 KILLED_AFTER_STORE = """
 import asyncio, os, signal
 from archive import catalog

@@ -12,7 +12,7 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any
@@ -139,7 +139,7 @@ class Found:
     result: CaptureResult | None = None
     failed: CaptureFailed | None = None
     job: dict[str, Any] | None = None
-    outlinks: tuple[str, ...] = field(default=())
+    outlinks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,8 @@ def store_capture(found: Found, into: Storage) -> Stored:
     """Write ``found.result`` to WARC, catalog it with its outcome, update removal events and
     finish its job in one transaction, then index it."""
     result = found.result
-    assert result is not None, "store_capture needs a result"
+    if result is None:
+        raise ValueError(f"store_capture needs the page captured from {found.url}; use store() for a failure")
     extracted = extract(result.dom, result.final_url)
     # The article title (as a reader sees it) rather than the tab title with its " - Site" suffix.
     title = extracted.title or result.title
@@ -237,7 +238,8 @@ def store_unreachable(found: Found, into: Storage) -> Stored:
     """Keep a capture that reached nothing as evidence: a metadata record saying what failed
     (DNS, refused, reset, TLS, timeout), and a catalog row with the outcome `unreachable`."""
     failed, url = found.failed, found.url
-    assert failed is not None, "store_unreachable needs a failure"
+    if failed is None:
+        raise ValueError(f"store_unreachable needs the failure to reach {url}; use store() for a page")
     started = failed.started or datetime.now(UTC)
     ended = failed.ended or started
     provenance = json.dumps(failed.provenance, indent=1, ensure_ascii=False, default=str).encode("utf-8")
