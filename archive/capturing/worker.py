@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import threading
 
 from archive import catalog
@@ -17,7 +18,7 @@ from archive.capturing.budget import OverBudget, check_budget
 from archive.capturing.outlinks import choose_outlinks
 from archive.capturing.store import SOFTWARE, Found, Storage, store
 from archive.catalog import to_iso
-from archive.removals.events import vantage_countries
+from archive.removals.events import CountryOf, vantage_countries
 from archive.removals.outcomes import OutcomeJudge
 from archive.settings import Settings
 from archive.urlcheck import url_checker
@@ -180,8 +181,8 @@ def start_worker_thread(settings: Settings) -> tuple[threading.Thread, threading
     return thread, stop
 
 
-def storage_for(settings: Settings, db, writer: RollingWarcWriter, judge: OutcomeJudge | None = None,
-                country_of=None) -> Storage:
+def storage_for(settings: Settings, db: sqlite3.Connection, writer: RollingWarcWriter,
+                judge: OutcomeJudge | None = None, country_of: CountryOf | None = None) -> Storage:
     """How the worker (and capture_now) store captures under ``settings``: judged, deduplicated as
     set, indexed, with outlinks kept within the hosts' byte budgets."""
     return Storage(db=db, writer=writer,
