@@ -321,6 +321,19 @@ def backfill_permalinks(db: sqlite3.Connection) -> int:
 
 def add_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Iterable[RecordRef]) -> int:
     """Insert a capture and its record locations in one transaction; return its id."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        capture_id = insert_capture(db, capture, records)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return capture_id
+
+
+def insert_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Iterable[RecordRef]) -> int:
+    """Insert a capture and its record locations; return its id. The caller holds the transaction,
+    so what else the capture changes (its removal event, its job) commits with it."""
     cols = ("url", "final_url", "captured_at", "ended_at", "status", "title", "lang",
             "sha256", "partial", "partial_reasons", "blocked", "job_id", "vantage", "outcome", "evidence",
             "watch_id", "permalink", "bytes")
@@ -333,22 +346,15 @@ def add_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Iterab
     row["title"] = row["title"] or ""
     row["vantage"] = row["vantage"] or "direct"
     row["lang"] = row["lang"] or ""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        cur = db.execute(
-            f"INSERT INTO captures ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})", row)
-        capture_id = cur.lastrowid
-        db.executemany(
-            "INSERT INTO records (capture_id, role, record_type, target_uri, record_id, content_type,"
-            " warc_file, offset, length, payload_digest, block_digest, refers_to, warc_date, truncated)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(capture_id, r.role, r.record_type, r.target_uri, r.record_id, r.content_type, r.warc_file,
-              r.offset, r.length, r.payload_digest, r.block_digest, r.refers_to, r.warc_date, r.truncated)
-             for r in records])
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+    cur = db.execute(f"INSERT INTO captures ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})", row)
+    capture_id = cur.lastrowid
+    db.executemany(
+        "INSERT INTO records (capture_id, role, record_type, target_uri, record_id, content_type,"
+        " warc_file, offset, length, payload_digest, block_digest, refers_to, warc_date, truncated)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(capture_id, r.role, r.record_type, r.target_uri, r.record_id, r.content_type, r.warc_file,
+          r.offset, r.length, r.payload_digest, r.block_digest, r.refers_to, r.warc_date, r.truncated)
+         for r in records])
     return capture_id
 
 
@@ -435,25 +441,5 @@ def payload_ref(db: sqlite3.Connection, ref: RecordRef) -> RecordRef:
     return original
 
 
-def captures_near(db: sqlite3.Connection, url: str, when: datetime, limit: int = 1) -> list[dict[str, Any]]:
-    """Captures of ``url`` nearest in time to ``when``, nearest first (ties: the earlier one).
-
-    Two range scans of the (url, captured_at) index, one each way from ``when``.
-    """
-    at = to_iso(when)
-    before = db.execute("SELECT * FROM captures WHERE url = ? AND captured_at <= ?"
-                        " ORDER BY captured_at DESC LIMIT ?", (url, at, limit)).fetchall()
-    after = db.execute("SELECT * FROM captures WHERE url = ? AND captured_at > ?"
-                       " ORDER BY captured_at LIMIT ?", (url, at, limit)).fetchall()
-    when = from_iso(at)
-    rows = sorted(before + after, key=lambda r: (abs(from_iso(r["captured_at"]) - when), r["captured_at"]))
-    return [_capture_dict(r) for r in rows[:limit]]
-
-
 def set_indexed(db: sqlite3.Connection, capture_id: int, indexed: bool = True) -> None:
     db.execute("UPDATE captures SET indexed = ? WHERE id = ?", (int(indexed), capture_id))
-
-
-def unindexed_captures(db: sqlite3.Connection) -> list[int]:
-    # Captures staff made non-public are unindexed on purpose and stay so.
-    return [r[0] for r in db.execute("SELECT id FROM captures WHERE indexed = 0 AND visibility = 'public' ORDER BY id")]

@@ -8,12 +8,17 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crawler.vantage import Vantage
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def _networks(value: str) -> tuple:
+def _networks(value: str) -> tuple[IPNetwork, ...]:
     nets = []
     for part in value.replace(";", ",").split(","):
         part = part.strip()
@@ -41,7 +46,7 @@ def _bool(value: str) -> bool:
     raise ValueError("use on or off")
 
 
-def _vantages(value: str) -> dict:
+def _vantages(value: str) -> dict[str, Vantage]:
     from crawler.vantage import parse_vantages
 
     try:
@@ -98,104 +103,101 @@ class Setting:
     parse: Callable[[str], Any] = str
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("ARCHIVE_HOME", "./data", "Data directory: catalog, WARC files, search index.", Path),
-    Setting("ARCHIVE_NAME", "Takedown Archive", "Archive name used in citations and page titles."),
-    Setting("ARCHIVE_HOST", "127.0.0.1", "Address `serve` listens on."),
-    Setting("ARCHIVE_PORT", "8000", "Port `serve` listens on.", _int),
-    Setting("CAPTURE_ALLOW_NETWORKS", "",
-            "Comma-separated CIDR networks captures may reach although private/loopback "
-            "(e.g. 127.0.0.0/8 for tests). Empty: only public addresses.", _networks),
-    Setting("CAPTURE_HOST_RULES", "",
-            "Chromium --host-resolver-rules, also honoured by the recording proxy "
-            "(e.g. 'MAP kloop.kg 127.0.0.1:8081').")
-    ,
-    Setting("CAPTURE_VANTAGES", "",
-            "Vantage points captures may go through: comma-separated name=COUNTRY=proxy, the proxy "
-            "http://host:port (CONNECT) or socks5://host:port, e.g. 'kg-bishkek=KG=socks5://10.0.0.5:1080'. "
-            "`direct` (this machine) is always there.", _vantages),
-    Setting("CHROMIUM_PATH", "", "Chromium executable. Empty: a Playwright-installed one, then /usr/bin/chromium."),
-    Setting("CAPTURE_TIMEOUT", "60", "Seconds a whole capture may take before it is cut and marked partial.", float),
-    Setting("CAPTURE_SETTLE_TIMEOUT", "10", "Seconds to wait for the network to go quiet after load.", float),
-    Setting("CAPTURE_SCROLL_STEPS", "20", "Most viewport-heights to scroll to trigger lazy content.", _int),
-    Setting("CAPTURE_MAX_BYTES", "200000000",
-            "Bytes of responses one capture may record before it is marked partial.", _int),
-    Setting("CAPTURE_MAX_RESOURCE_BYTES", "50000000", "Bytes one response may record before it is truncated.", _int),
-    Setting("CAPTURE_CONCURRENCY", "2", "Captures a worker runs at once.", _int),
-    Setting("CAPTURE_MAX_ATTEMPTS", "2", "Attempts per capture job before it is marked failed.", _int),
-    Setting("CAPTURE_VIEWPORT", "1280x900", "Browser viewport, WIDTHxHEIGHT.", _viewport),
-    Setting("CAPTURE_NICE", "10",
-            "Scheduling niceness (0-19) of capture work: the worker's threads and the Chromium they start, "
-            "so readers are served first when `serve` runs both.", _int),
-    Setting("MAX_URL_LENGTH", "2048", "Longest URL accepted for capture.", _int),
-    Setting("WARC_MAX_SIZE", "1000000000", "Bytes after which a WARC file is closed and a new one started.", _int),
-    Setting("WARC_DEDUP", "on",
-            "Write a response whose payload is already archived as a revisit record pointing to it (on/off).",
-            _bool),
-    Setting("SEARCH_BACKEND", "tantivy",
-            "Search engine: tantivy (embedded, in ARCHIVE_HOME/index) or elasticsearch (ELASTICSEARCH_URL)."),
-    Setting("REPLAY_PORT", "8001",
-            "Port of the replay origin `serve` also starts (archived pages run only there).", _int),
-    Setting("REPLAY_URL", "",
-            "Public base URL of the replay origin. Empty: http://localhost:REPLAY_PORT, a different host name "
-            "from the app's 127.0.0.1 so no app cookie is ever sent to archived pages."),
-    Setting("REPLAY_ASSETS", "vendor/replaywebpage-2.5.3",
-            "Directory with replayweb.page's sw.js and ui.js (fetched from npm by `make setup`)."),
-    Setting("FINGERPRINTS_PATH", "",
-            "Blockpage fingerprint files in OONI's CSV format, loaded beside the built-in set "
-            "(several separated by `:`), e.g. ../shared/fingerprints/fingerprints_http.csv.", _paths),
-    Setting("CHANGE_THRESHOLD", "0.8",
-            "Main-text similarity (0-1) to the last `ok` capture below which a 2xx capture is `changed`.",
-            _fraction),
-    Setting("WATCH_EVERY", "6h", "Default interval between captures of a watched URL (s, m, h, d).", _duration),
-    Setting("WATCH_JITTER", "0.1",
-            "Fraction of the interval by which each next capture time is moved at random, so watches spread out.",
-            _fraction),
-    Setting("WATCH_HOST_DELAY", "10", "Seconds between two scheduled captures of the same host (politeness).",
-            float),
-    Setting("WATCH_MAX_PENDING", "20",
-            "Most scheduled captures queued or running at once; the rest wait for the next round.", _int),
-    Setting("SECRET_KEY", "",
-            "Key signing staff sessions and form tokens. Empty: one is made and kept in ARCHIVE_HOME/secret_key."),
-    Setting("TAKEDOWN_MAX_DOCUMENT_BYTES", "20000000",
-            "Largest takedown order document (PDF, image or HTML) accepted.", _int),
-    Setting("ELASTICSEARCH_URL", "",
-            "Elasticsearch base URL, for SEARCH_BACKEND=elasticsearch (e.g. https://es.example:9200)."),
-    Setting("ELASTICSEARCH_API_KEY", "", "Elasticsearch API key (base64 id:key); or use the user name and password."),
-    Setting("ELASTICSEARCH_USERNAME", "", "Elasticsearch basic-auth user name."),
-    Setting("ELASTICSEARCH_PASSWORD", "", "Elasticsearch basic-auth password."),
-    Setting("ELASTICSEARCH_INDEX", "takedown-archive",
-            "Alias searches and writes go through; `reindex` builds a new index behind it and swaps."),
-    Setting("ARCHIVE_URL", "",
-            "Public base URL of the app (https://archive.example), for citations, feeds and Memento links. "
-            "Empty: taken from each request."),
-    Setting("RATE_LIMIT_ANONYMOUS", "5/minute",
-            "Capture submissions allowed per IP address without an API token (flask-limiter syntax)."),
-    Setting("RATE_LIMIT_TOKEN", "60/minute", "Capture submissions allowed per API token."),
-    Setting("HOST_DAILY_BYTES", "2000000000",
-            "Bytes the archive captures from one host per UTC day; further submissions for it are refused.", _int),
-    Setting("OUTLINKS_MAX", "20", "Most outlinks of a page captured when a submission asks for them.", _int),
-    Setting("BULK_MAX", "100", "Most URLs in one bulk submission (API token holders only).", _int),
-)
+def _setting(default: str, help: str, parse: Callable[[str], Any] = str) -> Any:
+    """One setting's declaration: its default and help as text, and the parser that gives its type."""
+    return field(metadata={"default": default, "help": help, "parse": parse})
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Parsed settings; attribute names are the lower-cased setting names."""
+    """Every setting, declared once as a typed field: the field's name is the environment variable's
+    in lower case, its type what the parser gives. ``SETTINGS`` and README's table derive from these."""
 
-    values: Mapping[str, Any] = field(default_factory=dict)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name.upper()]
-        except KeyError:
-            raise AttributeError(name) from None
+    archive_home: Path = _setting("./data", "Data directory: catalog, WARC files, search index.", Path)
+    archive_name: str = _setting("Takedown Archive", "Archive name used in citations and page titles.")
+    archive_host: str = _setting("127.0.0.1", "Address `serve` listens on.")
+    archive_port: int = _setting("8000", "Port `serve` listens on.", _int)
+    capture_allow_networks: tuple[IPNetwork, ...] = _setting("",
+            "Comma-separated CIDR networks captures may reach although private/loopback "
+            "(e.g. 127.0.0.0/8 for tests). Empty: only public addresses.", _networks)
+    capture_host_rules: str = _setting("",
+            "Chromium --host-resolver-rules, also honoured by the recording proxy "
+            "(e.g. 'MAP kloop.kg 127.0.0.1:8081').")
+    capture_vantages: dict[str, Vantage] = _setting("",
+            "Vantage points captures may go through: comma-separated name=COUNTRY=proxy, the proxy "
+            "http://host:port (CONNECT) or socks5://host:port, e.g. 'kg-bishkek=KG=socks5://10.0.0.5:1080'. "
+            "`direct` (this machine) is always there.", _vantages)
+    chromium_path: str = _setting("", "Chromium executable. Empty: a Playwright-installed one, then /usr/bin/chromium.")
+    capture_timeout: float = _setting("60",
+            "Seconds a whole capture may take before it is cut and marked partial.", float)
+    capture_settle_timeout: float = _setting("10", "Seconds to wait for the network to go quiet after load.", float)
+    capture_scroll_steps: int = _setting("20", "Most viewport-heights to scroll to trigger lazy content.", _int)
+    capture_max_bytes: int = _setting("200000000",
+            "Bytes of responses one capture may record before it is marked partial.", _int)
+    capture_max_resource_bytes: int = _setting("50000000",
+            "Bytes one response may record before it is truncated.", _int)
+    capture_concurrency: int = _setting("2", "Captures a worker runs at once.", _int)
+    capture_max_attempts: int = _setting("2", "Attempts per capture job before it is marked failed.", _int)
+    capture_viewport: tuple[int, int] = _setting("1280x900", "Browser viewport, WIDTHxHEIGHT.", _viewport)
+    capture_nice: int = _setting("10",
+            "Scheduling niceness (0-19) of capture work: the worker's threads and the Chromium they start, "
+            "so readers are served first when `serve` runs both.", _int)
+    max_url_length: int = _setting("2048", "Longest URL accepted for capture.", _int)
+    warc_max_size: int = _setting("1000000000", "Bytes after which a WARC file is closed and a new one started.", _int)
+    warc_dedup: bool = _setting("on",
+            "Write a response whose payload is already archived as a revisit record pointing to it (on/off).",
+            _bool)
+    search_backend: str = _setting("tantivy",
+            "Search engine: tantivy (embedded, in ARCHIVE_HOME/index) or elasticsearch (ELASTICSEARCH_URL).")
+    replay_port: int = _setting("8001",
+            "Port of the replay origin `serve` also starts (archived pages run only there).", _int)
+    replay_url: str = _setting("",
+            "Public base URL of the replay origin. Empty: http://localhost:REPLAY_PORT, a different host name "
+            "from the app's 127.0.0.1 so no app cookie is ever sent to archived pages.")
+    replay_assets: str = _setting("vendor/replaywebpage-2.5.3",
+            "Directory with replayweb.page's sw.js and ui.js (fetched from npm by `make setup`).")
+    fingerprints_path: tuple[Path, ...] = _setting("",
+            "Blockpage fingerprint files in OONI's CSV format, loaded beside the built-in set "
+            "(several separated by `:`), e.g. ../shared/fingerprints/fingerprints_http.csv.", _paths)
+    change_threshold: float = _setting("0.8",
+            "Main-text similarity (0-1) to the last `ok` capture below which a 2xx capture is `changed`.",
+            _fraction)
+    watch_every: int = _setting("6h", "Default interval between captures of a watched URL (s, m, h, d).", _duration)
+    watch_jitter: float = _setting("0.1",
+            "Fraction of the interval by which each next capture time is moved at random, so watches spread out.",
+            _fraction)
+    watch_host_delay: float = _setting("10", "Seconds between two scheduled captures of the same host (politeness).",
+            float)
+    watch_max_pending: int = _setting("20",
+            "Most scheduled captures queued or running at once; the rest wait for the next round.", _int)
+    secret_key: str = _setting("",
+            "Key signing staff sessions and form tokens. Empty: one is made and kept in ARCHIVE_HOME/secret_key.")
+    takedown_max_document_bytes: int = _setting("20000000",
+            "Largest takedown order document (PDF, image or HTML) accepted.", _int)
+    elasticsearch_url: str = _setting("",
+            "Elasticsearch base URL, for SEARCH_BACKEND=elasticsearch (e.g. https://es.example:9200).")
+    elasticsearch_api_key: str = _setting("",
+            "Elasticsearch API key (base64 id:key); or use the user name and password.")
+    elasticsearch_username: str = _setting("", "Elasticsearch basic-auth user name.")
+    elasticsearch_password: str = _setting("", "Elasticsearch basic-auth password.")
+    elasticsearch_index: str = _setting("takedown-archive",
+            "Alias searches and writes go through; `reindex` builds a new index behind it and swaps.")
+    archive_url: str = _setting("",
+            "Public base URL of the app (https://archive.example), for citations, feeds and Memento links. "
+            "Empty: taken from each request.")
+    rate_limit_anonymous: str = _setting("5/minute",
+            "Capture submissions allowed per IP address without an API token (flask-limiter syntax).")
+    rate_limit_token: str = _setting("60/minute", "Capture submissions allowed per API token.")
+    host_daily_bytes: int = _setting("2000000000",
+            "Bytes the archive captures from one host per UTC day; further submissions for it are refused.", _int)
+    outlinks_max: int = _setting("20", "Most outlinks of a page captured when a submission asks for them.", _int)
+    bulk_max: int = _setting("100", "Most URLs in one bulk submission (API token holders only).", _int)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read every setting from ``environ`` (default ``os.environ``); ``overrides`` win."""
         environ = os.environ if environ is None else environ
-        values = {}
+        values: dict[str, Any] = {}
         for s in SETTINGS:
             raw = overrides.pop(s.name.lower(), None)
             if raw is None:
@@ -211,7 +213,7 @@ class Settings:
         if overrides:
             raise SettingError(f"unknown settings: {', '.join(sorted(overrides))}")
         values["ARCHIVE_HOME"] = Path(values["ARCHIVE_HOME"]).resolve()
-        return cls(values)
+        return cls(**{name.lower(): value for name, value in values.items()})
 
     @property
     def warc_dir(self) -> Path:
@@ -229,6 +231,10 @@ class Settings:
     @property
     def catalog_path(self) -> Path:
         return self.archive_home / "catalog.sqlite3"
+
+
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(f.name.upper(), f.metadata["default"], f.metadata["help"], f.metadata["parse"]) for f in fields(Settings))
 
 
 def settings_table() -> str:

@@ -6,10 +6,11 @@ Builds a synthetic catalog with the real schema (catalog.connect, then bulk
 inserts): one watch-listed URL captured every hour (a tenth of the captures),
 the rest spread over 30,000 URLs, two years of capture times, twelve records
 per capture, its subresources drawn from shared assets so most are revisits.
-Then times what a Wayback-style ``/web/<timestamp>/<url>`` needs: the capture
-of the URL nearest the time (``catalog.captures_near``) and its records with
-their originals (``catalog.get_records(..., with_originals=True)``); and the
-dedup lookup of a payload digest (``catalog.find_original``).
+Then times what a Wayback-style ``/web/<timestamp>/<url>`` runs (archive/web/wayback.py
+``at_time``): the capture made in that second (``mementos.in_second``), else the
+public capture of the URL or its other scheme nearest the time (``mementos.nearest``),
+and its records with their originals (``catalog.get_records(..., with_originals=True)``);
+and the dedup lookup of a payload digest (``catalog.find_original``).
 Target: p95 of a URL-and-time lookup under 20 ms.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from archive import catalog  # noqa: E402
+from archive.lookup import mementos  # noqa: E402
 
 START = datetime(2023, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=730)
@@ -116,8 +118,8 @@ def main(argv: list[str] | None = None) -> None:
             url = HOT if i % 2 else rng.choice(urls)
             when = START + SPAN * rng.random()
             t0 = time.perf_counter()
-            hits = catalog.captures_near(db, url, when)
-            refs = catalog.get_records(db, hits[0]["id"], with_originals=True) if hits else []
+            hit = mementos.in_second(db, url, mementos.timestamp(when)) or mementos.nearest(db, url, when)
+            refs = catalog.get_records(db, hit["id"], with_originals=True) if hit else []
             near.append(time.perf_counter() - t0)
             found_records += len(refs)
 

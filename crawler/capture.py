@@ -7,6 +7,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, NamedTuple
 from urllib.parse import urljoin
 
 from playwright.async_api import Error as PlaywrightError
@@ -115,6 +116,15 @@ class CaptureResult:
         return bool(self.partial_reasons)
 
 
+class Loaded(NamedTuple):
+    """What the browser ended with: the main response (None if none came), screenshot, DOM and title."""
+
+    response: Any
+    screenshot: bytes | None
+    dom: str
+    title: str
+
+
 class Capturer:
     """A running Chromium that captures pages, several at a time if asked."""
 
@@ -165,44 +175,58 @@ class Capturer:
                                read_timeout=min(30, opts.timeout), vantage=vantage)
         port = await proxy.start()
         started = datetime.now(UTC)
-        deadline = time.monotonic() + opts.timeout
         reasons: list[str] = []
-        width, height = opts.viewport
+        loaded = await self._load(browser, proxy, port, url, time.monotonic() + opts.timeout, reasons)
+        ended = datetime.now(UTC)
+        reasons.extend(proxy.limits_hit)
+        if proxy.blocked:
+            reasons.append(f"{len(proxy.blocked)} request(s) blocked by the address policy")
+        main = _main_exchange(_redirect_chain(url, loaded.response), proxy.exchanges)
+        if main is None:
+            raise self._nothing_captured(browser, url, proxy, vantage, started, ended)
+        if main.truncated:
+            reasons.append(f"main document truncated ({main.truncated})")
+        return self._result(browser, url, loaded, main, proxy, vantage, (started, ended), reasons)
+
+    async def _load(self, browser, proxy: RecordingProxy, port: int, url: str, deadline: float,
+                    reasons: list[str]) -> Loaded:
+        """The page in a fresh browser context through ``proxy``; the context and proxy are closed after."""
+        width, height = self.options.viewport
         context = await browser.new_context(
             proxy={"server": f"http://127.0.0.1:{port}"}, ignore_https_errors=True,
             viewport={"width": width, "height": height}, accept_downloads=False,
             user_agent=await self._user_agent(browser))
-        screenshot, dom, title, response = None, "", "", None
         try:
             page = await context.new_page()
-            response, screenshot, dom, title = await self._drive(page, proxy, url, deadline, reasons)
+            return Loaded(*await self._drive(page, proxy, url, deadline, reasons))
         finally:
             await context.close()
             await proxy.close()
-        ended = datetime.now(UTC)
-        for limit in proxy.limits_hit:
-            reasons.append(limit)
-        if proxy.blocked:
-            reasons.append(f"{len(proxy.blocked)} request(s) blocked by the address policy")
-        chain = _redirect_chain(url, response)
-        main = _main_exchange(chain, proxy.exchanges)
-        if main is None:
-            failure = _main_failure(url, proxy)
-            raise CaptureFailed(
-                _why_nothing(url, proxy), failure=failure, vantage=vantage.name if vantage else DIRECT,
-                started=started, ended=ended, provenance={
-                    "software": f"takedown-archive/{__version__}", "browser": f"Chromium {browser.version}",
-                    "user_agent": self._ua, "started_at": started.isoformat(), "ended_at": ended.isoformat(),
-                    "requested_url": url, "failure": failure, "failed_requests": proxy.failed,
-                    "blocked_requests": proxy.blocked, "host_rules": opts.host_rules or None,
-                    "vantage": vantage.describe() if vantage else {"name": DIRECT, "country": None}})
-        if main.truncated:
-            reasons.append(f"main document truncated ({main.truncated})")
-        final_url = response.url if response is not None else main.url
+
+    def _nothing_captured(self, browser, url: str, proxy: RecordingProxy, vantage: Vantage | None,
+                          started: datetime, ended: datetime) -> CaptureFailed:
+        """The failure to raise when no main document came back, with what the capture knew."""
+        failure = _main_failure(url, proxy)
+        return CaptureFailed(
+            _why_nothing(url, proxy), failure=failure, vantage=vantage.name if vantage else DIRECT,
+            started=started, ended=ended, provenance={
+                "software": f"takedown-archive/{__version__}", "browser": f"Chromium {browser.version}",
+                "user_agent": self._ua, "started_at": started.isoformat(), "ended_at": ended.isoformat(),
+                "requested_url": url, "failure": failure, "failed_requests": proxy.failed,
+                "blocked_requests": proxy.blocked, "host_rules": self.options.host_rules or None,
+                "vantage": vantage.describe() if vantage else {"name": DIRECT, "country": None}})
+
+    def _result(self, browser, url: str, loaded: Loaded, main: Exchange, proxy: RecordingProxy,
+                vantage: Vantage | None, times: tuple[datetime, datetime], reasons: list[str]) -> CaptureResult:
+        """The capture with its provenance (what a reader of the WARC needs to trust it)."""
+        opts = self.options
+        started, ended = times
+        width, height = opts.viewport
+        final_url = loaded.response.url if loaded.response is not None else main.url
         result = CaptureResult(
-            url=url, final_url=final_url, status=main.status if main.status else 0, title=title,
+            url=url, final_url=final_url, status=main.status if main.status else 0, title=loaded.title,
             started=started, ended=ended, exchanges=proxy.exchanges, main=main, blocked=proxy.blocked,
-            failed=proxy.failed, screenshot=screenshot, dom=dom, partial_reasons=reasons)
+            failed=proxy.failed, screenshot=loaded.screenshot, dom=loaded.dom, partial_reasons=reasons)
         result.provenance = {
             "software": f"takedown-archive/{__version__}",
             "browser": f"Chromium {browser.version}",

@@ -38,6 +38,19 @@ def upstream_tls_context() -> ssl.SSLContext:
     return ctx
 
 
+# Hop-by-hop headers the browser addressed to this proxy; the upstream gets its own Connection.
+HOP_HEADERS = ("proxy-connection", "proxy-authorization", "connection", "keep-alive")
+
+
+def upstream_request_head(method: str, path: str, headers) -> tuple[bytes, bool]:
+    """The request head sent upstream (and recorded), and whether it asks for a WebSocket upgrade."""
+    lines = [f"{method} {path} HTTP/1.1"]
+    lines += [f"{key}: {value}" for key, value in headers if key.lower() not in HOP_HEADERS]
+    upgrade = (header_value(headers, "upgrade") or "").lower() == "websocket"
+    lines.append("Connection: Upgrade" if upgrade else "Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"), upgrade
+
+
 class RecordingProxy:
     """One proxy per capture: records its exchanges and the requests it refused."""
 
@@ -138,52 +151,21 @@ class RecordingProxy:
             self.last_activity = time.monotonic()
 
     async def _exchange_counted(self, head: bytes, reader, writer, origin) -> bool:
+        """One request from the browser: its target, its body, the upstream connection, the exchange."""
         (method, target, *_), headers = parse_head(head)
-        if origin:
-            scheme, host, port = origin
-            path = target
-            netloc = header_value(headers, "host") or (host if port == 443 else f"{host}:{port}")
-            url = f"https://{netloc}{path}"
-        else:
-            parts = urlsplit(target)
-            if parts.scheme != "http" or not parts.hostname:
-                await self._reply(writer, 400, f"proxy cannot fetch {target}")
-                return False
-            scheme, host, port = "http", parts.hostname, parts.port or 80
-            path = parts.path or "/"
-            if parts.query:
-                path += "?" + parts.query
-            url = target.split("#")[0]
-
-        body = b""
-        length = header_value(headers, "content-length")
-        if length and length.isdigit():
-            body = await reader.readexactly(int(length))
-        elif (header_value(headers, "transfer-encoding") or "").lower() == "chunked":
-            body = await self._read_chunked(reader, None, lambda data: None)
-
+        where = self._target(target, headers, origin)
+        if where is None:
+            await self._reply(writer, 400, f"proxy cannot fetch {target}")
+            return False
+        scheme, host, port, path, url = where
+        body = await self._request_body(headers, reader)
         started = datetime.now(UTC)
         try:
             up_reader, up_writer, ip, tls = await self._connect(url, host, port, scheme == "https")
         except ProxyError as exc:
-            if exc.kind == "blocked":
-                self.blocked.append({"url": url, "reason": str(exc), "time": started.isoformat()})
-                await self._reply(writer, 403, f"Blocked by the archive: {exc}", blocked=str(exc))
-            else:
-                self.failed.append({"url": url, "kind": exc.kind, "error": str(exc),
-                                    "time": started.isoformat()})
-                await self._reply(writer, 502, f"{exc.kind}: {exc}")
+            await self._refuse(writer, url, exc, started)
             return True
-
-        out_lines = [f"{method} {path} HTTP/1.1"]
-        for key, value in headers:
-            low = key.lower()
-            if low in ("proxy-connection", "proxy-authorization", "connection", "keep-alive"):
-                continue
-            out_lines.append(f"{key}: {value}")
-        upgrade = (header_value(headers, "upgrade") or "").lower() == "websocket"
-        out_lines.append("Connection: Upgrade" if upgrade else "Connection: close")
-        request_head = ("\r\n".join(out_lines) + "\r\n\r\n").encode("latin-1")
+        request_head, upgrade = upstream_request_head(method, path, headers)
         ex = Exchange(url=url, method=method, started=started, ip=ip, request_head=request_head,
                       request_body=body, tls=tls)
         try:
@@ -194,27 +176,57 @@ class RecordingProxy:
             ex.truncated = ex.truncated or "time"
             raise
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError) as exc:
-            if not ex.response_head:
-                self.failed.append({"url": url, "kind": "reset", "error": f"connection lost: {exc}",
-                                    "time": started.isoformat()})
-                with contextlib.suppress(Exception):
-                    await self._reply(writer, 502, f"reset: {exc}")
-                return False
-            ex.truncated = ex.truncated or "disconnect"
+            await self._cut_short(ex, writer, "reset", f"connection lost: {exc}", 502, f"reset: {exc}", "disconnect")
             return False
         except TimeoutError:
-            if not ex.response_head:
-                self.failed.append({"url": url, "kind": "timeout", "error": "server did not answer in time",
-                                    "time": started.isoformat()})
-                with contextlib.suppress(Exception):
-                    await self._reply(writer, 504, "timeout")
-                return False
-            ex.truncated = ex.truncated or "time"
+            await self._cut_short(ex, writer, "timeout", "server did not answer in time", 504, "timeout", "time")
             return False
         finally:
             up_writer.close()
             if ex.response_head:
                 self.exchanges.append(ex)
+
+    @staticmethod
+    def _target(target: str, headers, origin) -> tuple[str, str, int, str, str] | None:
+        """(scheme, host, port, path, url) of a request: inside a CONNECT tunnel to ``origin``, or an
+        absolute http URL; None for anything else."""
+        if origin:
+            scheme, host, port = origin
+            netloc = header_value(headers, "host") or (host if port == 443 else f"{host}:{port}")
+            return scheme, host, port, target, f"https://{netloc}{target}"
+        parts = urlsplit(target)
+        if parts.scheme != "http" or not parts.hostname:
+            return None
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return "http", parts.hostname, parts.port or 80, path, target.split("#")[0]
+
+    async def _request_body(self, headers, reader) -> bytes:
+        length = header_value(headers, "content-length")
+        if length and length.isdigit():
+            return await reader.readexactly(int(length))
+        if (header_value(headers, "transfer-encoding") or "").lower() == "chunked":
+            return await self._read_chunked(reader, None, lambda data: None)
+        return b""
+
+    async def _refuse(self, writer, url: str, exc: ProxyError, started: datetime) -> None:
+        """No upstream connection: a blocked address (403, listed as blocked) or a failure (502, listed as failed)."""
+        if exc.kind == "blocked":
+            self.blocked.append({"url": url, "reason": str(exc), "time": started.isoformat()})
+            await self._reply(writer, 403, f"Blocked by the archive: {exc}", blocked=str(exc))
+        else:
+            self.failed.append({"url": url, "kind": exc.kind, "error": str(exc), "time": started.isoformat()})
+            await self._reply(writer, 502, f"{exc.kind}: {exc}")
+
+    async def _cut_short(self, ex: Exchange, writer, kind: str, error: str, status: int, reply: str,
+                         truncated: str) -> None:
+        """The upstream failed: before any answer it is a failure (and the browser gets ``status``);
+        after one, the response is kept, marked truncated."""
+        if ex.response_head:
+            ex.truncated = ex.truncated or truncated
+            return
+        self.failed.append({"url": ex.url, "kind": kind, "error": error, "time": ex.started.isoformat()})
+        with contextlib.suppress(Exception):
+            await self._reply(writer, status, reply)
 
     async def _relay_response(self, ex: Exchange, up_reader, writer, method, upgrade, reader, up_writer) -> bool:
         while True:

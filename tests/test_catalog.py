@@ -1,4 +1,4 @@
-"""The catalog: migrations, captures of a URL nearest a time, and originals for revisits."""
+"""The catalog: migrations, the capture nearest a time (as /web/ finds it), and originals for revisits."""
 from __future__ import annotations
 
 import sqlite3
@@ -9,6 +9,7 @@ import pytest
 
 from archive import catalog
 from archive.catalog import RecordRef
+from archive.lookup import mementos
 
 T0 = datetime(2024, 4, 18, 9, 30, 15, tzinfo=UTC)
 DIGEST = "sha256:" + "A" * 52
@@ -34,22 +35,23 @@ def db(tmp_path):
     db.close()
 
 
-def test_captures_near_a_time(db):
+def test_the_capture_nearest_a_time(db):
+    """What ``/web/<timestamp>/<url>`` looks up (mementos.nearest; catalog.captures_near, which only
+    this test called, went)."""
     url = "https://kloop.kg/a"
     ids = {hours: add(db, url, T0 + timedelta(hours=hours)) for hours in (-48, -1, 2, 30)}
     add(db, "https://kloop.kg/other", T0)
 
-    def near(when, limit=1):
-        return [c["id"] for c in catalog.captures_near(db, url, when, limit)]
+    def near(when):
+        return mementos.nearest(db, url, when)["id"]
 
-    assert near(T0) == [ids[-1]]
-    assert near(T0 + timedelta(hours=1, minutes=1)) == [ids[2]]
-    assert near(T0 + timedelta(hours=0.5)) == [ids[-1]]  # 1.5 h either way: the earlier one
-    assert near(T0, limit=3) == [ids[-1], ids[2], ids[30]]
-    assert near(T0 - timedelta(days=365)) == [ids[-48]]
-    assert near(T0 + timedelta(days=365), limit=2) == [ids[30], ids[2]]
-    assert near(T0 + timedelta(hours=2)) == [ids[2]]  # an exact match
-    assert catalog.captures_near(db, "https://kloop.kg/never", T0) == []
+    assert near(T0) == ids[-1]
+    assert near(T0 + timedelta(hours=1, minutes=1)) == ids[2]
+    assert near(T0 + timedelta(hours=0.5)) == ids[-1]  # 1.5 h either way: the earlier one
+    assert near(T0 - timedelta(days=365)) == ids[-48]
+    assert near(T0 + timedelta(days=365)) == ids[30]
+    assert near(T0 + timedelta(hours=2)) == ids[2]  # an exact match
+    assert mementos.nearest(db, "https://kloop.kg/never", T0) is None
 
 
 def test_find_original_takes_only_whole_dated_responses(db):

@@ -1,15 +1,22 @@
 """A worker killed with SIGKILL mid-capture loses nothing that was done and leaves valid WARCs."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 
+import pytest
+
 from archive import catalog
 from archive.capturing import jobs
-from archive.warc.store import OPEN_SUFFIX, read_record
+from archive.capturing.store import SOFTWARE, Found, store
+from archive.capturing.worker import capture_now, storage_for
+from archive.warc.store import OPEN_SUFFIX, RollingWarcWriter, read_record
+from crawler import CaptureOptions, Capturer
 
 from .conftest import ROOT, warcio_check
 from .sites import send
@@ -95,3 +102,100 @@ def test_job_fails_with_reason_when_attempts_are_used_up(env, settings, site):
     job = jobs.get_job(db, job_id)
     assert job["status"] == "failed"
     assert "stopped during the capture" in job["error"]
+
+
+def _capture(settings, url):
+    """A real capture of ``url`` (Chromium through the recording proxy), not yet stored."""
+    async def go():
+        async with Capturer(CaptureOptions.from_settings(settings)) as capturer:
+            return await capturer.capture(url)
+    return asyncio.run(go())
+
+
+def test_capture_event_and_job_done_commit_together(settings, site):
+    state = {"status": 200}
+    site.routes["/together"] = lambda h: send(h, state["status"], (
+        b"<html><title>Together</title><body><p>An article that is about to go.</p></body></html>"))
+    url = "http://news.example.com/together"
+    before = capture_now(settings, url)
+    assert before["outcome"] == "ok"
+    state["status"] = 404
+    db = catalog.connect(settings.catalog_path)
+    job_id = jobs.enqueue(db, url)
+    job = jobs.claim(db, "test:1")
+    assert job["id"] == job_id
+    found = Found(url, result=_capture(settings, url), job=job)
+    writer = RollingWarcWriter(settings.warc_dir, settings.warc_max_size, SOFTWARE)
+
+    def state_of_job():
+        captures = [r[0] for r in db.execute("SELECT id FROM captures WHERE job_id = ?", (job_id,))]
+        events = [r[0] for r in db.execute("SELECT id FROM removal_events WHERE url = ?", (url,))]
+        return captures, events, jobs.get_job(db, job_id)["status"]
+
+    # A failure after the capture row and its event are written (the job's completion) undoes both.
+    db.execute("CREATE TRIGGER fail_done BEFORE UPDATE OF status ON jobs WHEN NEW.status = 'done'"
+               " BEGIN SELECT RAISE(ABORT, 'injected failure after the capture insert'); END")
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="injected failure"):
+            store(found, storage_for(settings, catalog.connect(settings.catalog_path), writer))
+        assert state_of_job() == ([], [], "running")
+        db.execute("DROP TRIGGER fail_done")
+        stored = store(found, storage_for(settings, catalog.connect(settings.catalog_path), writer))
+    finally:
+        writer.close()
+    captures, events, status = state_of_job()
+    assert (captures, len(events), status) == ([stored.capture_id], 1, "done")
+    event = db.execute("SELECT * FROM removal_events WHERE id = ?", (events[0],)).fetchone()
+    assert (event["before_capture_id"], event["after_capture_id"], event["outcome"]) == (
+        before["id"], stored.capture_id, "not_found")
+
+
+def test_storing_nothing_is_refused_and_writes_nothing(settings):
+    db = catalog.connect(settings.catalog_path)
+    writer = RollingWarcWriter(settings.warc_dir, settings.warc_max_size, SOFTWARE)
+    try:
+        with pytest.raises(ValueError, match=r"nothing to store for http://news.example.com/: Found needs a result"):
+            store(Found("http://news.example.com/"), storage_for(settings, db, writer))
+    finally:
+        writer.close()
+    assert db.execute("SELECT count(*) FROM captures").fetchone()[0] == 0
+    assert list(settings.warc_dir.glob("*.warc.gz*")) == []
+
+
+KILLED_AFTER_STORE = """
+import asyncio, os, signal
+from archive import catalog
+from archive.capturing import jobs
+from archive.capturing.store import SOFTWARE, Found, store
+from archive.capturing.worker import storage_for
+from archive.settings import Settings
+from archive.warc.store import RollingWarcWriter
+from crawler import CaptureOptions, Capturer
+
+settings = Settings.from_env()
+db = catalog.connect(settings.catalog_path)
+job = jobs.claim(db, jobs.worker_name())
+
+async def go():
+    async with Capturer(CaptureOptions.from_settings(settings)) as capturer:
+        return await capturer.capture(job["url"])
+
+writer = RollingWarcWriter(settings.warc_dir, settings.warc_max_size, SOFTWARE)
+store(Found(job["url"], result=asyncio.run(go()), job=job), storage_for(settings, db, writer))
+os.kill(os.getpid(), signal.SIGKILL)  # dies right after storing, its WARC file still open
+"""
+
+
+def test_a_stored_capture_is_not_captured_again_after_a_kill(env, settings, site):
+    db = catalog.connect(settings.catalog_path)
+    job_id = jobs.enqueue(db, "http://news.example.com/")
+    proc = subprocess.run([sys.executable, "-c", KILLED_AFTER_STORE], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert any(p.name.endswith(OPEN_SUFFIX) for p in settings.warc_dir.glob("*.warc.gz*"))
+
+    run_worker_once(env)  # the restart: recovers the dead worker's WARC file and jobs
+    job = jobs.get_job(db, job_id)
+    captures = [r[0] for r in db.execute("SELECT id FROM captures WHERE job_id = ?", (job_id,))]
+    assert (job["status"], job["attempts"], captures) == ("done", 1, [job["capture_id"]])
+    assert db.execute("SELECT count(*) FROM captures").fetchone()[0] == 1

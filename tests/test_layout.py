@@ -200,3 +200,15 @@ def test_every_module_has_a_layer():
 ])
 def test_the_cycle_finder_finds_cycles(graph, expected):
     assert cycles(graph) == expected
+
+
+def test_json_api_modules_import_no_html_view():
+    """The JSON API reads through shared non-view modules (removal_queries, search_queries), never
+    through an HTML page's module; the error handler's texts live in the web layer, not in a report."""
+    graph = edges()
+    views = {m for m, p in MODULES.items()
+             if m.startswith("archive.web.") and m != "archive.web.errors" and "render_template(" in p.read_text()}
+    json_modules = [m for m in MODULES if m in ("archive.web.api", "archive.web.removals_api")]
+    assert len(json_modules) == 2, json_modules  # the check must look at both
+    assert {m: sorted(graph[m] & views) for m in json_modules if graph[m] & views} == {}
+    assert not any(t.startswith("archive.removals") for t in graph["archive.web.errors"])

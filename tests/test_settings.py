@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import ipaddress
+import typing
+from dataclasses import fields
 from pathlib import Path
+from typing import get_type_hints
 
 import pytest
 
+import archive.settings
 from archive.settings import SETTINGS, SettingError, Settings, settings_table
+from crawler.vantage import Vantage
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -41,3 +46,29 @@ def test_readme_settings_table_is_current():
     assert block == settings_table(), "README is stale: paste `python -m archive settings --markdown`"
     for s in SETTINGS:
         assert f"`{s.name}`" in block
+
+
+def test_every_setting_is_a_typed_field_of_its_parsers_type():
+    """One declaration: each field of Settings is a setting, typed as its parser's result; no
+    untyped attribute lookup stands behind it."""
+    assert "__getattr__" not in vars(Settings)
+    hints = get_type_hints(Settings, vars(archive.settings) | {"Vantage": Vantage})
+    assert [f.name for f in fields(Settings)] == [s.name.lower() for s in SETTINGS]
+    for s in SETTINGS:
+        parsed = s.parse if isinstance(s.parse, type) else get_type_hints(
+            s.parse, vars(archive.settings) | {"Vantage": Vantage})["return"]
+        assert hints[s.name.lower()] == parsed, s.name
+    values = Settings.from_env({})
+    with pytest.raises(AttributeError):
+        values.no_such_setting  # noqa: B018 (the lookup itself is the test)
+    with pytest.raises(TypeError):
+        Settings()  # every value is required: from_env supplies them all
+
+
+def test_parsed_values_have_their_declared_types():
+    s = Settings.from_env({"CAPTURE_ALLOW_NETWORKS": "10.0.0.0/8", "CAPTURE_VANTAGES": "kg=KG=socks5://10.0.0.5:1080",
+                           "FINGERPRINTS_PATH": "a.csv:b.csv"})
+    hints = get_type_hints(Settings, vars(archive.settings) | {"Vantage": Vantage})
+    for f in fields(Settings):
+        kind = typing.get_origin(hints[f.name]) or hints[f.name]
+        assert isinstance(getattr(s, f.name), kind), f.name

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from io import BytesIO
 
 import lxml.html
@@ -82,6 +83,36 @@ def test_api_errors_are_json(web_server, method, address, status):
     if status == 405:
         assert "Allow" in r.headers
         assert method in r.json()["error"]
+
+
+@pytest.mark.parametrize("address, status, bad_fields", [
+    ("/timemap/json/https://kloop.kg/never-archived", 404, None),  # the JSON TimeMap: a JSON error, not a page
+    ("/timemap/json/http://[::1", 400, None),
+    ("/cdx?url=kloop.kg&output=json&limit=many", 400, None),
+    ("/api/takedowns?limit=0", 400, ["limit"]),  # was silently clamped; now loaded as every JSON route's input
+    ("/api/takedowns?offset=-1", 400, ["offset"]),
+    ("/api/watches?limit=0", 400, ["limit"]),
+    ("/api/removals?outcome=gone", 400, ["outcome"]),
+    ("/api/search?limit=0", 400, ["limit"]),
+])
+def test_every_json_route_errs_in_one_shape(web_server, address, status, bad_fields):
+    """{"error": sentence} (+ "fields" naming the bad inputs), JSON, from the routes that reply in JSON."""
+    r = web_server.get(address)
+    assert (r.status_code, r.headers["Content-Type"]) == (status, "application/json")
+    body = r.json()
+    assert isinstance(body["error"], str) and body["error"]
+    assert set(body) == ({"error", "fields"} if bad_fields else {"error"})
+    if bad_fields:
+        assert sorted(body["fields"]) == bad_fields
+
+
+def test_json_routes_serialise_one_way(web_server, archive_builder, capture_id):
+    """Every JSON reply comes from the app's one JSON provider: UTF-8 text as is, keys in their order."""
+    for address in ("/timemap/json/" + URL, f"/cdx?url={URL}&output=json", f"/api/captures/{capture_id}"):
+        r = web_server.get(address)
+        assert r.status_code == 200 and r.headers["Content-Type"] == "application/json", address
+        # jsonify's own form (create_app: ensure_ascii off, keys unsorted; compact): nothing hand-dumped
+        assert r.text == json.dumps(r.json(), ensure_ascii=False, separators=(",", ":")) + "\n", address
 
 
 def test_too_large_body_is_refused(web_server, archive_builder):

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from archive.catalog import to_iso
-
 
 def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
@@ -45,10 +43,6 @@ class OverBudget(Exception):
     def retry_after(self, now: datetime | None = None) -> int:
         """Whole seconds until the reset (at least 1), for a Retry-After header."""
         return max(1, int((self.resets_at - (now or datetime.now(UTC))).total_seconds()) + 1)
-
-    @property
-    def resets_at_iso(self) -> str:
-        return to_iso(self.resets_at)
 
 
 def add_bytes(db: sqlite3.Connection, host: str, nbytes: int | None, now: datetime | None = None) -> None:

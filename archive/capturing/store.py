@@ -1,27 +1,37 @@
 """Turning a finished capture into WARC records, catalog rows and an index entry.
 
 Order matters for crash safety: WARC records are written and fsynced first,
-then the catalog row is committed, then the page is indexed. A crash leaves at
-worst WARC records nobody points to, never a catalog row without its records.
+then the catalog row, its removal-event change, its bytes and its job's
+completion are committed in one transaction, then the page is indexed. A crash
+leaves at worst WARC records nobody points to, never a catalog row without its
+records, a removal with no event, or a stored capture whose job runs again.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
+from typing import Any
 
 from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 
+from archive.capturing import jobs
+from archive.capturing.budget import OverBudget, add_bytes, check_budget, host_of
 from archive.capturing.indexing import domain_of, index_doc, reindex_url  # noqa: F401 (domain_of: public here too)
-from archive.catalog import RecordRef, add_capture, set_indexed
-from archive.removals.events import CountryOf, update_events
+from archive.capturing.outlinks import queue_children
+from archive.catalog import RecordRef, insert_capture, set_indexed
+from archive.removals.events import CountryOf, apply_capture
 from archive.removals.outcomes import OutcomeJudge
 from archive.warc.dedup import Deduplicator
 from archive.warc.store import PendingRecord, RollingWarcWriter, Sha256WARCWriter, hex_digest
 from crawler import CaptureFailed, CaptureResult
 from crawler.version import __version__
 from detect import observe, observe_failure
-from search import extract
+from search import SearchBackend, extract
 
 SOFTWARE = f"takedown-archive/{__version__} (warcio, Playwright + Chromium, recording proxy)"
 
@@ -101,63 +111,154 @@ def build_records(result: CaptureResult, text: str, dedup: Deduplicator | None =
     return records
 
 
-def store_capture(result: CaptureResult, db, writer: RollingWarcWriter, backend=None,
-                  job_id: int | None = None, dedup: bool = True, judge: OutcomeJudge | None = None,
-                  country_of: CountryOf | None = None, watch_id: int | None = None) -> tuple[int, list[RecordRef]]:
-    """Write ``result`` to WARC, catalog it with its outcome, update removal events, index it;
-    return (capture id, record refs).
+@dataclass(frozen=True)
+class Storage:
+    """Where captures are stored and how they are judged: one per worker thread, or per capture_now.
 
-    With ``dedup``, payloads already in the archive are written as revisit records. Without a
-    ``judge`` the capture is left unclassified (outcome NULL).
+    Without a ``judge`` a capture is left unclassified (outcome NULL); with ``dedup``, payloads
+    already in the archive are written as revisit records; with ``host_daily_bytes``, outlinks to
+    hosts this capture's bytes put over budget are not queued.
     """
+
+    db: sqlite3.Connection
+    writer: RollingWarcWriter
+    backend: SearchBackend | None = None
+    dedup: bool = True
+    judge: OutcomeJudge | None = None
+    country_of: CountryOf | None = None
+    host_daily_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Found:
+    """What one capture of ``url`` found, to be stored: the page (``result``), or why the site could
+    not be reached (``failed``). ``job`` is the job row it answers (marked done when it is stored);
+    ``outlinks`` are URLs to queue as that job's children in the same transaction."""
+
+    url: str
+    result: CaptureResult | None = None
+    failed: CaptureFailed | None = None
+    job: dict[str, Any] | None = None
+    outlinks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Stored:
+    capture_id: int
+    refs: list[RecordRef]
+    children: list[int]  # job ids of the queued outlinks
+
+
+def store(found: Found, into: Storage) -> Stored:
+    """Store what a capture found (the page, or the failure to reach its site); the one way in."""
+    if found.result is not None:
+        return store_capture(found, into)
+    if found.failed is not None:
+        return store_unreachable(found, into)
+    raise ValueError(f"nothing to store for {found.url}: Found needs a result or a failure")
+
+
+@contextlib.contextmanager
+def _one_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    # The one BEGIN IMMEDIATE of storing; becomes catalog.transaction(db) once that exists.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _commit(found: Found, into: Storage, row: dict[str, Any], refs: list[RecordRef],
+            nbytes: int | None) -> tuple[int, dict[str, Any] | None, list[int]]:
+    """The capture row, its removal-event change, its bytes, its job's children and ``done``: all or none."""
+    with _one_transaction(into.db):
+        capture_id = insert_capture(into.db, row, refs)
+        change = apply_capture(into.db, capture_id, into.country_of or _no_country) if row["outcome"] else None
+        add_bytes(into.db, host_of(found.url), nbytes)
+        children: list[int] = []
+        if found.job is not None:
+            children = queue_children(into.db, found.job, _within_budget(into, found.outlinks))
+            jobs.finish(into.db, found.job["id"], capture_id)
+    return capture_id, change, children
+
+
+def _within_budget(into: Storage, urls: tuple[str, ...]) -> list[str]:
+    # Outlinks were chosen before this capture's own bytes were counted: check their hosts again.
+    if into.host_daily_bytes is None:
+        return list(urls)
+    kept = []
+    for url in urls:
+        try:
+            check_budget(into.db, url, into.host_daily_bytes)
+        except OverBudget:
+            continue
+        kept.append(url)
+    return kept
+
+
+def _no_country(name: str) -> None:
+    return None
+
+
+def store_capture(found: Found, into: Storage) -> Stored:
+    """Write ``found.result`` to WARC, catalog it with its outcome, update removal events and
+    finish its job in one transaction, then index it."""
+    result = found.result
+    if result is None:
+        raise ValueError(f"store_capture needs the page captured from {found.url}; use store() for a failure")
     extracted = extract(result.dom, result.final_url)
     # The article title (as a reader sees it) rather than the tab title with its " - Site" suffix.
     title = extracted.title or result.title
-    outcome = judge.judge(db, observe(result, extracted.text), result.url, result.vantage) if judge else None
-    refs = writer.write(build_records(result, extracted.text, Deduplicator(db) if dedup else None))
+    judge = into.judge
+    outcome = judge.judge(into.db, observe(result, extracted.text), result.url, result.vantage) if judge else None
+    refs = into.writer.write(build_records(result, extracted.text, Deduplicator(into.db) if into.dedup else None))
     main = next((r for r in refs if r.role == "main"), None)
-    capture_id = add_capture(db, {
+    job = found.job or {}
+    capture_id, change, children = _commit(found, into, {
         "url": result.url, "final_url": result.final_url, "captured_at": _warc_date(result.started),
         "ended_at": _warc_date(result.ended), "status": result.status, "title": title,
         "lang": extracted.lang, "sha256": hex_digest(main.payload_digest) if main else None,
         "partial": result.partial, "partial_reasons": result.partial_reasons,
-        "blocked": result.blocked, "job_id": job_id, "vantage": result.vantage,
+        "blocked": result.blocked, "job_id": job.get("id"), "vantage": result.vantage,
         "outcome": outcome.label if outcome else None, "evidence": outcome.evidence if outcome else {},
-        "watch_id": watch_id, "bytes": result.provenance.get("bytes"),
-    }, refs)
-    change = update_events(db, capture_id, country_of or (lambda name: None)) if outcome else None
-    if backend is not None:
-        row = db.execute("SELECT * FROM captures WHERE id = ?", (capture_id,)).fetchone()
-        backend.add([index_doc(db, row, extracted.text, country_of)])
-        set_indexed(db, capture_id)
+        "watch_id": job.get("watch_id"), "bytes": result.provenance.get("bytes"),
+    }, refs, result.provenance.get("bytes"))
+    if into.backend is not None:
+        row = into.db.execute("SELECT * FROM captures WHERE id = ?", (capture_id,)).fetchone()
+        into.backend.add([index_doc(into.db, row, extracted.text, into.country_of)])
+        set_indexed(into.db, capture_id)
         if change:  # an event opened or closed: earlier captures' "removed" flags changed
-            reindex_url(db, backend, writer.warc_dir, result.url, country_of)
-    return capture_id, refs
+            reindex_url(into.db, into.backend, into.writer.warc_dir, result.url, into.country_of)
+    return Stored(capture_id, refs, children)
 
 
-def store_unreachable(failed: CaptureFailed, url: str, db, writer: RollingWarcWriter, backend=None,
-                      job_id: int | None = None, judge: OutcomeJudge | None = None,
-                      country_of: CountryOf | None = None, watch_id: int | None = None) -> tuple[int, list[RecordRef]]:
+def store_unreachable(found: Found, into: Storage) -> Stored:
     """Keep a capture that reached nothing as evidence: a metadata record saying what failed
     (DNS, refused, reset, TLS, timeout), and a catalog row with the outcome `unreachable`."""
+    failed, url = found.failed, found.url
+    if failed is None:
+        raise ValueError(f"store_unreachable needs the failure to reach {url}; use store() for a page")
     started = failed.started or datetime.now(UTC)
     ended = failed.ended or started
     provenance = json.dumps(failed.provenance, indent=1, ensure_ascii=False, default=str).encode("utf-8")
     record = _builder.create_warc_record(
         url, "metadata", payload=BytesIO(provenance), length=len(provenance),
         warc_content_type="application/json", warc_headers_dict={"WARC-Date": _warc_date(ended)})
-    refs = writer.write([PendingRecord("provenance", record)])
+    refs = into.writer.write([PendingRecord("provenance", record)])
     failure = failed.failure or {"kind": "unknown", "error": str(failed)}
-    outcome = judge.judge(db, observe_failure(url, failure), url, failed.vantage) if judge else None
-    capture_id = add_capture(db, {
+    judge = into.judge
+    outcome = judge.judge(into.db, observe_failure(url, failure), url, failed.vantage) if judge else None
+    job = found.job or {}
+    capture_id, change, children = _commit(found, into, {
         "url": url, "final_url": url, "captured_at": _warc_date(started), "ended_at": _warc_date(ended),
         "status": None, "title": "", "lang": "", "sha256": None, "partial": False, "partial_reasons": [],
-        "blocked": [], "job_id": job_id, "vantage": failed.vantage,
+        "blocked": [], "job_id": job.get("id"), "vantage": failed.vantage,
         "outcome": outcome.label if outcome else "unreachable",
         "evidence": outcome.evidence if outcome else {"kind": failure.get("kind"), "error": failure.get("error")},
-        "watch_id": watch_id,
-    }, refs)
-    change = update_events(db, capture_id, country_of or (lambda name: None))
-    if backend is not None and change:
-        reindex_url(db, backend, writer.warc_dir, url, country_of)
-    return capture_id, refs
+        "watch_id": job.get("watch_id"),
+    }, refs, None)
+    if into.backend is not None and change:
+        reindex_url(into.db, into.backend, into.writer.warc_dir, url, into.country_of)
+    return Stored(capture_id, refs, children)

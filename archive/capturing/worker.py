@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import threading
 
 from archive import catalog
 from archive.capturing import jobs
-from archive.capturing.budget import OverBudget, add_bytes, check_budget, host_of
-from archive.capturing.outlinks import choose_outlinks, queue_children
-from archive.capturing.store import SOFTWARE, store_capture, store_unreachable
+from archive.capturing.budget import OverBudget, check_budget
+from archive.capturing.outlinks import choose_outlinks
+from archive.capturing.store import SOFTWARE, Found, Storage, store
 from archive.catalog import to_iso
-from archive.removals.events import vantage_countries
+from archive.removals.events import CountryOf, vantage_countries
 from archive.removals.outcomes import OutcomeJudge
 from archive.settings import Settings
 from archive.urlcheck import url_checker
@@ -53,12 +54,16 @@ class Worker:
             db = self._local.db = catalog.connect(self.settings.catalog_path)
         return db
 
-    def _backend(self):
-        backend = getattr(self._local, "backend", None)
-        if backend is None:
-            settings = self.settings
-            backend = self._local.backend = open_backend(settings.search_backend, settings.index_dir, settings)
-        return backend
+    def _store(self, found: Found):
+        # Runs in a worker thread, with that thread's own connection (see _db).
+        return store(found, self._storage())
+
+    def _storage(self) -> Storage:
+        storage = getattr(self._local, "storage", None)
+        if storage is None:
+            storage = self._local.storage = storage_for(self.settings, self._db(), self.writer, self.judge,
+                                                        self.country_of)
+        return storage
 
     def recover(self) -> None:
         """Finish WARC files and hand back jobs left by workers that died."""
@@ -105,15 +110,16 @@ class Worker:
                 if not exc.site_unreachable:
                     raise
                 # The site could not be reached: that is the capture's finding, kept as evidence.
-                capture_id, _ = await asyncio.to_thread(self._store_unreachable, exc, url, job)
+                found = Found(url, failed=exc, job=job)
             else:
-                capture_id, _ = await asyncio.to_thread(self._store, result, job["id"], job.get("watch_id"))
+                outlinks: list[str] = []
                 if jobs.job_options(job).get("capture_outlinks") and not job.get("parent_job_id"):  # depth 1
                     outlinks = await asyncio.to_thread(self._choose_outlinks, job, result)
-                    self._finish_with_children(db, job, capture_id, outlinks)
-                    return
-            jobs.finish(db, job["id"], capture_id)
-            log.info("job %s done: capture %s of %s", job["id"], capture_id, url)
+                found = Found(url, result=result, job=job, outlinks=tuple(outlinks))
+            # Stored, evented and marked done in one transaction: a kill cannot capture it twice.
+            stored = await asyncio.to_thread(self._store, found)
+            log.info("job %s done: capture %s of %s%s", job["id"], stored.capture_id, url,
+                     f", {len(stored.children)} outlink(s) queued" if found.outlinks else "")
         except (URLRejected, UnknownVantage) as exc:
             jobs.fail(db, job["id"], str(exc), self.settings.capture_max_attempts, retry=False)
         except CaptureFailed as exc:
@@ -127,14 +133,6 @@ class Worker:
                       self.settings.capture_max_attempts)
         finally:
             beat.cancel()
-
-    def _store(self, result, job_id: int | None, watch_id: int | None = None):
-        stored = store_capture(result, self._db(), self.writer, self._backend(), job_id=job_id,
-                               dedup=self.settings.warc_dedup, judge=self.judge, country_of=self.country_of,
-                               watch_id=watch_id)
-        # Counted after the capture's row commits: a crash in between under-counts one capture.
-        add_bytes(self._db(), host_of(result.url), result.provenance.get("bytes"))
-        return stored
 
     def _postponed_over_budget(self, db, job: dict) -> bool:
         """A scheduled capture of a host over today's budget waits for the reset, unfailed."""
@@ -150,24 +148,6 @@ class Worker:
         return choose_outlinks(self._db(), job, result.dom, result.final_url or result.url,
                                url_checker(self.settings), self.settings.outlinks_max,
                                self.settings.host_daily_bytes)
-
-    def _finish_with_children(self, db, job: dict, capture_id: int, outlinks: list[str]) -> None:
-        # One transaction: a crash either leaves the job to be retried with no children, or both.
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            children = queue_children(db, job, outlinks)
-            jobs.finish(db, job["id"], capture_id)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        log.info("job %s done: capture %s of %s, %d outlink(s) queued", job["id"], capture_id, job["url"],
-                 len(children))
-
-    def _store_unreachable(self, failed: CaptureFailed, url: str, job: dict | None):
-        return store_unreachable(failed, url, self._db(), self.writer, self._backend(),
-                                 job_id=job["id"] if job else None, judge=self.judge, country_of=self.country_of,
-                                 watch_id=job.get("watch_id") if job else None)
 
     async def _heartbeat(self, job_id: int) -> None:
         while True:
@@ -201,6 +181,17 @@ def start_worker_thread(settings: Settings) -> tuple[threading.Thread, threading
     return thread, stop
 
 
+def storage_for(settings: Settings, db: sqlite3.Connection, writer: RollingWarcWriter,
+                judge: OutcomeJudge | None = None, country_of: CountryOf | None = None) -> Storage:
+    """How the worker (and capture_now) store captures under ``settings``: judged, deduplicated as
+    set, indexed, with outlinks kept within the hosts' byte budgets."""
+    return Storage(db=db, writer=writer,
+                   backend=open_backend(settings.search_backend, settings.index_dir, settings),
+                   dedup=settings.warc_dedup, judge=judge or OutcomeJudge.from_settings(settings),
+                   country_of=country_of or vantage_countries(settings.capture_vantages),
+                   host_daily_bytes=settings.host_daily_bytes)
+
+
 def capture_now(settings: Settings, url: str, vantage: str | None = None) -> dict:
     """Capture ``url`` in this process, store it, and return its catalog row with record refs.
 
@@ -209,23 +200,25 @@ def capture_now(settings: Settings, url: str, vantage: str | None = None) -> dic
     url = check_url(url, settings.capture_allow_networks, HostRules(settings.capture_host_rules),
                     settings.max_url_length, allow_unresolvable=True)
     through = vantage_named(settings.capture_vantages, vantage)
-    worker = Worker(settings)
 
     async def go():
         async with Capturer(CaptureOptions.from_settings(settings)) as capturer:
             return await capturer.capture(url, through)
 
     try:
-        try:
-            result = asyncio.run(go())
-        except CaptureFailed as exc:
-            if not exc.site_unreachable:
-                raise
-            capture_id, refs = worker._store_unreachable(exc, url, None)
-        else:
-            capture_id, refs = worker._store(result, None)
+        result = asyncio.run(go())
+    except CaptureFailed as exc:
+        if not exc.site_unreachable:
+            raise
+        found = Found(url, failed=exc)
+    else:
+        found = Found(url, result=result)
+    db = catalog.connect(settings.catalog_path)
+    writer = RollingWarcWriter(settings.warc_dir, settings.warc_max_size, SOFTWARE)
+    try:
+        stored = store(found, storage_for(settings, db, writer))
     finally:
-        worker.writer.close()
-    row = catalog.get_capture(worker._db(), capture_id)
-    row["records"] = refs
+        writer.close()
+    row = catalog.get_capture(db, stored.capture_id)
+    row["records"] = stored.refs
     return row

@@ -35,7 +35,7 @@ def update_events(db: sqlite3.Connection, capture_id: int, country_of: CountryOf
     """
     db.execute("BEGIN IMMEDIATE")
     try:
-        change = _update(db, capture_id, country_of)
+        change = apply_capture(db, capture_id, country_of)
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -43,7 +43,8 @@ def update_events(db: sqlite3.Connection, capture_id: int, country_of: CountryOf
     return change
 
 
-def _update(db: sqlite3.Connection, capture_id: int, country_of: CountryOf) -> dict[str, Any] | None:
+def apply_capture(db: sqlite3.Connection, capture_id: int, country_of: CountryOf) -> dict[str, Any] | None:
+    """What update_events does, inside the caller's transaction (so a capture and its event commit together)."""
     c = db.execute("SELECT id, url, vantage, outcome, captured_at FROM captures WHERE id = ?",
                    (capture_id,)).fetchone()
     if c is None or c["outcome"] is None:

@@ -14,8 +14,8 @@ from archive.lookup.present import capture_json, job_json, search_json
 from archive.web.db import capture_or_404, get_db, get_search, get_settings
 from archive.web.errors import error_response
 from archive.web.limits import TOKEN_HELP, current_token, unauthorized
-from archive.web.schemas import BulkCaptureRequest, CaptureRequest, InvalidInput, SearchArgs, load
-from archive.web.search import next_url, search_query
+from archive.web.schemas import BulkCaptureRequest, CaptureRequest, SearchArgs, load
+from archive.web.search_queries import next_url, search_query
 from archive.web.submitting import bulk_item, submit_url
 from crawler.vantage import UnknownVantage, vantage_named
 from search import QuerySyntaxError
@@ -24,11 +24,6 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 JSON_HELP = 'Send a JSON object with Content-Type: application/json, e.g. {"url": "https://example.org/page"}.'
 
-
-@bp.errorhandler(InvalidInput)
-def invalid_input(exc: InvalidInput) -> Response:
-    """Input that failed its schema: 400 with the reason per field."""
-    return error_response(400, str(exc), fields=exc.fields)
 
 
 @bp.post("/captures")

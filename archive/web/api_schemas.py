@@ -7,9 +7,10 @@ fails the schemathesis test; evidence and other free-form dicts stay open.
 """
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 from archive.removals.reports import OUTCOME_LABELS
+from archive.web.routing import SQLITE_MAX_INT
 
 OUTCOMES = sorted(OUTCOME_LABELS)
 JOB_STATES = ["queued", "running", "done", "failed"]
@@ -432,9 +433,12 @@ class TimelineArgs(Schema):
 
 
 class TakedownListArgs(Schema):
-    """``GET /api/takedowns`` query string (out-of-range numbers are clamped)."""
+    """``GET /api/takedowns`` query string, loaded as every JSON route loads its input (a bad one is 400)."""
 
-    country = fields.String(metadata={"example": "KG"})
-    url = fields.String(metadata={"description": "Only orders naming this URL."})
+    class Meta:
+        unknown = EXCLUDE  # shared links pick up utm_source and the like
+
+    country = fields.String(load_default=None, metadata={"example": "KG"})
+    url = fields.String(load_default=None, metadata={"description": "Only orders naming this URL."})
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
-    offset = fields.Integer(load_default=0, validate=validate.Range(0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, SQLITE_MAX_INT))

@@ -4,23 +4,22 @@ Both read public captures only. See archive/lookup/cdx.py for the CDX query lang
 """
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, Response, abort, jsonify, request
 
 from archive.lookup import mementos
 from archive.lookup.cdx import CdxError, parse_query
 from archive.lookup.cdx import run as run_cdx
 from archive.web.db import get_db, get_settings
+from archive.web.errors import error_response
 from archive.web.memento import absolute, memento_path, to_original
 
 bp = Blueprint("cdx", __name__)
 
 
 def _error(message: str, as_json: bool) -> Response:
-    # Scripts read these: plain text or JSON as they asked, never an HTML page.
+    # Scripts read these: the API's JSON error or plain text, as they asked; never an HTML page.
     if as_json:
-        return Response(json.dumps({"error": message}), 400, mimetype="application/json")
+        return error_response(400, message)
     return Response(f"error: {message}\n", 400, mimetype="text/plain")
 
 
@@ -34,8 +33,7 @@ def cdx() -> Response:
         return _error(str(exc), as_json)
     lines = run_cdx(get_db(), query, get_settings().warc_dir)
     if query.output == "json":
-        body = json.dumps([list(query.fields), *lines], ensure_ascii=False) if lines else "[]"
-        return Response(body + "\n", mimetype="application/json")
+        return jsonify([list(query.fields), *lines] if lines else [])
     return Response("".join(" ".join(line) + "\n" for line in lines), mimetype="text/plain")
 
 

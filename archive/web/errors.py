@@ -1,4 +1,10 @@
-"""Error responses: JSON under /api/, an HTML page everywhere else."""
+"""Error responses: JSON where a JSON reply was asked for, an HTML page everywhere else.
+
+The one error shape of every JSON route is ``{"error": "<sentence>"}``, with ``"fields"`` (per input,
+its messages) when particular inputs were wrong. JSON routes get it by ``abort(status, sentence)``
+or, with fields, by returning ``error_response``; a schema's InvalidInput needs neither (see
+handle_invalid). Replies are serialised one way too: ``jsonify``, through the app's JSON provider.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -7,8 +13,9 @@ from flask import Flask, Response, current_app, jsonify, render_template, reques
 from flask_babel import gettext
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from archive.removals.reports import N_
 from archive.warc.store import WarcStoreError
+from archive.web.i18n import N_
+from archive.web.schemas import InvalidInput
 
 # Shown instead of werkzeug's defaults, which talk to developers, not readers.
 # The API says them in English; the HTML page in the reader's language (see error_response).
@@ -23,8 +30,16 @@ WARC_UNREADABLE = N_("The archived data for this capture could not be read; the 
 TRANSLATED = {*MESSAGES.values(), WARC_UNREADABLE}
 
 
+# Paths whose replies are JSON besides /api/: the JSON TimeMap. /cdx is JSON when asked (output=json).
+JSON_PATHS = ("/api/", "/timemap/json/")
+
+
 def wants_json() -> bool:
-    return request.path == "/api" or request.path.startswith("/api/")
+    """Whether this request's route replies in JSON, so its errors must too."""
+    path = request.path
+    if path == "/api" or path.startswith(JSON_PATHS):
+        return True
+    return path == "/cdx" and request.args.get("output", "").strip() == "json"
 
 
 def error_response(status: int, message: str, **extra: Any) -> Response:
@@ -55,6 +70,12 @@ def handle_http(exc: HTTPException) -> Response:
     return response
 
 
+def handle_invalid(exc: InvalidInput) -> Response:
+    """Input that failed its schema and that no view turned into a message of its own: 400 with
+    the reason per field (the API's ``fields``)."""
+    return error_response(400, str(exc), fields=exc.fields)
+
+
 def handle_warcstore(exc: WarcStoreError) -> Response:
     """A capture whose WARC data cannot be read: the catalog and the files disagree."""
     current_app.logger.error("WARC store: %s", exc)
@@ -63,4 +84,5 @@ def handle_warcstore(exc: WarcStoreError) -> Response:
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(InvalidInput, handle_invalid)
     app.register_error_handler(WarcStoreError, handle_warcstore)

@@ -7,13 +7,12 @@ Absolute links start with ``ARCHIVE_URL`` when it is set, else with the request'
 """
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort, jsonify, request
 
 from archive.catalog import from_iso, get_capture, iso_utc
 from archive.lookup import mementos
@@ -198,4 +197,4 @@ def timemap_json(target: str) -> Response:
         "mementos": {"first": entry(captures[0]), "last": entry(captures[-1]),
                      "list": [entry(c) for c in captures]},
     }
-    return Response(json.dumps(body, ensure_ascii=False, indent=1), mimetype="application/json")
+    return jsonify(body)

@@ -21,7 +21,7 @@ from marshmallow import Schema
 from archive.web import api_schemas as out
 from archive.web.api_page import code_spans, operations_for_page
 from archive.web.db import get_settings
-from archive.web.removals import RemovalArgs
+from archive.web.removal_queries import RemovalArgs
 from archive.web.routing import SQLITE_MAX_INT
 from archive.web.schemas import BulkCaptureRequest, CaptureRequest, SearchArgs, UTCDateTime
 from archive.web.watches import WatchListArgs, WatchRequest
@@ -83,8 +83,8 @@ OPERATIONS: dict[str, Operation] = {
                                        **NOT_FOUND}, tag="Removals"),
     "removals_api.timeline": Operation({200: (out.Timeline, "Captures per vantage, oldest first, and events."),
                                         **BAD_INPUT}, query=out.TimelineArgs, tag="Removals"),
-    "takedowns.api_list": Operation({200: (out.TakedownList, "Published orders, most recently issued first.")},
-                                    query=out.TakedownListArgs, tag="Takedown orders"),
+    "takedowns.api_list": Operation({200: (out.TakedownList, "Published orders, most recently issued first."),
+                                     **BAD_INPUT}, query=out.TakedownListArgs, tag="Takedown orders"),
     "takedowns.api_detail": Operation({200: (out.TakedownDetail, "The order and what captures show per URL."),
                                        **NOT_FOUND}, tag="Takedown orders"),
     "watches_api.api_list": Operation({200: (out.WatchList, "Active watches, oldest first."), **BAD_INPUT},

@@ -12,16 +12,10 @@ from archive.removals.reports import OUTCOME_LABELS, events_by_month, get_event
 from archive.removals.reports import timeline as url_timeline
 from archive.web.db import get_db, get_settings
 from archive.web.errors import error_response
-from archive.web.removals import event_diff, query_events
-from archive.web.schemas import InvalidInput
+from archive.web.removal_queries import event_diff, query_events
 
 bp = Blueprint("removals_api", __name__, url_prefix="/api")
 
-
-@bp.errorhandler(InvalidInput)
-def invalid_input(exc: InvalidInput) -> Response:
-    """Filters that failed their schema: 400 with the reason per field."""
-    return error_response(400, str(exc), fields=exc.fields)
 
 
 def event_json(event: dict[str, Any]) -> dict[str, Any]:

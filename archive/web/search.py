@@ -9,7 +9,8 @@ from flask_babel import lazy_gettext as _l
 
 from archive.web.db import get_search
 from archive.web.schemas import InvalidInput, SearchForm, load
-from search import QuerySyntaxError, SearchQuery
+from archive.web.search_queries import next_url, search_query
+from search import QuerySyntaxError
 
 bp = Blueprint("search", __name__)
 
@@ -25,21 +26,6 @@ FACET_ARGS = {"domain": "domain", "outcome": "outcome", "country": "country", "a
 FACET_TITLES = {"domain": _l("Site"), "outcome": _l("Outcome"), "country": _l("Country"),
                 "authority": _l("Ordering authority"), "lang": _l("Language"), "year": _l("Year"), "month": _l("Month")}
 SORT_TITLES = {"relevance": _l("Best match"), "newest": _l("Newest first"), "oldest": _l("Oldest first")}
-
-
-def search_query(args: dict[str, Any], limit: int, offset: int, facets: bool = False) -> SearchQuery:
-    """The SearchQuery for loaded SearchArgs / SearchForm values."""
-    return SearchQuery(
-        args["q"], domain=args["domain"], since=args["since"], until=args["until"], limit=limit, offset=offset,
-        removed_only=args["removed"], outcome=args["outcome"], country=args["country"],
-        authority=args["authority"], lang=args["lang"], year=args["year"], month=args["month"],
-        sort=args["sort"], cursor=args["cursor"], facets=facets, group_by_url=args["group"])
-
-
-def next_url(endpoint: str, cursor: str) -> str:
-    """This request's URL at ``endpoint`` for the page after ``cursor`` (offset and page dropped)."""
-    args = {k: v for k, v in request.args.items() if k not in ("cursor", "offset", "page") and v.strip()}
-    return url_for(endpoint, **args, cursor=cursor)
 
 
 def link(**changes: Any) -> str:

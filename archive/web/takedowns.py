@@ -15,9 +15,10 @@ import pycountry
 from flask import Blueprint, Flask, Response, abort, g, jsonify, redirect, render_template, request, url_for
 
 from archive.orders import takedowns as orders
+from archive.web.api_schemas import TakedownListArgs
 from archive.web.auth import staff_required
 from archive.web.db import get_db, get_search, get_settings
-from archive.web.routing import SQLITE_MAX_INT
+from archive.web.schemas import load
 from archive.web.security import SANDBOX_CSP
 
 bp = Blueprint("takedowns", __name__)
@@ -181,11 +182,10 @@ def takedown_json(t: dict[str, Any], evidence: list[dict[str, Any]] | None = Non
 @bp.get("/api/takedowns")
 def api_list() -> Response:
     """Published orders as JSON: ``limit`` (1-100), ``offset``, optional ``country`` and ``url``."""
-    limit = min(max(request.args.get("limit", 50, type=int), 1), 100)
-    offset = min(max(request.args.get("offset", 0, type=int), 0), SQLITE_MAX_INT)  # larger: OverflowError
-    rows = orders.list_takedowns(get_db(), published_only=True, country=request.args.get("country") or None,
-                          url=request.args.get("url") or None, limit=limit, offset=offset)
-    return jsonify(takedowns=[takedown_json(t) for t in rows], limit=limit, offset=offset)
+    args = load(TakedownListArgs(), request.args)
+    rows = orders.list_takedowns(get_db(), published_only=True, country=args["country"] or None,
+                                 url=args["url"] or None, limit=args["limit"], offset=args["offset"])
+    return jsonify(takedowns=[takedown_json(t) for t in rows], limit=args["limit"], offset=args["offset"])
 
 
 @bp.get("/api/takedowns/<int:takedown_id>")

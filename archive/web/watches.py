@@ -27,7 +27,7 @@ from archive.watches.watchlist import (
 from archive.web.db import get_db, get_settings
 from archive.web.errors import error_response
 from archive.web.routing import SQLITE_MAX_INT
-from archive.web.schemas import InvalidInput, load
+from archive.web.schemas import load
 from archive.web.submit import check_submission
 from crawler.netpolicy import URLRejected, normalize_url
 from crawler.vantage import UnknownVantage
@@ -126,11 +126,6 @@ class WatchListArgs(Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
     offset = fields.Integer(load_default=0, validate=validate.Range(0, SQLITE_MAX_INT))  # larger: OverflowError
 
-
-@api_bp.errorhandler(InvalidInput)
-def invalid_input(exc: InvalidInput) -> Response:
-    """Input that failed its schema: 400 with the reason per field."""
-    return error_response(400, str(exc), fields=exc.fields)
 
 
 @api_bp.get("")
