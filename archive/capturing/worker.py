@@ -16,7 +16,7 @@ from archive.capturing import jobs
 from archive.capturing.budget import OverBudget, add_bytes, check_budget, host_of
 from archive.capturing.outlinks import choose_outlinks, queue_children
 from archive.capturing.store import SOFTWARE, store_capture, store_unreachable
-from archive.catalog import to_iso
+from archive.catalog import to_iso, transaction
 from archive.removals.events import vantage_countries
 from archive.removals.outcomes import OutcomeJudge
 from archive.settings import Settings
@@ -153,14 +153,9 @@ class Worker:
 
     def _finish_with_children(self, db, job: dict, capture_id: int, outlinks: list[str]) -> None:
         # One transaction: a crash either leaves the job to be retried with no children, or both.
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(db):
             children = queue_children(db, job, outlinks)
             jobs.finish(db, job["id"], capture_id)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         log.info("job %s done: capture %s of %s, %d outlink(s) queued", job["id"], capture_id, job["url"],
                  len(children))
 

@@ -17,7 +17,7 @@ from typing import Any
 import pycountry
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from archive.catalog import utcnow
+from archive.catalog import transaction, utcnow
 from archive.orders.documents import DocumentError, check_document, store_document
 from archive.orders.documents import read_document as _read_document
 from archive.settings import Settings
@@ -209,8 +209,7 @@ def create_takedown(db: sqlite3.Connection, settings: Settings, data: Mapping[st
     loaded, doc = check_takedown(data, document, settings.takedown_max_document_bytes)
     values = _row_values(loaded)
     now = utcnow()
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         cols = (*ROW_FIELDS, "created_at", "updated_at", "created_by")
         cur = db.execute(f"INSERT INTO takedowns ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                          (*values.values(), now, now, user_id))
@@ -220,10 +219,6 @@ def create_takedown(db: sqlite3.Connection, settings: Settings, data: Mapping[st
         audit.record(db, user_id, "takedown.create", f"takedown:{takedown_id}",
                      {"urls": loaded["urls"], "document_sha256": sha256, "published": bool(values["published"])})
         _watch(db, settings, takedown_id, loaded["urls"])
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     _reindex(db, settings, backend, loaded["urls"])
     return takedown_id
 
@@ -237,8 +232,7 @@ def update_takedown(db: sqlite3.Connection, settings: Settings, takedown_id: int
     """
     loaded, doc = check_takedown(data, document, settings.takedown_max_document_bytes)
     values = _row_values(loaded)
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         old = get_takedown(db, takedown_id)
         if old is None:
             raise LookupError(f"there is no takedown order {takedown_id}")
@@ -256,10 +250,6 @@ def update_takedown(db: sqlite3.Connection, settings: Settings, takedown_id: int
         if old["published"] != values["published"]:
             audit.record(db, user_id, "takedown.publish" if values["published"] else "takedown.unpublish", target)
         _watch(db, settings, takedown_id, loaded["urls"])
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     _reindex(db, settings, backend, [*old["urls"], *loaded["urls"]])  # dropped URLs lose the order too
 
 
@@ -267,18 +257,13 @@ def set_published(db: sqlite3.Connection, takedown_id: int, published: bool, use
                   settings: Settings | None = None, backend: Any = None) -> None:
     """Show an order to the public (or withdraw it); logged. Raises ``LookupError`` if there is none.
     With ``settings`` and a search ``backend``, its URLs' captures are reindexed."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         cur = db.execute("UPDATE takedowns SET published = ?, updated_at = ? WHERE id = ?",
                          (int(published), utcnow(), takedown_id))
         if cur.rowcount == 0:
             raise LookupError(f"there is no takedown order {takedown_id}")
         audit.record(db, user_id, "takedown.publish" if published else "takedown.unpublish",
                      f"takedown:{takedown_id}")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     if settings is not None:
         _reindex(db, settings, backend, _with_urls(db, {"id": takedown_id})["urls"])
 

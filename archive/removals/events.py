@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from archive.catalog import from_iso, to_iso
+from archive.catalog import from_iso, to_iso, transaction
 
 # `error` (5xx) is left out: a server having a bad minute is not a removal.
 REMOVAL_OUTCOMES = frozenset({"not_found", "legal", "blockpage", "redirect_notice", "withheld", "changed",
@@ -33,13 +33,8 @@ def update_events(db: sqlite3.Connection, capture_id: int, country_of: CountryOf
 
     Runs in one transaction, so a crash leaves the events as they were before this capture.
     """
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         change = _update(db, capture_id, country_of)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return change
 
 

@@ -6,6 +6,7 @@ only deactivates it: its jobs and captures keep pointing at it.
 """
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from archive.catalog import iso_utc, to_iso
+from archive.catalog import iso_utc, to_iso, transaction
 from archive.settings import Settings, parse_duration
 from crawler.netpolicy import URLRejected, normalize_url
 from crawler.vantage import DIRECT, vantage_named
@@ -155,32 +156,31 @@ def import_watches(db: sqlite3.Connection, lines: Iterable[str], every_seconds: 
     """
     check_interval(every_seconds)
     report = ImportReport()
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for number, line in enumerate(lines, start=1):
-            report.lines = number
-            text = line.strip()
-            if text and not text.startswith("#"):
-                try:
-                    url = check(text)
-                except URLRejected as exc:
-                    report.bad.append((number, text, str(exc)))
-                else:
-                    existed = db.execute("SELECT 1 FROM watches WHERE url = ? AND vantage = ? AND active = 1",
-                                         (url, vantage)).fetchone()
-                    add_watch(db, url, every_seconds, vantage, source)
-                    report.existing += bool(existed)
-                    report.added += not existed
-            if number % PROGRESS_EVERY == 0:
-                db.execute("COMMIT")
-                if progress:
-                    progress(number, report)
-                db.execute("BEGIN IMMEDIATE")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+    numbered = enumerate(lines, start=1)
+    while batch := list(itertools.islice(numbered, PROGRESS_EVERY)):
+        with transaction(db):
+            for number, line in batch:
+                report.lines = number
+                _import_line(db, number, line.strip(), every_seconds, vantage, check, source, report)
+        if progress and len(batch) == PROGRESS_EVERY:
+            progress(report.lines, report)
     return report
+
+
+def _import_line(db: sqlite3.Connection, number: int, text: str, every_seconds: int, vantage: str,
+                 check: Callable[[str], str], source: str, report: ImportReport) -> None:
+    if not text or text.startswith("#"):
+        return
+    try:
+        url = check(text)
+    except URLRejected as exc:
+        report.bad.append((number, text, str(exc)))
+        return
+    existed = db.execute("SELECT 1 FROM watches WHERE url = ? AND vantage = ? AND active = 1",
+                         (url, vantage)).fetchone()
+    add_watch(db, url, every_seconds, vantage, source)
+    report.existing += bool(existed)
+    report.added += not existed
 
 
 def watch_json(watch: dict[str, Any]) -> dict[str, Any]:
