@@ -10,7 +10,7 @@ whether the demanded action happened.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,7 +22,8 @@ from archive.orders.documents import DocumentError, check_document, store_docume
 from archive.orders.documents import read_document as _read_document
 from archive.settings import Settings
 from archive.staff import audit
-from crawler.netpolicy import URLRejected, normalize_url
+from archive.urlcheck import url_checker
+from crawler.netpolicy import URLRejected
 
 ACTIONS_DEMANDED = ("remove", "block", "geo-block")
 # What the recipient says it did, from a fixed list rather than free text, so a reader (or a
@@ -66,7 +67,8 @@ def _date(**kwargs: Any) -> fields.Date:
 
 
 class URLList(fields.Field):
-    """A list of http(s) URLs (or one per line in a string), each normalised; duplicates dropped."""
+    """A list of URLs (or one per line in a string), each through the schema's URL check (the one
+    every URL the archive will capture passes: a targeted URL is watched); duplicates dropped."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> list[str]:
         items = value.splitlines() if isinstance(value, str) else value
@@ -78,7 +80,7 @@ class URLList(fields.Field):
             if not raw:
                 continue
             try:
-                url = normalize_url(raw)
+                url = self.parent.check_url(raw)
             except URLRejected as exc:
                 problems.append(f"{raw!r}: {exc}")
                 continue
@@ -94,10 +96,16 @@ class URLList(fields.Field):
 
 
 class TakedownSchema(Schema):
-    """A takedown order as staff enter it (form or JSON); dates are ISO, country ISO 3166-1 alpha-2."""
+    """A takedown order as staff enter it (form or JSON); dates are ISO, country ISO 3166-1 alpha-2.
+
+    ``check_url`` is ``archive.urlcheck.url_checker(settings)``."""
 
     class Meta:
         unknown = RAISE
+
+    def __init__(self, check_url: Callable[[str], str], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.check_url = check_url
 
     authority = fields.String(required=True, validate=validate.Length(1, 200), error_messages={
         "required": "required: give who issued the order, e.g. a ministry, court or regulator"})
@@ -141,18 +149,18 @@ class TakedownSchema(Schema):
 
 
 def check_takedown(data: Mapping[str, Any], document: tuple[str, bytes] | None,
-                   max_document_bytes: int) -> tuple[dict[str, Any], Any]:
+                   settings: Settings) -> tuple[dict[str, Any], Any]:
     """The order and document checked together: (fields, ``Document`` or None); raises ``InvalidTakedown``."""
     errors: dict[str, list[str]] = {}
     try:
-        loaded = TakedownSchema().load(data)
+        loaded = TakedownSchema(url_checker(settings)).load(data)
     except ValidationError as exc:
         loaded = {}
         errors.update({k: _flat(v) for k, v in exc.normalized_messages().items()})
     doc = None
     if document is not None:
         try:
-            doc = check_document(document[1], document[0], max_document_bytes)
+            doc = check_document(document[1], document[0], settings.takedown_max_document_bytes)
         except DocumentError as exc:
             errors["document"] = [str(exc)]
     if errors:
@@ -206,7 +214,7 @@ def create_takedown(db: sqlite3.Connection, settings: Settings, data: Mapping[st
 
     With a search ``backend``, its URLs' captures are reindexed (a published order's country and
     authority are searchable on them)."""
-    loaded, doc = check_takedown(data, document, settings.takedown_max_document_bytes)
+    loaded, doc = check_takedown(data, document, settings)
     values = _row_values(loaded)
     now = utcnow()
     with transaction(db):
@@ -230,7 +238,7 @@ def update_takedown(db: sqlite3.Connection, settings: Settings, takedown_id: int
 
     The earlier document stays in its WARC file; the row points at the new one.
     """
-    loaded, doc = check_takedown(data, document, settings.takedown_max_document_bytes)
+    loaded, doc = check_takedown(data, document, settings)
     values = _row_values(loaded)
     with transaction(db):
         old = get_takedown(db, takedown_id)
