@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from urllib.parse import urljoin
 
 from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 from playwright.async_api import async_playwright
 
 from crawler.version import __version__
@@ -230,13 +231,11 @@ class Capturer:
         response = None
         try:
             response = await page.goto(url, wait_until="load", timeout=max(left(), 0.1) * 1000)
-        except PlaywrightError as exc:
-            if "Timeout" in str(exc) or "timeout" in str(exc):
-                reasons.append("page did not finish loading within the capture time limit"
-                               f" ({self.options.timeout:g} s)")
-            elif "ERR_ABORTED" not in str(exc):
-                # The proxy's record says what went wrong; nothing to keep if no document came.
-                pass
+        except PlaywrightTimeout:
+            reasons.append("page did not finish loading within the capture time limit"
+                           f" ({self.options.timeout:g} s)")
+        except PlaywrightError:
+            pass  # the proxy's record says what went wrong; nothing to keep if no document came
         if response is None and not page.url.startswith("http"):
             return None, None, "", ""
         # Scroll first, so lazy content starts loading, then wait once for the network to go quiet.

@@ -26,8 +26,9 @@ class UnresolvableHost(URLRejected):
     """The host name has no address now: for a watched or submitted URL that is itself evidence."""
 
 
-def address_problem(ip: IPAddress, allow: Iterable = ()) -> str | None:
-    """Why ``ip`` may not be reached, or None when it may."""
+def forbidden_kind(ip: IPAddress, allow: Iterable = ()) -> str | None:
+    """What kind of address ``ip`` is that may not be reached (``loopback``, ``private``, ...), or
+    None when it may."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     if any(ip in net for net in allow if net.version == ip.version):
@@ -36,10 +37,18 @@ def address_problem(ip: IPAddress, allow: Iterable = ()) -> str | None:
                         ("multicast", ip.is_multicast), ("unspecified", ip.is_unspecified),
                         ("reserved", ip.is_reserved), ("private", ip.is_private)):
         if test:
-            return f"{label} address {ip} is not allowed"
-    if not ip.is_global:
-        return f"non-public address {ip} is not allowed"
-    return None
+            return label
+    return None if ip.is_global else "non-public"
+
+
+def address_problem(ip: IPAddress, allow: Iterable = ()) -> str | None:
+    """Why ``ip`` may not be reached, or None when it may."""
+    kind = forbidden_kind(ip, allow)
+    if kind is None:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return f"{kind} address {ip} is not allowed"
 
 
 @dataclass(frozen=True)
@@ -168,9 +177,8 @@ def check_url(url: str, allow: Iterable = (), rules: HostRules | None = None, ma
             return url
         raise
     for ip in addrs:
-        problem = address_problem(ip, allow)
-        if problem:
-            kind = problem.split(" address")[0]
+        kind = forbidden_kind(ip, allow)
+        if kind:
             where = (f"{parts.hostname} is a {kind} address" if _is_ip(parts.hostname.strip("[]"))
                      else f"{parts.hostname} resolves to a {kind} address ({ip})")
             raise URLRejected(f"{where}; captures may only reach public addresses")

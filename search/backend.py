@@ -111,7 +111,12 @@ class SearchResult:
 
 
 class QuerySyntaxError(ValueError):
-    """The query cannot be parsed; the message says why, for a 400 reply."""
+    """The query cannot be parsed; the message says why, for a 400 reply, and ``field`` names the input
+    at fault (``q``, ``cursor``, ``offset``, ``limit``, ``sort``) so a reply can point at it."""
+
+    def __init__(self, message: str, field: str = "q") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class Rebuild(ABC):

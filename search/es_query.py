@@ -66,7 +66,7 @@ def sort_for(query: SearchQuery) -> list[dict[str, str]]:
     """The sort; an empty query has no relevance, so it browses newest first."""
     if query.sort not in SORTS:
         msg = f"unknown sort {query.sort!r}; choose one of: {', '.join(SORTS)}"
-        raise QuerySyntaxError(msg)
+        raise QuerySyntaxError(msg, "sort")
     if query.sort == "relevance" and not query.q.strip():
         return SORTS["newest"]
     return SORTS[query.sort]

@@ -309,16 +309,16 @@ def _valid(value: object) -> object:
 def _check_paging(query: SearchQuery) -> None:
     if query.limit < 0 or query.offset < 0:
         msg = "limit and offset must not be negative"
-        raise QuerySyntaxError(msg)
+        raise QuerySyntaxError(msg, "offset" if query.offset < 0 else "limit")
     if query.offset + query.limit > MAX_RESULT_WINDOW:
         msg = f"results beyond the first {MAX_RESULT_WINDOW} are not available; page further with the cursor"
-        raise QuerySyntaxError(msg)
+        raise QuerySyntaxError(msg, "offset")
     if query.cursor and query.offset:
         msg = "give either a cursor or an offset, not both: the cursor already says where the page starts"
-        raise QuerySyntaxError(msg)
+        raise QuerySyntaxError(msg, "cursor")
     if query.sort not in SORTS:
         msg = f"unknown sort {query.sort!r}; choose one of: {', '.join(SORTS)}"
-        raise QuerySyntaxError(msg)
+        raise QuerySyntaxError(msg, "sort")
 
 
 def _no_facets() -> dict[str, list[tuple[str, int]]]:
@@ -357,6 +357,8 @@ class _WriterSession:
                 self._writer = self._index.writer(heap_size=WRITER_HEAP)
                 return self._writer
             except ValueError as error:
+                # The one place a message is read: tantivy's binding raises a plain ValueError for
+                # every writer error and has no type or attribute for "another writer holds the lock".
                 if "LockBusy" not in str(error):
                     raise
                 remaining = deadline - time.monotonic()

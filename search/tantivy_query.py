@@ -87,7 +87,7 @@ class QueryBuilder:
         if query.month:
             if not _MONTH.fullmatch(query.month):
                 msg = f"month {query.month!r} is not YYYY-MM, e.g. 2024-05"
-                raise QuerySyntaxError(msg)
+                raise QuerySyntaxError(msg, "month")
             terms.append(("month", query.month))
         filters = [tantivy.Query.term_query(self._schema, field, value) for field, value in terms]
         if query.since is not None or query.until is not None:

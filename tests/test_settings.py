@@ -41,3 +41,13 @@ def test_readme_settings_table_is_current():
     assert block == settings_table(), "README is stale: paste `python -m archive settings --markdown`"
     for s in SETTINGS:
         assert f"`{s.name}`" in block
+
+
+def test_a_duration_under_a_minute_is_its_own_error() -> None:
+    from archive.settings import DurationTooShort, parse_duration
+
+    with pytest.raises(DurationTooShort, match="'30s' is shorter than a minute"):
+        parse_duration("30s")
+    with pytest.raises(ValueError) as caught:
+        parse_duration("soon")
+    assert not isinstance(caught.value, DurationTooShort)

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from archive.catalog import iso_utc, to_iso, transaction
-from archive.settings import Settings, parse_duration
+from archive.settings import DurationTooShort, Settings, parse_duration
 from crawler.netpolicy import URLRejected, normalize_url
 from crawler.vantage import DIRECT, vantage_named
 
@@ -48,9 +48,9 @@ def parse_every(text: str, minimum: int = MIN_EVERY) -> int:
         seconds = parse_duration(text)
     except OverflowError:
         raise WatchError(f"interval {text!r} is too long; the longest is {format_every(MAX_EVERY)}") from None
+    except DurationTooShort:
+        raise WatchError(f"interval {text!r} is too short; the shortest is {format_every(minimum)}") from None
     except ValueError as exc:
-        if "shorter than a minute" in str(exc):
-            raise WatchError(f"interval {text!r} is too short; the shortest is {format_every(minimum)}") from None
         raise WatchError(f"interval {exc}") from None
     return check_interval(seconds, minimum)
 
