@@ -151,6 +151,21 @@ def normalize_url(url: str, max_length: int = 2048) -> str:
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
 
 
+def site_host(host: str | None) -> str:
+    """``host`` as the site it names: lower case, without port, trailing dot or a leading "www.".
+
+    The one rule for "the same site" (search's domain filter and facet, the removal list's site,
+    citations, the classifier's redirect checks). Takes a host as ``urlsplit(url).hostname``
+    gives it, or as a person types it (``www.Kloop.kg:443``, ``[::1]:8080``).
+    """
+    host = (host or "").strip().lower()
+    if host.startswith("[") and "]" in host:  # an IPv6 literal, maybe with a port
+        host = host[: host.index("]") + 1]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return host.rstrip(".").removeprefix("www.")
+
+
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+from crawler.netpolicy import site_host
+
 from .fingerprints import WEAK_SCOPES, WITHHELD_PREFIX, FingerprintSet, Match
 from .textdiff import diff_lines, similarity
 
@@ -185,7 +187,7 @@ def _redirect_reasons(obs: Observation, hop_matches: list[Match], conclusive: li
         return []
     why = []
     start, end = urlsplit(obs.requested_url), urlsplit(obs.final_url)
-    if _site(start.hostname) != _site(end.hostname):
+    if site_host(start.hostname) != site_host(end.hostname):
         why.append(f"redirected to another host ({end.hostname})")
     targets = [loc for _, loc in obs.redirects] + [obs.final_url]
     notices = [loc for loc in targets if any(m in loc.lower() for m in NOTICE_MARKERS)]
@@ -195,7 +197,7 @@ def _redirect_reasons(obs: Observation, hop_matches: list[Match], conclusive: li
         why.append("a redirect matches a blockpage fingerprint")
     if conclusive:
         why.append("the page redirected to matches a blockpage fingerprint")
-    if start.path.strip("/") and not end.path.strip("/") and not end.query and _site(start.hostname) == _site(
+    if start.path.strip("/") and not end.path.strip("/") and not end.query and site_host(start.hostname) == site_host(
             end.hostname):
         why.append("redirected from an article to the site's home page")
     return why
@@ -208,12 +210,7 @@ def _conclusive(m: Match) -> bool:
 def _same_url(a: str, b: str) -> bool:
     a, b = urlsplit(a.split("#")[0]), urlsplit(b.split("#")[0])
     # http -> https on the same address is an upgrade (HSTS), not a move.
-    return (_site(a.hostname), a.path.rstrip("/"), a.query) == (_site(b.hostname), b.path.rstrip("/"), b.query)
-
-
-def _site(host: str | None) -> str:
-    host = (host or "").lower()
-    return host[4:] if host.startswith("www.") else host
+    return (site_host(a.hostname), a.path.rstrip("/"), a.query) == (site_host(b.hostname), b.path.rstrip("/"), b.query)
 
 
 def _withheld_country(text: str) -> str | None:

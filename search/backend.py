@@ -185,11 +185,3 @@ class SearchBackend(ABC):
         self.close()
 
 
-def normalize_domain(domain: str) -> str:
-    """Lower-case host without port, trailing dot or leading "www."."""
-    host = domain.strip().lower().rstrip(".")
-    if host.startswith("[") and "]" in host:  # IPv6 literal, maybe with a port
-        host = host[: host.index("]") + 1]
-    elif host.count(":") == 1:
-        host = host.split(":", 1)[0]
-    return host.removeprefix("www.")

@@ -21,6 +21,7 @@ from urllib.parse import unquote
 
 import tantivy
 
+from crawler.netpolicy import site_host
 from search import query as query_language
 from search import tantivy_schema as layout
 from search.backend import (
@@ -33,7 +34,6 @@ from search.backend import (
     SearchHit,
     SearchQuery,
     SearchResult,
-    normalize_domain,
 )
 from search.cursor import decode as decode_cursor
 from search.snippet import SNIPPET_CHARS, fold, highlighted, leading
@@ -271,7 +271,7 @@ def _fields(doc: IndexDoc) -> tantivy.Document:
     captured = utc(doc.captured_at, "captured_at")
     fields = {
         "id": doc.id,
-        "domain": normalize_domain(doc.domain),
+        "domain": site_host(doc.domain),
         "lang": doc.lang,
         "url": fold(unquote(doc.url)),
         "url_s": doc.url.encode("utf-8"),

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from crawler.netpolicy import site_host
+
 
 def N_(message: str) -> str:
     """Marks ``message`` for the translation catalog (pybabel extract); the web pages translate it when shown."""
@@ -77,12 +79,11 @@ class EventFilters:
 
 
 def site_of(url: str) -> str:
-    """The site an URL is on: its host name, lower case, without a leading ``www.``."""
+    """The site an URL is on (``crawler.netpolicy.site_host``); "" for a URL that does not parse."""
     try:
-        host = urlsplit(url).hostname or ""
+        return site_host(urlsplit(url).hostname)
     except ValueError:
-        host = ""
-    return host.removeprefix("www.")
+        return ""
 
 
 def _prepare(db: sqlite3.Connection) -> None:
