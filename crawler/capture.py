@@ -17,6 +17,7 @@ from crawler.version import __version__
 
 from .browser import find_chromium, launch_args
 from .certs import CertAuthority
+from .failures import SITE_FAILURES
 from .httpwire import Exchange
 from .netpolicy import HostRules
 from .proxy import RecordingProxy
@@ -47,9 +48,6 @@ QUIET_SECONDS = 0.3
 MAX_SCREENSHOT_HEIGHT = 16384  # Chromium's own texture limit; taller pages are cut here
 
 
-# Failures that say something about the site (it cannot be reached) rather than about us:
-# such a capture is kept as evidence, with the outcome `unreachable`.
-SITE_FAILURES = frozenset({"dns", "refused", "connect", "reset", "tls", "timeout"})
 
 
 class CaptureFailed(Exception):
@@ -71,6 +69,7 @@ class CaptureFailed(Exception):
     @property
     def site_unreachable(self) -> bool:
         """True when the site itself could not be reached (not a policy block or a vantage fault)."""
+        # Such a capture is kept as evidence, with the outcome `unreachable` (crawler.failures).
         return bool(self.failure) and self.failure.get("kind") in SITE_FAILURES
 
 

@@ -8,17 +8,12 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+from crawler.failures import SITE_FAILURES, UNREACHABLE_KINDS
 from crawler.netpolicy import site_host
 
 from .fingerprints import WEAK_SCOPES, WITHHELD_PREFIX, FingerprintSet, Match
 from .textdiff import diff_lines, similarity
 
-LABELS = ("ok", "not_found", "legal", "blockpage", "redirect_notice", "withheld", "changed", "unreachable", "error")
-FAILURE_KINDS = ("dns", "refused", "reset", "tls", "timeout")
-# The recording proxy's failure kinds (crawler/proxy.py ProxyError.kind) that say the site could not
-# be reached, onto the outcome's kinds. "blocked" and "vantage" are our own refusals or faults.
-PROXY_FAILURES = {"dns": "dns", "refused": "refused", "connect": "refused", "reset": "reset",
-                  "protocol": "reset", "tls": "tls", "timeout": "timeout"}
 # Where redirects to a notice lead (path or query markers, lower-case).
 NOTICE_MARKERS = ("/access/blockpage.html", "blockpage", "blank.php?rkn=", "/blocked", "warning.rt.ru",
                   "eais.rkn.gov.ru", "/block.html", "/deny.html", "/stop.html", "zapret")
@@ -66,7 +61,7 @@ class Outcome:
 
 def classify(obs: Observation, fingerprints: FingerprintSet, previous_ok_text: str | None,
              change_threshold: float) -> Outcome:
-    """The outcome of one capture; rules apply in the order of LABELS' precedence (see README)."""
+    """The outcome of one capture (one of detect.outcomes.OUTCOMES); the first rule that holds decides."""
     if not 0 <= change_threshold <= 1:
         raise ValueError(f"change_threshold must be from 0 to 1, not {change_threshold!r}")
     if obs.failure is not None or obs.status is None:
@@ -116,13 +111,14 @@ def classify(obs: Observation, fingerprints: FingerprintSet, previous_ok_text: s
 
 
 def failure_kind(kind: str) -> str:
-    """The outcome's failure kind for a proxy failure kind; ValueError for one that is not the site's."""
-    if kind in FAILURE_KINDS:
+    """The outcome's failure kind for a proxy failure kind (crawler.failures); ValueError for one that
+    is not the site's."""
+    if kind in UNREACHABLE_KINDS:
         return kind
-    if kind not in PROXY_FAILURES:
+    if kind not in SITE_FAILURES:
         raise ValueError(f"failure kind {kind!r} does not say the site is unreachable "
-                         f"(expected one of {', '.join(sorted(PROXY_FAILURES))})")
-    return PROXY_FAILURES[kind]
+                         f"(expected one of {', '.join(sorted(SITE_FAILURES))})")
+    return SITE_FAILURES[kind]
 
 
 def blocked_by(headers: list[tuple[str, str]], base_url: str) -> list[str]:

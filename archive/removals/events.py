@@ -18,10 +18,8 @@ from datetime import timedelta
 from typing import Any
 
 from archive.catalog import from_iso, to_iso, transaction
+from detect.outcomes import REMOVAL_OUTCOMES
 
-# `error` (5xx) is left out: a server having a bad minute is not a removal.
-REMOVAL_OUTCOMES = frozenset({"not_found", "legal", "blockpage", "redirect_notice", "withheld", "changed",
-                              "unreachable"})
 # How far apart two vantages' captures may be and still count as "at the same time".
 SAME_TIME = timedelta(hours=24)
 

@@ -16,24 +16,6 @@ from urllib.parse import urlsplit
 
 from crawler.netpolicy import site_host
 
-
-def N_(message: str) -> str:
-    """Marks ``message`` for the translation catalog (pybabel extract); the web pages translate it when shown."""
-    return message
-
-
-# English here (the JSON API and the feed); the web pages show them translated (web/removals.py outcome_label).
-OUTCOME_LABELS = {
-    "ok": N_("available"),
-    "not_found": N_("not found"),
-    "legal": N_("unavailable for legal reasons"),
-    "blockpage": N_("blockpage"),
-    "redirect_notice": N_("redirected to a notice"),
-    "withheld": N_("withheld in country"),
-    "changed": N_("changed"),
-    "unreachable": N_("unreachable"),
-    "error": N_("capture error"),
-}
 FACETS = ("country", "authority", "site", "outcome", "month", "state")
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 

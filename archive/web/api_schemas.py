@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from archive.removals.reports import OUTCOME_LABELS
+from detect.outcomes import LABELS
 
-OUTCOMES = sorted(OUTCOME_LABELS)
+OUTCOMES = sorted(LABELS)
 JOB_STATES = ["queued", "running", "done", "failed"]
 
 

@@ -7,8 +7,8 @@ from flask import Flask, Response, current_app, jsonify, render_template, reques
 from flask_babel import gettext
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from archive.removals.reports import N_
 from archive.warc.store import WarcStoreError
+from detect.outcomes import N_  # the one translation mark, defined in the lowest layer that marks texts
 
 # Shown instead of werkzeug's defaults, which talk to developers, not readers.
 # The API says them in English; the HTML page in the reader's language (see error_response).

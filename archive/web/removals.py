@@ -15,7 +15,6 @@ from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 from archive.catalog import get_records
 from archive.removals.reports import (
     MONTH,
-    OUTCOME_LABELS,
     EventFilters,
     events_by_month,
     get_event,
@@ -28,6 +27,7 @@ from archive.web.atom import removals_feed
 from archive.web.barchart import month_bars
 from archive.web.db import get_db, get_settings
 from archive.web.schemas import InvalidInput, load
+from detect.outcomes import OUTCOME_LABELS
 from detect.textdiff import diff_lines
 
 bp = Blueprint("removals", __name__)
