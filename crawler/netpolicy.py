@@ -113,12 +113,14 @@ def resolve(host: str, port: int, rules: HostRules) -> tuple[list[IPAddress], in
     return addrs, port
 
 
-def normalize_url(url: str, max_length: int = 2048) -> str:
-    """Check the form of a submitted URL and return it normalized; raise URLRejected."""
+def normalize_url(url: str, max_length: int | None = 2048) -> str:
+    """Check the form of a submitted URL and return it normalized; raise URLRejected.
+
+    ``max_length`` None: the length is not checked here (the caller's URL check did, with its setting)."""
     if not isinstance(url, str) or not url.strip():
         raise URLRejected("URL is empty")
     url = url.strip()
-    if len(url) > max_length:
+    if max_length is not None and len(url) > max_length:
         raise URLRejected(f"URL is {len(url)} characters long; the limit is {max_length}")
     if any(ord(c) < 0x20 or c == "\x7f" for c in url):
         raise URLRejected("URL contains control characters")

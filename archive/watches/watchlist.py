@@ -78,7 +78,7 @@ def add_watch(db: sqlite3.Connection, url: str, every_seconds: int, vantage: str
     exists returns its id: it is re-activated (due at once, or at ``first_due``, if it was
     removed) and takes the new interval, and comes due no later than one new interval from now.
     """
-    url = normalize_url(url)
+    url = normalize_url(url, max_length=None)  # its length was the caller's check, with MAX_URL_LENGTH
     check_interval(every_seconds)
     now = datetime.now(UTC)
     due = first_due or to_iso(now)

@@ -164,7 +164,7 @@ def api_add() -> Response:
 
 def _normalized_or_raw(url: str) -> str:
     try:
-        return normalize_url(url)
+        return normalize_url(url, max_length=None)  # only to find it; watch_from_input checks it
     except URLRejected:
         return url
 
