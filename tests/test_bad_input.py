@@ -118,3 +118,19 @@ def test_every_reader_of_a_site_uses_that_rule(url):
     expected = site_host(urlsplit(url).hostname)
     facts = CiteFacts(title="t", url=url, captured_at=None, link="l", archive_name="a", key="k")
     assert (domain_of(url), site_of(url), facts.site) == (expected, expected, expected)
+
+
+def test_no_other_module_strips_www_itself():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    found = []
+    for package in ("archive", "crawler", "detect", "search"):
+        for path in sorted((root / package).rglob("*.py")):
+            if path == root / "crawler" / "netpolicy.py":
+                continue
+            found += [(str(path.relative_to(root)), node.lineno)
+                      for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                      if isinstance(node, ast.Constant) and node.value == "www."]
+    assert found == []
