@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -244,10 +245,39 @@ def connect(path: Path, migrate_schema: bool = True) -> sqlite3.Connection:
     return db
 
 
-def migrate(db: sqlite3.Connection) -> int:
-    """Apply migrations the database has not seen; return the schema version."""
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``with transaction(db):`` runs its block as one write transaction.
+
+    BEGIN IMMEDIATE takes the write lock at the start, so two writers wait for each other instead
+    of failing with "database is locked" halfway through. COMMIT when the block ends, ROLLBACK when
+    it raises (the exception goes on). Nested inside another transaction it is a SAVEPOINT: an
+    exception undoes only the inner block's writes, and the outer block decides about the rest.
+    """
+    if db.in_transaction:
+        name = f"nested_{secrets.token_hex(4)}"
+        db.execute(f"SAVEPOINT {name}")
+        try:
+            yield db
+        except BaseException:
+            db.execute(f"ROLLBACK TO {name}")
+            db.execute(f"RELEASE {name}")
+            raise
+        db.execute(f"RELEASE {name}")
+        return
     db.execute("BEGIN IMMEDIATE")
     try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:  # also when COMMIT itself failed: the lock must not stay held
+            db.execute("ROLLBACK")
+        raise
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Apply migrations the database has not seen; return the schema version."""
+    with transaction(db):
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
             raise RuntimeError(
@@ -261,10 +291,6 @@ def migrate(db: sqlite3.Connection) -> int:
             db.execute(f"PRAGMA user_version = {number}")
         if version < 6 <= len(MIGRATIONS):
             backfill_permalinks(db)  # rows from before v6 get theirs in the same transaction
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return len(MIGRATIONS)
 
 
@@ -321,14 +347,8 @@ def backfill_permalinks(db: sqlite3.Connection) -> int:
 
 def add_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Iterable[RecordRef]) -> int:
     """Insert a capture and its record locations in one transaction; return its id."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        capture_id = insert_capture(db, capture, records)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return capture_id
+    with transaction(db):
+        return insert_capture(db, capture, records)
 
 
 def insert_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Iterable[RecordRef]) -> int:

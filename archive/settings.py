@@ -74,8 +74,12 @@ def _fraction(value: str) -> float:
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+class DurationTooShort(ValueError):
+    """A duration under the one-minute floor of ``parse_duration``."""
+
+
 def parse_duration(value: str) -> int:
-    """Seconds in ``6h``, ``30m``, ``1d`` or a bare number of seconds; at least 60."""
+    """Seconds in ``6h``, ``30m``, ``1d`` or a bare number of seconds; at least 60 (DurationTooShort)."""
     text = value.strip().lower()
     unit = _UNITS.get(text[-1:]) if text else None
     number = text[:-1] if unit else text
@@ -84,7 +88,7 @@ def parse_duration(value: str) -> int:
     except ValueError:
         raise ValueError(f"{value!r} is not a duration; use a number with s, m, h, d or w, like 6h") from None
     if seconds < 60:
-        raise ValueError(f"{value!r} is shorter than a minute")
+        raise DurationTooShort(f"{value!r} is shorter than a minute")
     return seconds
 
 

@@ -15,10 +15,13 @@ from crawler.netpolicy import HostRules, URLRejected, check_url, normalize_url
 
 
 def url_checker(settings: Settings) -> Callable[[str], str]:
-    """A URL check for watches: ``check_url`` with the capture settings, one DNS lookup per host.
+    """The URL check with these settings: call it with a URL, get it normalized or URLRejected.
 
-    A host that does not resolve passes (its capture records the DNS failure, itself evidence
-    of a removal); the worker checks the address again when it captures.
+    One DNS lookup per host for the life of the check, so a list of URLs (an import, an order,
+    a page's outlinks) costs one lookup per host; make a new check for each request or job, so a
+    verdict is never older than that. A host that does not resolve passes (its capture records
+    the DNS failure, itself evidence of a removal); the recording proxy checks the address again
+    when it connects.
     """
     verdicts: dict[str, str | None] = {}  # netloc -> why it is refused, None when allowed
     rules = HostRules(settings.capture_host_rules)

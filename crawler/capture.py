@@ -11,12 +11,14 @@ from typing import Any, NamedTuple
 from urllib.parse import urljoin
 
 from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 from playwright.async_api import async_playwright
 
 from crawler.version import __version__
 
 from .browser import find_chromium, launch_args
 from .certs import CertAuthority
+from .failures import SITE_FAILURES
 from .httpwire import Exchange
 from .netpolicy import HostRules
 from .proxy import RecordingProxy
@@ -47,9 +49,6 @@ QUIET_SECONDS = 0.3
 MAX_SCREENSHOT_HEIGHT = 16384  # Chromium's own texture limit; taller pages are cut here
 
 
-# Failures that say something about the site (it cannot be reached) rather than about us:
-# such a capture is kept as evidence, with the outcome `unreachable`.
-SITE_FAILURES = frozenset({"dns", "refused", "connect", "reset", "tls", "timeout"})
 
 
 class CaptureFailed(Exception):
@@ -71,6 +70,7 @@ class CaptureFailed(Exception):
     @property
     def site_unreachable(self) -> bool:
         """True when the site itself could not be reached (not a policy block or a vantage fault)."""
+        # Such a capture is kept as evidence, with the outcome `unreachable` (crawler.failures).
         return bool(self.failure) and self.failure.get("kind") in SITE_FAILURES
 
 
@@ -254,13 +254,11 @@ class Capturer:
         response = None
         try:
             response = await page.goto(url, wait_until="load", timeout=max(left(), 0.1) * 1000)
-        except PlaywrightError as exc:
-            if "Timeout" in str(exc) or "timeout" in str(exc):
-                reasons.append("page did not finish loading within the capture time limit"
-                               f" ({self.options.timeout:g} s)")
-            elif "ERR_ABORTED" not in str(exc):
-                # The proxy's record says what went wrong; nothing to keep if no document came.
-                pass
+        except PlaywrightTimeout:
+            reasons.append("page did not finish loading within the capture time limit"
+                           f" ({self.options.timeout:g} s)")
+        except PlaywrightError:
+            pass  # the proxy's record says what went wrong; nothing to keep if no document came
         if response is None and not page.url.startswith("http"):
             return None, None, "", ""
         # Scroll first, so lazy content starts loading, then wait once for the network to go quiet.

@@ -26,8 +26,9 @@ class UnresolvableHost(URLRejected):
     """The host name has no address now: for a watched or submitted URL that is itself evidence."""
 
 
-def address_problem(ip: IPAddress, allow: Iterable = ()) -> str | None:
-    """Why ``ip`` may not be reached, or None when it may."""
+def forbidden_kind(ip: IPAddress, allow: Iterable = ()) -> str | None:
+    """What kind of address ``ip`` is that may not be reached (``loopback``, ``private``, ...), or
+    None when it may."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     if any(ip in net for net in allow if net.version == ip.version):
@@ -36,10 +37,18 @@ def address_problem(ip: IPAddress, allow: Iterable = ()) -> str | None:
                         ("multicast", ip.is_multicast), ("unspecified", ip.is_unspecified),
                         ("reserved", ip.is_reserved), ("private", ip.is_private)):
         if test:
-            return f"{label} address {ip} is not allowed"
-    if not ip.is_global:
-        return f"non-public address {ip} is not allowed"
-    return None
+            return label
+    return None if ip.is_global else "non-public"
+
+
+def address_problem(ip: IPAddress, allow: Iterable = ()) -> str | None:
+    """Why ``ip`` may not be reached, or None when it may."""
+    kind = forbidden_kind(ip, allow)
+    if kind is None:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return f"{kind} address {ip} is not allowed"
 
 
 @dataclass(frozen=True)
@@ -104,12 +113,14 @@ def resolve(host: str, port: int, rules: HostRules) -> tuple[list[IPAddress], in
     return addrs, port
 
 
-def normalize_url(url: str, max_length: int = 2048) -> str:
-    """Check the form of a submitted URL and return it normalized; raise URLRejected."""
+def normalize_url(url: str, max_length: int | None = 2048) -> str:
+    """Check the form of a submitted URL and return it normalized; raise URLRejected.
+
+    ``max_length`` None: the length is not checked here (the caller's URL check did, with its setting)."""
     if not isinstance(url, str) or not url.strip():
         raise URLRejected("URL is empty")
     url = url.strip()
-    if len(url) > max_length:
+    if max_length is not None and len(url) > max_length:
         raise URLRejected(f"URL is {len(url)} characters long; the limit is {max_length}")
     if any(ord(c) < 0x20 or c == "\x7f" for c in url):
         raise URLRejected("URL contains control characters")
@@ -142,6 +153,21 @@ def normalize_url(url: str, max_length: int = 2048) -> str:
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
 
 
+def site_host(host: str | None) -> str:
+    """``host`` as the site it names: lower case, without port, trailing dot or a leading "www.".
+
+    The one rule for "the same site" (search's domain filter and facet, the removal list's site,
+    citations, the classifier's redirect checks). Takes a host as ``urlsplit(url).hostname``
+    gives it, or as a person types it (``www.Kloop.kg:443``, ``[::1]:8080``).
+    """
+    host = (host or "").strip().lower()
+    if host.startswith("[") and "]" in host:  # an IPv6 literal, maybe with a port
+        host = host[: host.index("]") + 1]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return host.rstrip(".").removeprefix("www.")
+
+
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
@@ -168,9 +194,8 @@ def check_url(url: str, allow: Iterable = (), rules: HostRules | None = None, ma
             return url
         raise
     for ip in addrs:
-        problem = address_problem(ip, allow)
-        if problem:
-            kind = problem.split(" address")[0]
+        kind = forbidden_kind(ip, allow)
+        if kind:
             where = (f"{parts.hostname} is a {kind} address" if _is_ip(parts.hostname.strip("[]"))
                      else f"{parts.hostname} resolves to a {kind} address ({ip})")
             raise URLRejected(f"{where}; captures may only reach public addresses")

@@ -175,6 +175,14 @@ class RecordingProxy:
         except asyncio.CancelledError:
             ex.truncated = ex.truncated or "time"
             raise
+        except ProxyError as exc:  # the reply could not be read as HTTP ("protocol"): the site's failure
+            if not ex.response_head:
+                self.failed.append({"url": url, "kind": exc.kind, "error": str(exc), "time": started.isoformat()})
+                with contextlib.suppress(Exception):
+                    await self._reply(writer, 502, f"{exc.kind}: {exc}")
+                return False
+            ex.truncated = ex.truncated or "disconnect"
+            return False
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError) as exc:
             await self._cut_short(ex, writer, "reset", f"connection lost: {exc}", 502, f"reset: {exc}", "disconnect")
             return False

@@ -8,15 +8,12 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+from crawler.failures import SITE_FAILURES, UNREACHABLE_KINDS
+from crawler.netpolicy import site_host
+
 from .fingerprints import WEAK_SCOPES, WITHHELD_PREFIX, FingerprintSet, Match
 from .textdiff import diff_lines, similarity
 
-LABELS = ("ok", "not_found", "legal", "blockpage", "redirect_notice", "withheld", "changed", "unreachable", "error")
-FAILURE_KINDS = ("dns", "refused", "reset", "tls", "timeout")
-# The recording proxy's failure kinds (crawler/proxy.py ProxyError.kind) that say the site could not
-# be reached, onto the outcome's kinds. "blocked" and "vantage" are our own refusals or faults.
-PROXY_FAILURES = {"dns": "dns", "refused": "refused", "connect": "refused", "reset": "reset",
-                  "protocol": "reset", "tls": "tls", "timeout": "timeout"}
 # Where redirects to a notice lead (path or query markers, lower-case).
 NOTICE_MARKERS = ("/access/blockpage.html", "blockpage", "blank.php?rkn=", "/blocked", "warning.rt.ru",
                   "eais.rkn.gov.ru", "/block.html", "/deny.html", "/stop.html", "zapret")
@@ -64,7 +61,7 @@ class Outcome:
 
 def classify(obs: Observation, fingerprints: FingerprintSet, previous_ok_text: str | None,
              change_threshold: float) -> Outcome:
-    """The outcome of one capture; rules apply in the order of LABELS' precedence (see README)."""
+    """The outcome of one capture (one of detect.outcomes.OUTCOMES); the first rule that holds decides."""
     if not 0 <= change_threshold <= 1:
         raise ValueError(f"change_threshold must be from 0 to 1, not {change_threshold!r}")
     if obs.failure is not None or obs.status is None:
@@ -114,13 +111,14 @@ def classify(obs: Observation, fingerprints: FingerprintSet, previous_ok_text: s
 
 
 def failure_kind(kind: str) -> str:
-    """The outcome's failure kind for a proxy failure kind; ValueError for one that is not the site's."""
-    if kind in FAILURE_KINDS:
+    """The outcome's failure kind for a proxy failure kind (crawler.failures); ValueError for one that
+    is not the site's."""
+    if kind in UNREACHABLE_KINDS:
         return kind
-    if kind not in PROXY_FAILURES:
+    if kind not in SITE_FAILURES:
         raise ValueError(f"failure kind {kind!r} does not say the site is unreachable "
-                         f"(expected one of {', '.join(sorted(PROXY_FAILURES))})")
-    return PROXY_FAILURES[kind]
+                         f"(expected one of {', '.join(sorted(SITE_FAILURES))})")
+    return SITE_FAILURES[kind]
 
 
 def blocked_by(headers: list[tuple[str, str]], base_url: str) -> list[str]:
@@ -185,7 +183,7 @@ def _redirect_reasons(obs: Observation, hop_matches: list[Match], conclusive: li
         return []
     why = []
     start, end = urlsplit(obs.requested_url), urlsplit(obs.final_url)
-    if _site(start.hostname) != _site(end.hostname):
+    if site_host(start.hostname) != site_host(end.hostname):
         why.append(f"redirected to another host ({end.hostname})")
     targets = [loc for _, loc in obs.redirects] + [obs.final_url]
     notices = [loc for loc in targets if any(m in loc.lower() for m in NOTICE_MARKERS)]
@@ -195,7 +193,7 @@ def _redirect_reasons(obs: Observation, hop_matches: list[Match], conclusive: li
         why.append("a redirect matches a blockpage fingerprint")
     if conclusive:
         why.append("the page redirected to matches a blockpage fingerprint")
-    if start.path.strip("/") and not end.path.strip("/") and not end.query and _site(start.hostname) == _site(
+    if start.path.strip("/") and not end.path.strip("/") and not end.query and site_host(start.hostname) == site_host(
             end.hostname):
         why.append("redirected from an article to the site's home page")
     return why
@@ -208,12 +206,7 @@ def _conclusive(m: Match) -> bool:
 def _same_url(a: str, b: str) -> bool:
     a, b = urlsplit(a.split("#")[0]), urlsplit(b.split("#")[0])
     # http -> https on the same address is an upgrade (HSTS), not a move.
-    return (_site(a.hostname), a.path.rstrip("/"), a.query) == (_site(b.hostname), b.path.rstrip("/"), b.query)
-
-
-def _site(host: str | None) -> str:
-    host = (host or "").lower()
-    return host[4:] if host.startswith("www.") else host
+    return (site_host(a.hostname), a.path.rstrip("/"), a.query) == (site_host(b.hostname), b.path.rstrip("/"), b.query)
 
 
 def _withheld_country(text: str) -> str | None:

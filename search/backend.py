@@ -111,7 +111,12 @@ class SearchResult:
 
 
 class QuerySyntaxError(ValueError):
-    """The query cannot be parsed; the message says why, for a 400 reply."""
+    """The query cannot be parsed; the message says why, for a 400 reply, and ``field`` names the input
+    at fault (``q``, ``cursor``, ``offset``, ``limit``, ``sort``) so a reply can point at it."""
+
+    def __init__(self, message: str, field: str = "q") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class Rebuild(ABC):
@@ -180,11 +185,3 @@ class SearchBackend(ABC):
         self.close()
 
 
-def normalize_domain(domain: str) -> str:
-    """Lower-case host without port, trailing dot or leading "www."."""
-    host = domain.strip().lower().rstrip(".")
-    if host.startswith("[") and "]" in host:  # IPv6 literal, maybe with a port
-        host = host[: host.index("]") + 1]
-    elif host.count(":") == 1:
-        host = host.split(":", 1)[0]
-    return host.removeprefix("www.")

@@ -47,7 +47,7 @@ def decode(text: str, sort: str, group: bool) -> Cursor:
         sort_name, key, doc_id, as_of, grouped, position = json.loads(raw.decode("utf-8"))
         cursor = Cursor(sort_name, tuple(key), doc_id, as_of, bool(grouped), position)
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as error:
-        raise QuerySyntaxError(_BAD) from error
+        raise QuerySyntaxError(_BAD, "cursor") from error
     valid = (
         cursor.sort in SORTS
         and len(cursor.key) == (2 if cursor.sort == "relevance" else 1)
@@ -58,11 +58,11 @@ def decode(text: str, sort: str, group: bool) -> Cursor:
         and cursor.position >= 0
     )
     if not valid:
-        raise QuerySyntaxError(_BAD)
+        raise QuerySyntaxError(_BAD, "cursor")
     if cursor.sort != sort or cursor.group != group:
         msg = (
             f"this cursor pages results sorted by {cursor.sort}"
             f"{' grouped by URL' if cursor.group else ''}; keep the sort and grouping of the first page"
         )
-        raise QuerySyntaxError(msg)
+        raise QuerySyntaxError(msg, "cursor")
     return cursor

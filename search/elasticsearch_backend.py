@@ -113,15 +113,15 @@ class ElasticsearchBackend(SearchBackend):
         self._check_open()
         if query.limit < 0 or query.offset < 0:
             msg = "limit and offset must not be negative"
-            raise QuerySyntaxError(msg)
+            raise QuerySyntaxError(msg, "offset" if query.offset < 0 else "limit")
         cursor = _decode_cursor(query.cursor) if query.cursor else None
         if cursor is not None and query.offset:
             msg = "give either a cursor or an offset, not both"
-            raise QuerySyntaxError(msg)
+            raise QuerySyntaxError(msg, "cursor")
         offset = cursor.get("o", 0) if cursor else query.offset
         if offset + query.limit > MAX_RESULT_WINDOW:
             msg = f"results beyond the first {MAX_RESULT_WINDOW} are not available"
-            raise QuerySyntaxError(msg)
+            raise QuerySyntaxError(msg, "offset")
         tree = query_language.parse(fold(query.q))
         as_of = cursor["t"] if cursor else datetime.now(UTC).isoformat()
         body: dict[str, Any] = {
@@ -140,7 +140,7 @@ class ElasticsearchBackend(SearchBackend):
         elif cursor:
             if not isinstance(cursor.get("s"), list):
                 msg = "the cursor belongs to another kind of search; start again from the first page"
-                raise QuerySyntaxError(msg)
+                raise QuerySyntaxError(msg, "cursor")
             body["search_after"] = cursor["s"]
         else:
             body["from"] = offset
@@ -261,13 +261,21 @@ def _decode_cursor(cursor: str) -> dict[str, Any]:
         datetime.fromisoformat(state["t"])
     except ValueError as error:
         msg = "the cursor is not one this search gave out; start again from the first page"
-        raise QuerySyntaxError(msg) from error
+        raise QuerySyntaxError(msg, "cursor") from error
     return state
 
 
 def _pit_gone(error: ApiError) -> bool:
-    text = str(error).lower()
-    return error.status_code == 404 or "search_context_missing" in text or "point in time" in text
+    # By the error's type in the reply, not its wording: a closed or expired point in time.
+    return error.status_code == 404 or "search_context_missing_exception" in _error_types(error)
+
+
+def _error_types(error: ApiError) -> set[str]:
+    """The ``type`` of the reply's error, its root causes and what caused it."""
+    info = error.info if isinstance(error.info, dict) else {}
+    top = info.get("error") if isinstance(info.get("error"), dict) else {}
+    parts = [top, top.get("caused_by") or {}, *(top.get("root_cause") or [])]
+    return {p["type"] for p in parts if isinstance(p, dict) and isinstance(p.get("type"), str)}
 
 
 def _reason(error: ApiError) -> str:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from crawler.netpolicy import site_host
 from search import query as ql
-from search.backend import FACET_FIELDS, QuerySyntaxError, SearchQuery, normalize_domain
+from search.backend import FACET_FIELDS, QuerySyntaxError, SearchQuery
 from search.es_template import LANGS, utc
 
 TITLE_BOOST = 2.0  # as in tantivy_query: a title match says more than one in the body
@@ -43,7 +44,7 @@ def filters(query: SearchQuery, as_of: str | None = None) -> list[dict[str, Any]
     if query.removed_only:
         clauses.append({"term": {"removed": True}})
     if query.domain:
-        clauses.append({"term": {"domain": normalize_domain(query.domain)}})
+        clauses.append({"term": {"domain": site_host(query.domain)}})
     for name in ("outcome", "country", "authority", "lang", "month"):
         value = getattr(query, name)
         if value:
@@ -66,7 +67,7 @@ def sort_for(query: SearchQuery) -> list[dict[str, str]]:
     """The sort; an empty query has no relevance, so it browses newest first."""
     if query.sort not in SORTS:
         msg = f"unknown sort {query.sort!r}; choose one of: {', '.join(SORTS)}"
-        raise QuerySyntaxError(msg)
+        raise QuerySyntaxError(msg, "sort")
     if query.sort == "relevance" and not query.q.strip():
         return SORTS["newest"]
     return SORTS[query.sort]

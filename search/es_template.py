@@ -20,7 +20,8 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from search.backend import IndexDoc, normalize_domain
+from crawler.netpolicy import site_host
+from search.backend import IndexDoc
 from search.snippet import fold
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ def source(doc: IndexDoc) -> dict[str, Any]:
         "id": doc.id,
         "url": doc.url,
         "url_words": url_words(doc.url),
-        "domain": normalize_domain(doc.domain),
+        "domain": site_host(doc.domain),
         "lang": doc.lang,
         "title": {key: fold(title)},
         "text": {key: fold(text)},

@@ -21,6 +21,7 @@ from urllib.parse import unquote
 
 import tantivy
 
+from crawler.netpolicy import site_host
 from search import query as query_language
 from search import tantivy_schema as layout
 from search.backend import (
@@ -33,7 +34,6 @@ from search.backend import (
     SearchHit,
     SearchQuery,
     SearchResult,
-    normalize_domain,
 )
 from search.cursor import decode as decode_cursor
 from search.snippet import SNIPPET_CHARS, fold, highlighted, leading
@@ -271,7 +271,7 @@ def _fields(doc: IndexDoc) -> tantivy.Document:
     captured = utc(doc.captured_at, "captured_at")
     fields = {
         "id": doc.id,
-        "domain": normalize_domain(doc.domain),
+        "domain": site_host(doc.domain),
         "lang": doc.lang,
         "url": fold(unquote(doc.url)),
         "url_s": doc.url.encode("utf-8"),
@@ -309,16 +309,16 @@ def _valid(value: object) -> object:
 def _check_paging(query: SearchQuery) -> None:
     if query.limit < 0 or query.offset < 0:
         msg = "limit and offset must not be negative"
-        raise QuerySyntaxError(msg)
+        raise QuerySyntaxError(msg, "offset" if query.offset < 0 else "limit")
     if query.offset + query.limit > MAX_RESULT_WINDOW:
         msg = f"results beyond the first {MAX_RESULT_WINDOW} are not available; page further with the cursor"
-        raise QuerySyntaxError(msg)
+        raise QuerySyntaxError(msg, "offset")
     if query.cursor and query.offset:
         msg = "give either a cursor or an offset, not both: the cursor already says where the page starts"
-        raise QuerySyntaxError(msg)
+        raise QuerySyntaxError(msg, "cursor")
     if query.sort not in SORTS:
         msg = f"unknown sort {query.sort!r}; choose one of: {', '.join(SORTS)}"
-        raise QuerySyntaxError(msg)
+        raise QuerySyntaxError(msg, "sort")
 
 
 def _no_facets() -> dict[str, list[tuple[str, int]]]:
@@ -357,6 +357,8 @@ class _WriterSession:
                 self._writer = self._index.writer(heap_size=WRITER_HEAP)
                 return self._writer
             except ValueError as error:
+                # The one place a message is read: tantivy's binding raises a plain ValueError for
+                # every writer error and has no type or attribute for "another writer holds the lock".
                 if "LockBusy" not in str(error):
                     raise
                 remaining = deadline - time.monotonic()

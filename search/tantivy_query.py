@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import tantivy
 
+from crawler.netpolicy import site_host
 from search import query as ql
-from search.backend import QuerySyntaxError, SearchQuery, normalize_domain
+from search.backend import QuerySyntaxError, SearchQuery
 
 # A title match says more about a page than one in its body.
 TITLE_BOOST = 2.0
@@ -73,7 +74,7 @@ class QueryBuilder:
         if query.removed_only:
             terms.append(("removed", 1))
         if query.domain:
-            terms.append(("domain", normalize_domain(query.domain)))
+            terms.append(("domain", site_host(query.domain)))
         if query.outcome:
             terms.append(("outcome", query.outcome.strip().lower()))
         if query.country:
@@ -87,7 +88,7 @@ class QueryBuilder:
         if query.month:
             if not _MONTH.fullmatch(query.month):
                 msg = f"month {query.month!r} is not YYYY-MM, e.g. 2024-05"
-                raise QuerySyntaxError(msg)
+                raise QuerySyntaxError(msg, "month")
             terms.append(("month", query.month))
         filters = [tantivy.Query.term_query(self._schema, field, value) for field, value in terms]
         if query.since is not None or query.until is not None:

@@ -92,3 +92,45 @@ def test_script_fetching_private_address_is_blocked(env, private_site):
     blocked = {b["url"] for b in out["blocked"]}
     assert blocked >= {"http://intranet.example/pixel.png", "http://intranet.example/secret"}
     assert len(private_site.hits) == before
+
+
+@pytest.mark.parametrize("host, site", [
+    ("kloop.kg", "kloop.kg"), ("WWW.Kloop.KG", "kloop.kg"), ("www.kloop.kg.", "kloop.kg"),
+    ("www.kloop.kg:8443", "kloop.kg"), ("[::1]:8080", "[::1]"), ("::1", "::1"), ("wwwkloop.kg", "wwwkloop.kg"),
+    ("news.www.kloop.kg", "news.www.kloop.kg"), ("", ""), (None, ""),
+])
+def test_site_host_is_the_one_rule_for_the_same_site(host, site):
+    from crawler.netpolicy import site_host
+
+    assert site_host(host) == site
+
+
+@pytest.mark.parametrize("url", ["https://www.Kloop.kg/a", "http://kloop.kg./b", "https://WWW.kloop.kg:8443/c",
+                                 "https://rus.azattyk.org/d"])
+def test_every_reader_of_a_site_uses_that_rule(url):
+    from urllib.parse import urlsplit
+
+    from archive.capturing.indexing import domain_of
+    from archive.lookup.citations import CiteFacts
+    from archive.removals.reports import site_of
+    from crawler.netpolicy import site_host
+
+    expected = site_host(urlsplit(url).hostname)
+    facts = CiteFacts(title="t", url=url, captured_at=None, link="l", archive_name="a", key="k")
+    assert (domain_of(url), site_of(url), facts.site) == (expected, expected, expected)
+
+
+def test_no_other_module_strips_www_itself():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    found = []
+    for package in ("archive", "crawler", "detect", "search"):
+        for path in sorted((root / package).rglob("*.py")):
+            if path == root / "crawler" / "netpolicy.py":
+                continue
+            found += [(str(path.relative_to(root)), node.lineno)
+                      for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                      if isinstance(node, ast.Constant) and node.value == "www."]
+    assert found == []

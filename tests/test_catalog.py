@@ -100,3 +100,73 @@ def test_rows_from_before_version_3_are_never_dedup_targets(tmp_path):
     kept = catalog.get_records(db, 1)[0]
     assert (kept.record_id, kept.warc_date, kept.truncated) == ("<urn:uuid:1>", None, None)
     assert catalog.find_original(db, DIGEST) is None  # its completeness was never recorded
+
+
+class Refused(Exception):
+    """Raised inside a transaction by the tests below."""
+
+
+def user_count(db) -> int:
+    return db.execute("SELECT count(*) FROM users").fetchone()[0]
+
+
+def add_user(db, name: str) -> None:
+    db.execute("INSERT INTO users (username, password_hash, created_at) VALUES (?, 'x', ?)",
+               (name, catalog.utcnow()))
+
+
+def test_a_transaction_commits_when_its_block_ends(db, tmp_path):
+    with catalog.transaction(db):
+        add_user(db, "a")
+        assert db.in_transaction
+    assert not db.in_transaction
+    # Seen by a second connection: it was committed, not just written on this one.
+    other = catalog.connect(tmp_path / "catalog.sqlite3", migrate_schema=False)
+    try:
+        assert user_count(other) == 1
+    finally:
+        other.close()
+
+
+def test_a_transaction_rolls_back_and_the_exception_goes_on(db):
+    with pytest.raises(Refused, match="no"), catalog.transaction(db):
+        add_user(db, "a")
+        raise Refused("no")
+    assert not db.in_transaction
+    assert user_count(db) == 0
+    with catalog.transaction(db):  # and the connection is usable again
+        add_user(db, "b")
+    assert user_count(db) == 1
+
+
+def test_a_transaction_holds_the_write_lock_from_its_start(db, tmp_path):
+    other = sqlite3.connect(tmp_path / "catalog.sqlite3", timeout=0, isolation_level=None)
+    try:
+        with catalog.transaction(db):
+            # BEGIN IMMEDIATE: no other writer gets in, even before this block has written anything.
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+def test_a_nested_transaction_undoes_only_its_own_block(db):
+    with catalog.transaction(db):
+        add_user(db, "outer")
+        with pytest.raises(Refused), catalog.transaction(db):
+            add_user(db, "inner")
+            raise Refused("inner only")
+        with catalog.transaction(db):
+            add_user(db, "kept")
+        assert db.in_transaction  # the inner blocks did not end the outer one
+    assert [r[0] for r in db.execute("SELECT username FROM users ORDER BY id")] == ["outer", "kept"]
+
+
+def test_an_exception_in_the_outer_block_undoes_the_inner_blocks_too(db):
+    with pytest.raises(Refused), catalog.transaction(db):
+        with catalog.transaction(db):
+            add_user(db, "inner")
+        raise Refused("outer")
+    assert user_count(db) == 0

@@ -7,6 +7,8 @@ Matching and ranking are in test_search_conformance.py, shared with tantivy.
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -181,3 +183,14 @@ def test_an_interrupted_rebuild_resumes(es_backend: ElasticsearchBackend) -> Non
         es_backend.rebuild(resume=first.name)
     with pytest.raises(ValueError, match="no unfinished rebuild"):
         es_backend.rebuild(resume="elsewhere-1")
+
+
+def test_a_cursor_whose_point_in_time_is_gone_still_pages(es_backend: ElasticsearchBackend) -> None:
+    """The engine says so by the error's type (search_context_missing_exception), which is what is read."""
+    es_backend.add(docs("p", 5))
+    first = es_backend.search(SearchQuery("", limit=2, sort="oldest"))
+    state = json.loads(base64.urlsafe_b64decode(first.next_cursor + "=" * (-len(first.next_cursor) % 4)))
+    assert state.get("p"), state  # the cursor holds a point in time ...
+    es_backend._close_pit(state["p"])  # ... which the server then forgets
+    second = es_backend.search(SearchQuery("", limit=2, sort="oldest", cursor=first.next_cursor))
+    assert [h.id for h in first.hits + second.hits] == ["p0", "p1", "p2", "p3"]

@@ -126,8 +126,8 @@ def test_russian_plurals(web_settings, count, words):
 
 
 def test_outcome_labels_are_translated_on_pages_not_in_the_api(client):
-    from archive.removals.reports import OUTCOME_LABELS
     from archive.web.removals import outcome_label
+    from detect.outcomes import OUTCOME_LABELS
     app = client.application
     with app.test_request_context("/", headers={"Accept-Language": "ru"}):
         assert outcome_label("legal") == "недоступна по юридическим причинам"
@@ -170,7 +170,7 @@ def test_the_russian_catalog_is_complete():
 def test_the_kyrgyz_catalog_covers_navigation_search_footer_and_outcomes():
     ky = catalog("ky")
     translated = {m.id for m in ky if m.id and m.string and not m.fuzzy}
-    from archive.removals.reports import OUTCOME_LABELS
+    from detect.outcomes import OUTCOME_LABELS
     needed = {"Search", "Removals", "Takedown orders", "Submit a URL", "Watched URLs", "Words in the archived text",
               "Search the archive", *OUTCOME_LABELS.values()}
     assert needed <= translated

@@ -87,6 +87,8 @@ def test_trickling_server_is_cut_at_the_time_limit(env, settings, site):
     out = json.loads(proc.stdout)
     assert out["partial"] is True
     assert any("time limit" in r for r in out["partial_reasons"]), out["partial_reasons"]
+    # Playwright's TimeoutError on the page load, told by its type (not by "Timeout" in its message).
+    assert any(r.startswith("page did not finish loading") for r in out["partial_reasons"]), out["partial_reasons"]
     css = [r for r, _ in records(settings) if r.rec_headers.get_header("WARC-Target-URI", "").endswith("/trickle.css")]
     assert css and css[0].rec_headers.get_header("WARC-Truncated") in ("time", "disconnect")
     assert time.monotonic() - start < 60

@@ -432,3 +432,21 @@ def test_cli_search_sorts_filters_and_groups(web_archive, web_settings, monkeypa
     assert "2 result(s)" in text and "(3 captures)" in text
     assert main(["search", "tiktok", "--json", "--country", "KG"]) == 0
     assert json.loads(capsys.readouterr().out)["total"] == 0
+
+
+def test_a_query_error_names_the_input_at_fault(backend: SearchBackend) -> None:
+    first = backend.search(SearchQuery("", limit=2, sort="oldest"))
+    cases = [
+        (SearchQuery("(kloop"), "q"),
+        (SearchQuery("", limit=2, sort="newest", cursor=first.next_cursor), "cursor"),
+        (SearchQuery("", cursor="not-a-cursor"), "cursor"),
+        (SearchQuery("", limit=2, offset=2, sort="oldest", cursor=first.next_cursor), "cursor"),
+        (SearchQuery("", sort="sideways"), "sort"),
+        (SearchQuery("", offset=-1), "offset"),
+        # The message says "page further with the cursor", but the offset is what is wrong.
+        (SearchQuery("", limit=10, offset=1_000_000), "offset"),
+    ]
+    for query, field in cases:
+        with pytest.raises(QuerySyntaxError) as caught:
+            backend.search(query)
+        assert caught.value.field == field, (query, str(caught.value))

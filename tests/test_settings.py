@@ -72,3 +72,11 @@ def test_parsed_values_have_their_declared_types():
     for f in fields(Settings):
         kind = typing.get_origin(hints[f.name]) or hints[f.name]
         assert isinstance(getattr(s, f.name), kind), f.name
+def test_a_duration_under_a_minute_is_its_own_error() -> None:
+    from archive.settings import DurationTooShort, parse_duration
+
+    with pytest.raises(DurationTooShort, match="'30s' is shorter than a minute"):
+        parse_duration("30s")
+    with pytest.raises(ValueError) as caught:
+        parse_duration("soon")
+    assert not isinstance(caught.value, DurationTooShort)

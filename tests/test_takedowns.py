@@ -140,6 +140,16 @@ BAD = [
      "'ftp://kloop.kg/archive.zip': only http and https"),
     ("javascript URL", {"urls": ["javascript:alert(1)"]}, None, "urls", "'javascript:alert(1)'"),
     ("no URLs", {"urls": []}, None, "urls", "at least one URL"),
+    # Every targeted URL is watched, so it passes the check every watch and submission passes.
+    ("private address", {"urls": ["https://kloop.kg/a", "http://10.0.0.1/"]}, None, "urls",
+     "'http://10.0.0.1/': 10.0.0.1 is a private address"),
+    ("cloud metadata", {"urls": ["http://169.254.169.254/latest/meta-data/"]}, None, "urls",
+     "169.254.169.254 is a link-local address"),
+    ("IPv6 loopback", {"urls": ["http://[::1]/admin"]}, None, "urls", "'http://[::1]/admin': ::1 is a loopback"),
+    ("localhost port", {"urls": ["http://localhost:22/"]}, None, "urls",
+     "'http://localhost:22/': localhost resolves to a loopback address"),
+    ("host mapped to a private address", {"urls": ["https://intranet.kloop.kg/"]}, None, "urls",
+     "intranet.kloop.kg resolves to a private address (10.1.2.3)"),
     ("no recipient", {"recipient": "  "}, None, "recipient", "required: give who the order was sent to"),
     ("long recipient", {"recipient": "x" * 201}, None, "recipient", "200"),
     ("unknown action", {"action_demanded": "delete"}, None, "action_demanded", "remove, block, geo-block"),
@@ -261,3 +271,25 @@ def test_dates_are_checked_against_the_real_calendar(db, settings, staff):
         create_takedown(db, settings, GOOD | {"issued_on": "2023-02-29"}, None, staff)
     assert "issued_on" in caught.value.fields
     assert date.fromisoformat(GOOD["issued_on"])  # the good one is a real date
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.1/", "http://169.254.169.254/latest/meta-data/", "http://[::1]/",
+                                 "http://localhost:22/"])
+def test_an_order_refuses_what_a_watch_refuses_and_says_the_same(db, settings, staff, url):
+    from archive.urlcheck import url_checker
+    from crawler.netpolicy import URLRejected
+
+    with pytest.raises(URLRejected) as watch_refusal:
+        url_checker(settings)(url)
+    with pytest.raises(InvalidTakedown) as order_refusal:
+        create_takedown(db, settings, GOOD | {"urls": [url]}, None, staff)
+    assert order_refusal.value.fields["urls"] == [f"{url!r}: {watch_refusal.value}"]
+    assert db.execute("SELECT count(*) FROM watches").fetchone()[0] == 0
+
+
+def test_an_edit_cannot_add_a_private_address(db, settings, staff):
+    takedown_id = create_takedown(db, settings, GOOD, None, staff)
+    before = snapshot(db, settings)
+    with pytest.raises(InvalidTakedown, match="urls: 'http://10.0.0.1/': 10.0.0.1 is a private address"):
+        update_takedown(db, settings, takedown_id, GOOD | {"urls": [*GOOD["urls"], "http://10.0.0.1/"]}, None, staff)
+    assert snapshot(db, settings) == before

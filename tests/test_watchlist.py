@@ -218,3 +218,15 @@ def test_cli_watch_import(cli_env, tmp_path):
                                                                                 ("https://kloop.kg/3", "1h")]
     missing = run_cli(cli_env, "watch", "import", str(tmp_path / "nope.txt"))
     assert missing.returncode == 2 and "nope.txt" in missing.stderr
+
+
+def test_a_url_as_long_as_the_setting_allows_can_be_watched(db, tmp_path):
+    # The length limit is MAX_URL_LENGTH, checked once by the URL check, not a second fixed limit.
+    from .webapp import make_settings
+
+    settings = make_settings(tmp_path / "long", max_url_length="4096")
+    url = "https://kloop.kg/" + "a" * 3000
+    watch_id = add_watch(db, url_checker(settings)(url), 3600)
+    assert get_watch(db, watch_id)["url"] == url
+    with pytest.raises(URLRejected, match="URL is 4097 characters long; the limit is 4096"):
+        url_checker(settings)("https://kloop.kg/" + "a" * 4080)

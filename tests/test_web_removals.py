@@ -17,8 +17,8 @@ import lxml.html
 import pytest
 
 from archive import catalog
-from archive.removals.reports import OUTCOME_LABELS
 from archive.settings import Settings
+from detect.outcomes import OUTCOME_LABELS
 
 from .sites import send
 from .webapp import OWN_SCRIPT, OWN_SCRIPT_XPATH, ArchiveBuilder, LiveServer, make_settings

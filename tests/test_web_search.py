@@ -157,6 +157,8 @@ def test_api_search_filters(three, web_server):
     ({"q": "x", "limit": "0"}, "limit"), ({"q": "x", "limit": "101"}, "limit"), ({"q": "x", "limit": "ten"}, "limit"),
     ({"q": "x", "offset": "-1"}, "offset"), ({"since": "yesterday"}, "since"), ({"until": "2024-13-01"}, "until"),
     ({"q": "(kloop"}, "q"), ({"since": "2024-05-01", "until": "2024-04-01"}, "_schema"),
+    # Named by the error's field, not by the word "cursor" in its message.
+    ({"q": "x", "cursor": "not-a-cursor"}, "cursor"), ({"q": "x", "cursor": "eyJ4IjoxfQ", "offset": "3"}, "cursor"),
 ])
 def test_api_search_rejects_bad_input(web_server, params, field):
     r = web_server.get("/api/search", params=params)

@@ -118,6 +118,11 @@ def test_hostile_html_document_is_only_ever_an_attachment(web_server, staff):
      "issued_on 2024-05-03 is after received_on 2024-05-01"),
     ({"urls": "https://kloop.kg/a\nfile:///etc/passwd"}, None, "urls", "'file:///etc/passwd'"),
     ({"urls": "  \n "}, None, "urls", "at least one URL"),
+    # The same URL check as a watch or a submission: these became watches failing every six hours.
+    ({"urls": "https://kloop.kg/a\nhttp://10.0.0.1/"}, None, "urls", "'http://10.0.0.1/': 10.0.0.1 is a private"),
+    ({"urls": "http://169.254.169.254/latest/meta-data/"}, None, "urls", "169.254.169.254 is a link-local address"),
+    ({"urls": "http://[::1]/"}, None, "urls", "'http://[::1]/': ::1 is a loopback address"),
+    ({"urls": "http://localhost:22/"}, None, "urls", "localhost resolves to a loopback address"),
     ({}, ("order.pdf", PDF + b"\0" * MAX_DOC), "document", f"the limit is {MAX_DOC} bytes"),
     ({}, ("order.pdf", ZIP), "document", "not a PDF, image or HTML"),
     ({}, ("setup.png", EXE), "document", "not a PDF, image or HTML"),

@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 from archive.catalog import from_iso, get_records
 from archive.removals.events import CountryOf, open_event_before_ids
 from archive.warc.store import read_payload
+from crawler.netpolicy import site_host
 from search import IndexDoc, SearchBackend
 
 
 def domain_of(url: str) -> str:
-    """The URL's host, lower-case, without a leading "www."."""
-    host = (urlsplit(url).hostname or "").lower()
-    return host[4:] if host.startswith("www.") else host
+    """The site the URL is on (``crawler.netpolicy.site_host``): what the search index files it under."""
+    return site_host(urlsplit(url).hostname)
 
 
 def orders_for(db: sqlite3.Connection, url: str) -> list[sqlite3.Row]:

@@ -8,10 +8,8 @@ records, a removal with no event, or a stored capture whose job runs again.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
@@ -23,7 +21,7 @@ from archive.capturing import jobs
 from archive.capturing.budget import OverBudget, add_bytes, check_budget, host_of
 from archive.capturing.indexing import domain_of, index_doc, reindex_url  # noqa: F401 (domain_of: public here too)
 from archive.capturing.outlinks import queue_children
-from archive.catalog import RecordRef, insert_capture, set_indexed
+from archive.catalog import RecordRef, insert_capture, set_indexed, transaction
 from archive.removals.events import CountryOf, apply_capture
 from archive.removals.outcomes import OutcomeJudge
 from archive.warc.dedup import Deduplicator
@@ -158,22 +156,10 @@ def store(found: Found, into: Storage) -> Stored:
     raise ValueError(f"nothing to store for {found.url}: Found needs a result or a failure")
 
 
-@contextlib.contextmanager
-def _one_transaction(db: sqlite3.Connection) -> Iterator[None]:
-    # The one BEGIN IMMEDIATE of storing; becomes catalog.transaction(db) once that exists.
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-
-
 def _commit(found: Found, into: Storage, row: dict[str, Any], refs: list[RecordRef],
             nbytes: int | None) -> tuple[int, dict[str, Any] | None, list[int]]:
     """The capture row, its removal-event change, its bytes, its job's children and ``done``: all or none."""
-    with _one_transaction(into.db):
+    with transaction(into.db):
         capture_id = insert_capture(into.db, row, refs)
         change = apply_capture(into.db, capture_id, into.country_of or _no_country) if row["outcome"] else None
         add_bytes(into.db, host_of(found.url), nbytes)

@@ -23,7 +23,7 @@ from archive.removals.outcomes import OutcomeJudge
 from archive.settings import Settings
 from archive.urlcheck import url_checker
 from archive.warc.store import RollingWarcWriter, recover_orphans
-from crawler import CaptureFailed, CaptureOptions, Capturer, HostRules, URLRejected, check_url
+from crawler import CaptureFailed, CaptureOptions, Capturer, URLRejected
 from crawler.vantage import UnknownVantage, vantage_named
 from search import open_backend
 
@@ -100,9 +100,7 @@ class Worker:
             return
         beat = asyncio.create_task(self._heartbeat(job["id"]))
         try:
-            url = check_url(job["url"], self.settings.capture_allow_networks,
-                            HostRules(self.settings.capture_host_rules), self.settings.max_url_length,
-                            allow_unresolvable=True)
+            url = url_checker(self.settings)(job["url"])  # again: the address policy may have changed
             vantage = vantage_named(self.settings.capture_vantages, job.get("vantage"))
             try:
                 result = await asyncio.wait_for(capturer.capture(url, vantage), self.settings.capture_timeout + 60)
@@ -197,8 +195,7 @@ def capture_now(settings: Settings, url: str, vantage: str | None = None) -> dic
 
     Raises URLRejected or CaptureFailed with the reason.
     """
-    url = check_url(url, settings.capture_allow_networks, HostRules(settings.capture_host_rules),
-                    settings.max_url_length, allow_unresolvable=True)
+    url = url_checker(settings)(url)
     through = vantage_named(settings.capture_vantages, vantage)
 
     async def go():

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from archive.catalog import to_utc
+from crawler.netpolicy import site_host
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
@@ -42,8 +43,7 @@ class CiteFacts:
     @property
     def site(self) -> str:
         """The original's host, without ``www.``: the "website" part of a web citation."""
-        host = (urlsplit(self.url).hostname or "").lower()
-        return host.removeprefix("www.") or self.url
+        return site_host(urlsplit(self.url).hostname) or self.url
 
 
 def permalink_url(base_url: str, capture: dict[str, Any]) -> str:

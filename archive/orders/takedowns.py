@@ -10,19 +10,20 @@ whether the demanded action happened.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pycountry
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from archive.catalog import utcnow
+from archive.catalog import transaction, utcnow
 from archive.orders.documents import DocumentError, check_document, store_document
 from archive.orders.documents import read_document as _read_document
 from archive.settings import Settings
 from archive.staff import audit
-from crawler.netpolicy import URLRejected, normalize_url
+from archive.urlcheck import url_checker
+from crawler.netpolicy import URLRejected
 
 ACTIONS_DEMANDED = ("remove", "block", "geo-block")
 # What the recipient says it did, from a fixed list rather than free text, so a reader (or a
@@ -66,7 +67,8 @@ def _date(**kwargs: Any) -> fields.Date:
 
 
 class URLList(fields.Field):
-    """A list of http(s) URLs (or one per line in a string), each normalised; duplicates dropped."""
+    """A list of URLs (or one per line in a string), each through the schema's URL check (the one
+    every URL the archive will capture passes: a targeted URL is watched); duplicates dropped."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> list[str]:
         items = value.splitlines() if isinstance(value, str) else value
@@ -78,7 +80,7 @@ class URLList(fields.Field):
             if not raw:
                 continue
             try:
-                url = normalize_url(raw)
+                url = self.parent.check_url(raw)
             except URLRejected as exc:
                 problems.append(f"{raw!r}: {exc}")
                 continue
@@ -94,10 +96,16 @@ class URLList(fields.Field):
 
 
 class TakedownSchema(Schema):
-    """A takedown order as staff enter it (form or JSON); dates are ISO, country ISO 3166-1 alpha-2."""
+    """A takedown order as staff enter it (form or JSON); dates are ISO, country ISO 3166-1 alpha-2.
+
+    ``check_url`` is ``archive.urlcheck.url_checker(settings)``."""
 
     class Meta:
         unknown = RAISE
+
+    def __init__(self, check_url: Callable[[str], str], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.check_url = check_url
 
     authority = fields.String(required=True, validate=validate.Length(1, 200), error_messages={
         "required": "required: give who issued the order, e.g. a ministry, court or regulator"})
@@ -141,18 +149,18 @@ class TakedownSchema(Schema):
 
 
 def check_takedown(data: Mapping[str, Any], document: tuple[str, bytes] | None,
-                   max_document_bytes: int) -> tuple[dict[str, Any], Any]:
+                   settings: Settings) -> tuple[dict[str, Any], Any]:
     """The order and document checked together: (fields, ``Document`` or None); raises ``InvalidTakedown``."""
     errors: dict[str, list[str]] = {}
     try:
-        loaded = TakedownSchema().load(data)
+        loaded = TakedownSchema(url_checker(settings)).load(data)
     except ValidationError as exc:
         loaded = {}
         errors.update({k: _flat(v) for k, v in exc.normalized_messages().items()})
     doc = None
     if document is not None:
         try:
-            doc = check_document(document[1], document[0], max_document_bytes)
+            doc = check_document(document[1], document[0], settings.takedown_max_document_bytes)
         except DocumentError as exc:
             errors["document"] = [str(exc)]
     if errors:
@@ -206,11 +214,10 @@ def create_takedown(db: sqlite3.Connection, settings: Settings, data: Mapping[st
 
     With a search ``backend``, its URLs' captures are reindexed (a published order's country and
     authority are searchable on them)."""
-    loaded, doc = check_takedown(data, document, settings.takedown_max_document_bytes)
+    loaded, doc = check_takedown(data, document, settings)
     values = _row_values(loaded)
     now = utcnow()
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         cols = (*ROW_FIELDS, "created_at", "updated_at", "created_by")
         cur = db.execute(f"INSERT INTO takedowns ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                          (*values.values(), now, now, user_id))
@@ -220,10 +227,6 @@ def create_takedown(db: sqlite3.Connection, settings: Settings, data: Mapping[st
         audit.record(db, user_id, "takedown.create", f"takedown:{takedown_id}",
                      {"urls": loaded["urls"], "document_sha256": sha256, "published": bool(values["published"])})
         _watch(db, settings, takedown_id, loaded["urls"])
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     _reindex(db, settings, backend, loaded["urls"])
     return takedown_id
 
@@ -235,10 +238,9 @@ def update_takedown(db: sqlite3.Connection, settings: Settings, takedown_id: int
 
     The earlier document stays in its WARC file; the row points at the new one.
     """
-    loaded, doc = check_takedown(data, document, settings.takedown_max_document_bytes)
+    loaded, doc = check_takedown(data, document, settings)
     values = _row_values(loaded)
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         old = get_takedown(db, takedown_id)
         if old is None:
             raise LookupError(f"there is no takedown order {takedown_id}")
@@ -256,10 +258,6 @@ def update_takedown(db: sqlite3.Connection, settings: Settings, takedown_id: int
         if old["published"] != values["published"]:
             audit.record(db, user_id, "takedown.publish" if values["published"] else "takedown.unpublish", target)
         _watch(db, settings, takedown_id, loaded["urls"])
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     _reindex(db, settings, backend, [*old["urls"], *loaded["urls"]])  # dropped URLs lose the order too
 
 
@@ -267,18 +265,13 @@ def set_published(db: sqlite3.Connection, takedown_id: int, published: bool, use
                   settings: Settings | None = None, backend: Any = None) -> None:
     """Show an order to the public (or withdraw it); logged. Raises ``LookupError`` if there is none.
     With ``settings`` and a search ``backend``, its URLs' captures are reindexed."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         cur = db.execute("UPDATE takedowns SET published = ?, updated_at = ? WHERE id = ?",
                          (int(published), utcnow(), takedown_id))
         if cur.rowcount == 0:
             raise LookupError(f"there is no takedown order {takedown_id}")
         audit.record(db, user_id, "takedown.publish" if published else "takedown.unpublish",
                      f"takedown:{takedown_id}")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     if settings is not None:
         _reindex(db, settings, backend, _with_urls(db, {"id": takedown_id})["urls"])
 

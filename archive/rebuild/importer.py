@@ -28,6 +28,7 @@ from typing import Any
 from archive.catalog import RecordRef, add_capture, to_iso
 from archive.rebuild.regroup import record_ref
 from archive.removals.outcomes import OutcomeJudge
+from archive.warc.gzipmember import GZIP_MAGIC
 from archive.warc.store import digest_bytes, read_record
 from archive.warc.walk import Damage, Walked, WarcWalk
 from crawler.httpwire import Exchange
@@ -37,7 +38,7 @@ from search import IndexDoc, extract
 
 IMPORT_PREFIX = "import-"
 IMPORT_VANTAGE = "imported"  # not seen from any vantage of ours: another tool made it
-WARC_MAGIC = (b"\x1f\x8b", b"WARC/")
+WARC_MAGIC = (GZIP_MAGIC, b"WARC/")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 

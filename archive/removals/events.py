@@ -17,11 +17,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from archive.catalog import from_iso, to_iso
+from archive.catalog import from_iso, to_iso, transaction
+from detect.outcomes import REMOVAL_OUTCOMES
 
-# `error` (5xx) is left out: a server having a bad minute is not a removal.
-REMOVAL_OUTCOMES = frozenset({"not_found", "legal", "blockpage", "redirect_notice", "withheld", "changed",
-                              "unreachable"})
 # How far apart two vantages' captures may be and still count as "at the same time".
 SAME_TIME = timedelta(hours=24)
 
@@ -33,13 +31,8 @@ def update_events(db: sqlite3.Connection, capture_id: int, country_of: CountryOf
 
     Runs in one transaction, so a crash leaves the events as they were before this capture.
     """
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         change = apply_capture(db, capture_id, country_of)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return change
 
 

@@ -14,24 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from crawler.netpolicy import site_host
 
-def N_(message: str) -> str:
-    """Marks ``message`` for the translation catalog (pybabel extract); the web pages translate it when shown."""
-    return message
-
-
-# English here (the JSON API and the feed); the web pages show them translated (web/removals.py outcome_label).
-OUTCOME_LABELS = {
-    "ok": N_("available"),
-    "not_found": N_("not found"),
-    "legal": N_("unavailable for legal reasons"),
-    "blockpage": N_("blockpage"),
-    "redirect_notice": N_("redirected to a notice"),
-    "withheld": N_("withheld in country"),
-    "changed": N_("changed"),
-    "unreachable": N_("unreachable"),
-    "error": N_("capture error"),
-}
 FACETS = ("country", "authority", "site", "outcome", "month", "state")
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -77,12 +61,11 @@ class EventFilters:
 
 
 def site_of(url: str) -> str:
-    """The site an URL is on: its host name, lower case, without a leading ``www.``."""
+    """The site an URL is on (``crawler.netpolicy.site_host``); "" for a URL that does not parse."""
     try:
-        host = urlsplit(url).hostname or ""
+        return site_host(urlsplit(url).hostname)
     except ValueError:
-        host = ""
-    return host.removeprefix("www.")
+        return ""
 
 
 def _prepare(db: sqlite3.Connection) -> None:

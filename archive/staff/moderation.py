@@ -14,7 +14,7 @@ from typing import Any
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from archive.capturing.indexing import index_doc
-from archive.catalog import get_capture, get_records, set_indexed
+from archive.catalog import get_capture, get_records, set_indexed, transaction
 from archive.removals.events import CountryOf
 from archive.staff import audit
 from archive.warc.store import read_payload
@@ -86,8 +86,7 @@ def set_visibility(db: sqlite3.Connection, backend, capture_id: int, visibility:
     if capture is None:
         raise ModerationError(f"there is no capture {capture_id}")
     before = capture["visibility"]
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         db.execute("UPDATE captures SET visibility = ?, visibility_reason = ? WHERE id = ?",
                    (visibility, None if visibility == "public" else reason, capture_id))
         audit.record(db, user_id, f"capture.{'publish' if visibility == 'public' else visibility}",
@@ -97,10 +96,6 @@ def set_visibility(db: sqlite3.Connection, backend, capture_id: int, visibility:
             set_indexed(db, capture_id, False)
             if backend is not None:
                 backend.delete([str(capture_id)])
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     capture = get_capture(db, capture_id)
     if visibility == "public" and backend is not None:
         doc = _index_doc(db, warc_dir, capture, country_of)

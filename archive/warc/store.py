@@ -11,7 +11,6 @@ import binascii
 import hashlib
 import os
 import threading
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
 from archive.catalog import RecordRef
+from archive.warc.gzipmember import GZIP_MAGIC, DamagedMember, whole_member
 
 OPEN_SUFFIX = ".open"
 
@@ -174,12 +174,9 @@ def valid_length(path: Path) -> int:
                 fh.seek(offset)
                 member = fh.read(length)
                 fh.seek(fh_pos)
-                inflater = zlib.decompressobj(wbits=31)
                 try:
-                    inflater.decompress(member)
-                except zlib.error:
-                    break
-                if not inflater.eof:
+                    whole_member(member, keep=False)
+                except DamagedMember:
                     break
                 end = offset + length
         except Exception:
@@ -236,14 +233,13 @@ def read_bytes(warc_dir: Path, ref: RecordRef) -> bytes:
 
 def _inflate(data: bytes, ref: RecordRef) -> bytes:
     """One record's gzip member, inflated in one go (an uncompressed record is left as it is)."""
-    if not data.startswith(b"\x1f\x8b"):
+    if not data.startswith(GZIP_MAGIC):
         return data
-    inflater = zlib.decompressobj(wbits=31)
-    raw = inflater.decompress(data)
-    if not inflater.eof or inflater.unused_data:
+    try:
+        return whole_member(data)
+    except DamagedMember as exc:
         raise WarcStoreError(f"{ref.warc_file} offset {ref.offset}: not one whole gzip member "
-                             f"of {ref.length} bytes there")
-    return raw
+                             f"of {ref.length} bytes there ({exc})") from None
 
 
 def read_record(warc_dir: Path, ref: RecordRef):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +20,11 @@ from typing import BinaryIO
 from warcio.archiveiterator import ArchiveIterator
 
 from archive import catalog
+from archive.warc.gzipmember import GZIP_MAGIC, DamagedMember, inflate_member
 from archive.warc.store import OPEN_SUFFIX, digest_bytes, hex_digest  # noqa: F401 (hex_digest: public here too)
 
 CHUNK = 64 * 1024
-GZIP_MAGIC = b"\x1f\x8b\x08"
+MEMBER_START = GZIP_MAGIC + b"\x08"  # gzip's magic and deflate: where a record may start again
 
 
 @dataclass(frozen=True)
@@ -106,20 +106,10 @@ def _hex_or_none(value: str | None) -> str | None:
 def _member_length(fh: BinaryIO, offset: int) -> int:
     """Bytes of the gzip member starting at ``offset``; Unreadable unless it inflates whole."""
     fh.seek(offset)
-    inflater = zlib.decompressobj(wbits=31)
-    fed = 0
-    while not inflater.eof:
-        data = fh.read(CHUNK)
-        if not data:
-            raise Unreadable(f"gzip member cut off after {fed} bytes")
-        fed += len(data)
-        try:
-            while data and not inflater.eof:
-                inflater.decompress(data, 16 * CHUNK)
-                data = inflater.unconsumed_tail
-        except zlib.error as exc:
-            raise Unreadable(f"corrupt gzip data: {exc}") from None
-    return fed - len(inflater.unused_data)
+    try:
+        return inflate_member(fh)
+    except DamagedMember as exc:
+        raise Unreadable(str(exc)) from None
 
 
 def _block_digest_problem(fh: BinaryIO, offset: int, expected: str) -> str | None:
@@ -300,7 +290,7 @@ class _Verifier:
         """The next offset after ``pos`` where a record may start: a cataloged one or a gzip header."""
         after = [o for o in self.expected.get(name, {}) if o > pos]
         best = min(after, default=end)
-        magic = GZIP_MAGIC if name.endswith(".gz") else b"WARC/"
+        magic = MEMBER_START if name.endswith(".gz") else b"WARC/"
         fh.seek(pos + 1)
         at = pos + 1
         while at < best:

@@ -7,7 +7,6 @@ whole (a truncated file, flipped bytes) ends the walk: what came before it is go
 """
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 from warcio.archiveiterator import ArchiveIterator
 from warcio.recordloader import ArcWarcRecord
 
-GZIP_MAGIC = b"\x1f\x8b"
+from archive.warc.gzipmember import GZIP_MAGIC, DamagedMember, whole_member
 
 
 @dataclass(frozen=True)
@@ -100,11 +99,8 @@ def _member_problem(fh, offset: int, length: int) -> str | None:
     data = fh.read(length)
     if not data.startswith(GZIP_MAGIC):
         return None  # an uncompressed WARC: warcio's parse is the check
-    inflater = zlib.decompressobj(wbits=31)
     try:
-        inflater.decompress(data)
-    except zlib.error as exc:
-        return f"damaged gzip member ({exc})"
-    if not inflater.eof:
-        return "gzip member cut off (truncated file)"
+        whole_member(data, keep=False)
+    except DamagedMember as exc:
+        return str(exc)
     return None

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from archive import catalog
 from archive.capturing.jobs import enqueue
-from archive.catalog import from_iso, to_iso
+from archive.catalog import from_iso, to_iso, transaction
 from archive.settings import Settings
 
 log = logging.getLogger("archive.scheduler")
@@ -71,21 +71,19 @@ def schedule_due(db: sqlite3.Connection, settings: Settings, now: datetime | Non
 def _enqueue_watch(db: sqlite3.Connection, watch: sqlite3.Row, start: datetime, due: datetime,
                    cap: int) -> int | None:
     """Queue one watch's job and move it on, atomically; None if another scheduler got there first."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         # Re-checked under the write lock: a second scheduler (serve and worker both run one)
-        # may have taken this watch, or filled the queue, since the round's query.
+        # may have taken this watch, or filled the queue, since the round's query. The watch is
+        # moved on first, so a lost race returns before anything is written.
         if db.execute(PENDING_SQL).fetchone()[0] >= cap:
-            db.execute("ROLLBACK")
+            return None
+        moved = db.execute("UPDATE watches SET next_due = ? WHERE id = ? AND active = 1 AND next_due = ?",
+                           (to_iso(due), watch["id"], watch["next_due"])).rowcount
+        if not moved:
             return None
         job_id = enqueue(db, watch["url"], watch["vantage"], watch_id=watch["id"], not_before=to_iso(start))
-        moved = db.execute("UPDATE watches SET next_due = ?, last_job_id = ? WHERE id = ? AND active = 1"
-                           " AND next_due = ?", (to_iso(due), job_id, watch["id"], watch["next_due"])).rowcount
-        db.execute("COMMIT" if moved else "ROLLBACK")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return job_id if moved else None
+        db.execute("UPDATE watches SET last_job_id = ? WHERE id = ?", (job_id, watch["id"]))
+    return job_id
 
 
 def run_scheduler(settings: Settings, stop: threading.Event, interval: float = 5.0) -> None:

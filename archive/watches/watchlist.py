@@ -6,6 +6,7 @@ only deactivates it: its jobs and captures keep pointing at it.
 """
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -13,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from archive.catalog import iso_utc, to_iso
-from archive.settings import Settings, parse_duration
+from archive.catalog import iso_utc, to_iso, transaction
+from archive.settings import DurationTooShort, Settings, parse_duration
 from crawler.netpolicy import URLRejected, normalize_url
 from crawler.vantage import DIRECT, vantage_named
 
@@ -47,9 +48,9 @@ def parse_every(text: str, minimum: int = MIN_EVERY) -> int:
         seconds = parse_duration(text)
     except OverflowError:
         raise WatchError(f"interval {text!r} is too long; the longest is {format_every(MAX_EVERY)}") from None
+    except DurationTooShort:
+        raise WatchError(f"interval {text!r} is too short; the shortest is {format_every(minimum)}") from None
     except ValueError as exc:
-        if "shorter than a minute" in str(exc):
-            raise WatchError(f"interval {text!r} is too short; the shortest is {format_every(minimum)}") from None
         raise WatchError(f"interval {exc}") from None
     return check_interval(seconds, minimum)
 
@@ -77,7 +78,7 @@ def add_watch(db: sqlite3.Connection, url: str, every_seconds: int, vantage: str
     exists returns its id: it is re-activated (due at once, or at ``first_due``, if it was
     removed) and takes the new interval, and comes due no later than one new interval from now.
     """
-    url = normalize_url(url)
+    url = normalize_url(url, max_length=None)  # its length was the caller's check, with MAX_URL_LENGTH
     check_interval(every_seconds)
     now = datetime.now(UTC)
     due = first_due or to_iso(now)
@@ -155,32 +156,31 @@ def import_watches(db: sqlite3.Connection, lines: Iterable[str], every_seconds: 
     """
     check_interval(every_seconds)
     report = ImportReport()
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for number, line in enumerate(lines, start=1):
-            report.lines = number
-            text = line.strip()
-            if text and not text.startswith("#"):
-                try:
-                    url = check(text)
-                except URLRejected as exc:
-                    report.bad.append((number, text, str(exc)))
-                else:
-                    existed = db.execute("SELECT 1 FROM watches WHERE url = ? AND vantage = ? AND active = 1",
-                                         (url, vantage)).fetchone()
-                    add_watch(db, url, every_seconds, vantage, source)
-                    report.existing += bool(existed)
-                    report.added += not existed
-            if number % PROGRESS_EVERY == 0:
-                db.execute("COMMIT")
-                if progress:
-                    progress(number, report)
-                db.execute("BEGIN IMMEDIATE")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+    numbered = enumerate(lines, start=1)
+    while batch := list(itertools.islice(numbered, PROGRESS_EVERY)):
+        with transaction(db):
+            for number, line in batch:
+                report.lines = number
+                _import_line(db, number, line.strip(), every_seconds, vantage, check, source, report)
+        if progress and len(batch) == PROGRESS_EVERY:
+            progress(report.lines, report)
     return report
+
+
+def _import_line(db: sqlite3.Connection, number: int, text: str, every_seconds: int, vantage: str,
+                 check: Callable[[str], str], source: str, report: ImportReport) -> None:
+    if not text or text.startswith("#"):
+        return
+    try:
+        url = check(text)
+    except URLRejected as exc:
+        report.bad.append((number, text, str(exc)))
+        return
+    existed = db.execute("SELECT 1 FROM watches WHERE url = ? AND vantage = ? AND active = 1",
+                         (url, vantage)).fetchone()
+    add_watch(db, url, every_seconds, vantage, source)
+    report.existing += bool(existed)
+    report.added += not existed
 
 
 def watch_json(watch: dict[str, Any]) -> dict[str, Any]:

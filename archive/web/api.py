@@ -111,8 +111,7 @@ def search() -> Response:
     try:
         result = get_search().search(query)
     except QuerySyntaxError as exc:
-        where = "cursor" if "cursor" in str(exc) else "q"
-        return error_response(400, str(exc), fields={where: [str(exc)]})
+        return error_response(400, str(exc), fields={exc.field: [str(exc)]})
     links = {"next": next_url("api.search", result.next_cursor)} if result.next_cursor else {}
     return jsonify(search_json(result) | {"limit": query.limit, "offset": query.offset, "links": links})
 

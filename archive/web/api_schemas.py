@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from archive.removals.reports import OUTCOME_LABELS
 from archive.web.routing import SQLITE_MAX_INT
+from detect.outcomes import LABELS
 
-OUTCOMES = sorted(OUTCOME_LABELS)
+OUTCOMES = sorted(LABELS)
 JOB_STATES = ["queued", "running", "done", "failed"]
 
 

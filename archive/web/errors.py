@@ -14,8 +14,8 @@ from flask_babel import gettext
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from archive.warc.store import WarcStoreError
-from archive.web.i18n import N_
 from archive.web.schemas import InvalidInput
+from detect.outcomes import N_  # the one translation mark, defined in the lowest layer that marks texts
 
 # Shown instead of werkzeug's defaults, which talk to developers, not readers.
 # The API says them in English; the HTML page in the reader's language (see error_response).

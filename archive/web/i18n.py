@@ -22,12 +22,6 @@ COOKIE = "lang"
 bp = Blueprint("i18n", __name__)
 
 
-def N_(message: str) -> str:
-    """Marks ``message`` for the catalog (pybabel extract) where it is declared; it is translated
-    where it is shown (e.g. errors.error_response), so the JSON API can say it in English."""
-    return message
-
-
 def compile_catalogs(target: Path) -> Path:
     """Compile every translations/<lang>/LC_MESSAGES/messages.po that is newer than its .mo in ``target``."""
     for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):

@@ -8,10 +8,11 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
 from archive.catalog import get_records
-from archive.removals.reports import MONTH, OUTCOME_LABELS, EventFilters, list_events
+from archive.removals.reports import MONTH, EventFilters, list_events
 from archive.warc.store import read_payload
 from archive.web.db import get_db, get_settings
 from archive.web.schemas import InvalidInput, load
+from detect.outcomes import OUTCOME_LABELS
 from detect.textdiff import diff_lines
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_babel import gettext
 
-from archive.removals.reports import OUTCOME_LABELS, events_by_month, get_event, recent_events
+from archive.removals.reports import events_by_month, get_event, recent_events
 from archive.removals.reports import timeline as url_timeline
 from archive.web.atom import removals_feed
 from archive.web.barchart import month_bars
 from archive.web.db import get_db, get_settings
 from archive.web.removal_queries import event_diff, query_events
 from archive.web.schemas import InvalidInput
+from detect.outcomes import OUTCOME_LABELS
 
 bp = Blueprint("removals", __name__)
 

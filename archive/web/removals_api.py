@@ -8,11 +8,12 @@ from flask import Blueprint, Response, abort, jsonify, request, url_for
 
 from archive.catalog import iso_utc
 from archive.lookup.present import capture_links
-from archive.removals.reports import OUTCOME_LABELS, events_by_month, get_event
+from archive.removals.reports import events_by_month, get_event
 from archive.removals.reports import timeline as url_timeline
 from archive.web.db import get_db, get_settings
 from archive.web.errors import error_response
 from archive.web.removal_queries import event_diff, query_events
+from detect.outcomes import OUTCOME_LABELS
 
 bp = Blueprint("removals_api", __name__, url_prefix="/api")
 

@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from archive.settings import parse_duration
-from detect.classify import LABELS
+from detect.outcomes import LABELS
 from search.backend import SORTS
 
 DATE_HELP = "Use a date such as 2024-04-01 or a time such as 2024-04-01T12:00:00Z."

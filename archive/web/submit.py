@@ -6,8 +6,9 @@ from flask_babel import lazy_gettext as _l
 
 from archive.capturing.budget import OverBudget, check_budget
 from archive.capturing.jobs import enqueue, get_job
+from archive.urlcheck import url_checker
 from archive.web.db import get_db, get_settings
-from crawler.netpolicy import HostRules, URLRejected, check_url
+from crawler.netpolicy import URLRejected
 from crawler.vantage import UnknownVantage, vantage_named
 
 bp = Blueprint("submit", __name__)
@@ -16,14 +17,6 @@ bp = Blueprint("submit", __name__)
 REFRESH_SECONDS = 2
 # A job's status in words for the page (the status itself stays in the element's class).
 STATUS_WORDS = {"queued": _l("queued"), "running": _l("running"), "done": _l("done"), "failed": _l("failed")}
-
-
-def check_submission(url: str) -> str:
-    """``url`` normalized, if the archive may capture it; raises ``URLRejected`` with the reason."""
-    settings = get_settings()
-    return check_url(url, allow=settings.capture_allow_networks,
-                     rules=HostRules(settings.capture_host_rules), max_length=settings.max_url_length,
-                     allow_unresolvable=True)
 
 
 @bp.route("/submit", methods=("GET", "POST"))
@@ -35,7 +28,7 @@ def submit() -> Response | tuple[str, int, dict[str, str]]:
         url = request.form.get("url", "")
         vantage = request.form.get("vantage", "direct")
         try:
-            normalized = check_submission(url)
+            normalized = url_checker(get_settings())(url)
             vantage_named(get_settings().capture_vantages, vantage)
             check_budget(get_db(), normalized, get_settings().host_daily_bytes)
         except (URLRejected, UnknownVantage) as exc:

@@ -18,8 +18,8 @@ from archive.capturing.budget import OverBudget, check_budget
 from archive.capturing.jobs import enqueue
 from archive.catalog import get_capture, get_records, to_iso
 from archive.lookup.present import capture_json
+from archive.urlcheck import url_checker
 from archive.web.db import get_db, get_settings
-from archive.web.submit import check_submission
 from crawler.netpolicy import URLRejected
 
 
@@ -43,7 +43,7 @@ def submit_url(url: Any, vantage: str, options: dict[str, Any], token_id: int | 
     if not isinstance(url, str):
         return _refused(400, "url must be a string.")
     try:
-        normalized = check_submission(url)
+        normalized = url_checker(get_settings())(url)
     except URLRejected as exc:
         return _refused(400, str(exc), fields={"url": [str(exc)]})
     db = get_db()

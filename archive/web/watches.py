@@ -11,6 +11,7 @@ from flask import Blueprint, Flask, Response, abort, g, jsonify, redirect, rende
 from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
 from archive.staff import audit
+from archive.urlcheck import url_checker
 from archive.watches.watchlist import (
     WEB_MIN_EVERY,
     WatchError,
@@ -28,7 +29,6 @@ from archive.web.db import get_db, get_settings
 from archive.web.errors import error_response
 from archive.web.routing import SQLITE_MAX_INT
 from archive.web.schemas import load
-from archive.web.submit import check_submission
 from crawler.netpolicy import URLRejected, normalize_url
 from crawler.vantage import UnknownVantage
 
@@ -66,7 +66,7 @@ def watch_from_input(url: str, every: str | None, vantage: str | None) -> int:
     except UnknownVantage as exc:
         raise BadWatch("vantage", str(exc)) from None
     try:
-        normalized = check_submission(url)
+        normalized = url_checker(get_settings())(url)
     except URLRejected as exc:
         raise BadWatch("url", str(exc)) from None
     return add_watch(get_db(), normalized, seconds, vantage, source=SOURCE)
@@ -159,7 +159,7 @@ def api_add() -> Response:
 
 def _normalized_or_raw(url: str) -> str:
     try:
-        return normalize_url(url)
+        return normalize_url(url, max_length=None)  # only to find it; watch_from_input checks it
     except URLRejected:
         return url
 
