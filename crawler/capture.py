@@ -47,8 +47,10 @@ MAX_SCREENSHOT_HEIGHT = 16384  # Chromium's own texture limit; taller pages are 
 
 
 # Failures that say something about the site (it cannot be reached) rather than about us:
-# such a capture is kept as evidence, with the outcome `unreachable`.
-SITE_FAILURES = frozenset({"dns", "refused", "connect", "reset", "tls", "timeout"})
+# such a capture is kept as evidence, with the outcome `unreachable`. Through a vantage these are
+# what the network there did (a reset or hang-up at the ClientHello, a name its DNS does not know);
+# "vantage" (the vantage itself cannot be used) and "blocked" (our own policy) are not.
+SITE_FAILURES = frozenset({"dns", "refused", "connect", "reset", "closed", "tls", "timeout"})
 
 
 class CaptureFailed(Exception):
@@ -327,16 +329,21 @@ def _main_failure(url: str, proxy: RecordingProxy) -> dict | None:
     if proxy.blocked:
         return None
     for item in proxy.failed:
-        if item["url"].rstrip("/") == url.rstrip("/"):
+        if _same_page(item["url"], url):
             return dict(item)
     return dict(proxy.failed[0]) if len(proxy.failed) == 1 else None
+
+
+def _same_page(a: str, b: str) -> bool:
+    """One page whatever the scheme: an http:// URL of an HSTS host is fetched as https://."""
+    return a.split("://", 1)[-1].rstrip("/") == b.split("://", 1)[-1].rstrip("/")
 
 
 def _why_nothing(url: str, proxy: RecordingProxy) -> str:
     for item in proxy.blocked:
         return f"blocked: {item['reason']}"
     for item in proxy.failed:
-        if item["url"].rstrip("/") == url.rstrip("/") or len(proxy.failed) == 1:
+        if _same_page(item["url"], url) or len(proxy.failed) == 1:
             return f"{item['kind']}: {item['error']}"
     if proxy.failed:
         item = proxy.failed[0]

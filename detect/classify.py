@@ -12,11 +12,13 @@ from .fingerprints import WEAK_SCOPES, WITHHELD_PREFIX, FingerprintSet, Match
 from .textdiff import diff_lines, similarity
 
 LABELS = ("ok", "not_found", "legal", "blockpage", "redirect_notice", "withheld", "changed", "unreachable", "error")
-FAILURE_KINDS = ("dns", "refused", "reset", "tls", "timeout")
+# As OONI records them: dns_nxdomain_error, connection_refused, connection_reset, eof_error (closed
+# without an answer), ssl_failed_handshake, generic_timeout_error.
+FAILURE_KINDS = ("dns", "refused", "reset", "closed", "tls", "timeout")
 # The recording proxy's failure kinds (crawler/proxy.py ProxyError.kind) that say the site could not
 # be reached, onto the outcome's kinds. "blocked" and "vantage" are our own refusals or faults.
 PROXY_FAILURES = {"dns": "dns", "refused": "refused", "connect": "refused", "reset": "reset",
-                  "protocol": "reset", "tls": "tls", "timeout": "timeout"}
+                  "closed": "closed", "protocol": "reset", "tls": "tls", "timeout": "timeout"}
 # Where redirects to a notice lead (path or query markers, lower-case).
 NOTICE_MARKERS = ("/access/blockpage.html", "blockpage", "blank.php?rkn=", "/blocked", "warning.rt.ru",
                   "eais.rkn.gov.ru", "/block.html", "/deny.html", "/stop.html", "zapret")
