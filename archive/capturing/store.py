@@ -12,6 +12,7 @@ from io import BytesIO
 
 from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 
+from archive.capturing.countries import provenance_country
 from archive.capturing.indexing import domain_of, index_doc, reindex_url  # noqa: F401 (domain_of: public here too)
 from archive.catalog import RecordRef, add_capture, set_indexed
 from archive.removals.events import CountryOf, update_events
@@ -124,6 +125,7 @@ def store_capture(result: CaptureResult, db, writer: RollingWarcWriter, backend=
         "blocked": result.blocked, "job_id": job_id, "vantage": result.vantage,
         "outcome": outcome.label if outcome else None, "evidence": outcome.evidence if outcome else {},
         "watch_id": watch_id, "bytes": result.provenance.get("bytes"),
+        "vantage_country": provenance_country(result.provenance),
     }, refs)
     change = update_events(db, capture_id, country_of or (lambda name: None)) if outcome else None
     if backend is not None:
@@ -155,7 +157,7 @@ def store_unreachable(failed: CaptureFailed, url: str, db, writer: RollingWarcWr
         "blocked": [], "job_id": job_id, "vantage": failed.vantage,
         "outcome": outcome.label if outcome else "unreachable",
         "evidence": outcome.evidence if outcome else {"kind": failure.get("kind"), "error": failure.get("error")},
-        "watch_id": watch_id,
+        "watch_id": watch_id, "vantage_country": provenance_country(failed.provenance),
     }, refs)
     change = update_events(db, capture_id, country_of or (lambda name: None))
     if backend is not None and change:

@@ -222,7 +222,8 @@ def load_evidence(value: str | dict | None) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
-_CAPTURE_COLUMNS = ("c.id, c.url, c.final_url, c.captured_at, c.status, c.title, c.lang, c.vantage, c.outcome,"
+_CAPTURE_COLUMNS = ("c.id, c.url, c.final_url, c.captured_at, c.status, c.title, c.lang, c.vantage,"
+                    " c.vantage_country, c.outcome,"
                     " c.evidence, c.partial, c.sha256, c.visibility, c.visibility_reason,"
                     " EXISTS (SELECT 1 FROM records r WHERE r.capture_id = c.id"
                     " AND r.role = 'screenshot') AS has_screenshot")
@@ -258,6 +259,9 @@ def get_event(db: sqlite3.Connection, event_id: int) -> dict[str, Any] | None:
     event["before"] = _capture(db, event["before_capture_id"])
     event["after"] = _capture(db, event["after_capture_id"])
     event["restored"] = _capture(db, event["restored_capture_id"])
+    # The capture with the strongest evidence seen while the event was open (events.STRENGTH).
+    strongest = event["evidence_capture_id"] or event["after_capture_id"]
+    event["strongest"] = event["after"] if strongest == event["after_capture_id"] else _capture(db, strongest)
     return event
 
 
@@ -284,7 +288,13 @@ def timeline(db: sqlite3.Connection, url: str) -> dict[str, Any]:
         groups.setdefault(capture["vantage"], []).append(capture)
     # direct first, the rest by name: the archive's own view, then the views from elsewhere.
     names = sorted(groups, key=lambda n: (n != "direct", n))
-    return {"url": url, "vantages": [{"name": n, "captures": groups[n]} for n in names], "events": events}
+    return {"url": url, "vantages": [{"name": n, "country": _country_of_group(groups[n]), "captures": groups[n]}
+                                     for n in names], "events": events}
+
+
+def _country_of_group(captures: list[dict[str, Any]]) -> str | None:
+    """The country a vantage stood in, as its latest capture recorded it."""
+    return next((c["vantage_country"] for c in reversed(captures) if c.get("vantage_country")), None)
 
 
 def recent_events(db: sqlite3.Connection, limit: int = 50) -> list[dict[str, Any]]:

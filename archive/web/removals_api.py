@@ -43,6 +43,7 @@ def event_json(event: dict[str, Any]) -> dict[str, Any]:
         "before_capture_id": event["before_capture_id"],
         "after_capture_id": event["after_capture_id"],
         "restored_capture_id": event["restored_capture_id"],
+        "evidence_capture_id": event["evidence_capture_id"] or event["after_capture_id"],  # the strongest seen
         "takedowns": [{"id": t["id"], "authority": t["authority"], "country": t["country"],
                        "links": {"page": f"/takedowns/{t['id']}"}} for t in event.get("takedowns", [])],
         "links": {"self": f"/api/removals/{event['id']}", "page": f"/removals/{event['id']}",
@@ -60,6 +61,7 @@ def capture_brief(capture: dict[str, Any] | None) -> dict[str, Any] | None:
         "id": capture["id"],
         "captured_at": iso_utc(capture["captured_at"]),
         "vantage": capture["vantage"],
+        "vantage_country": capture["vantage_country"],
         "status": capture["status"],
         "final_url": capture["final_url"],
         "title": capture["title"] or "",
@@ -99,7 +101,7 @@ def removal(event_id: int) -> Response:
     diff, no_text = event_diff(found)
     return jsonify(event_json(found) | {
         "before": capture_brief(found["before"]), "after": capture_brief(found["after"]),
-        "restored": capture_brief(found["restored"]),
+        "restored": capture_brief(found["restored"]), "strongest": capture_brief(found["strongest"]),
         "diff": {"after_has_text": not no_text, "lines": [{"op": op, "text": text} for op, text in diff]},
     })
 
@@ -114,7 +116,8 @@ def timeline() -> Response:
     found = url_timeline(get_db(), url)
     return jsonify({
         "url": found["url"],
-        "vantages": [{"name": v["name"], "captures": [capture_brief(c) | {"marks": c["marks"]} for c in v["captures"]]}
+        "vantages": [{"name": v["name"], "country": v["country"],
+                      "captures": [capture_brief(c) | {"marks": c["marks"]} for c in v["captures"]]}
                      for v in found["vantages"]],
         "events": [event_json(e) for e in found["events"]],
     })
