@@ -13,6 +13,8 @@ from flask_babel import gettext
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
 from archive.catalog import get_records
+from archive.orders.claims import check_claim
+from archive.orders.takedowns import get_takedown
 from archive.removals.reports import (
     MONTH,
     OUTCOME_LABELS,
@@ -104,6 +106,13 @@ def text_diff(before: str | None, after: str | None) -> tuple[list[tuple[str, st
     return diff_lines(before or "", after), False
 
 
+def attach_claims(event: dict) -> None:
+    """Set beside each published order naming the event's URL what captures say of its reported action."""
+    for t in event["takedowns"]:
+        order = get_takedown(get_db(), t["id"], published_only=True)
+        t["claim"] = check_claim(get_db(), order, event["url"]).to_json() if order else None
+
+
 def event_diff(event: dict) -> tuple[list[tuple[str, str]], bool]:
     """An event's text diff and whether the removal had no text; none at all when either capture is
     not public (a diff against nothing would be misleading)."""
@@ -142,6 +151,7 @@ def event(event_id: int) -> str:
     if found is None:
         abort(404, f"There is no removal event {event_id} in this archive.")
     diff, no_text = event_diff(found)
+    attach_claims(found)
     return render_template("removal.html", event=found, diff=diff, no_text=no_text)
 
 

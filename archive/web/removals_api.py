@@ -12,7 +12,7 @@ from archive.removals.reports import OUTCOME_LABELS, events_by_month, get_event
 from archive.removals.reports import timeline as url_timeline
 from archive.web.db import get_db, get_settings
 from archive.web.errors import error_response
-from archive.web.removals import event_diff, query_events
+from archive.web.removals import attach_claims, event_diff, query_events
 from archive.web.schemas import InvalidInput
 
 bp = Blueprint("removals_api", __name__, url_prefix="/api")
@@ -22,6 +22,16 @@ bp = Blueprint("removals_api", __name__, url_prefix="/api")
 def invalid_input(exc: InvalidInput) -> Response:
     """Filters that failed their schema: 400 with the reason per field."""
     return error_response(400, str(exc), fields=exc.fields)
+
+
+def takedown_brief(t: dict[str, Any]) -> dict[str, Any]:
+    """A published order naming a URL, as the removal, capture and timeline JSON list it (with ``claim``
+    when the reader set it beside captures)."""
+    out = {"id": t["id"], "authority": t["authority"], "country": t["country"],
+           "links": {"page": f"/takedowns/{t['id']}", "self": f"/api/takedowns/{t['id']}"}}
+    if "claim" in t:
+        out["claim"] = t["claim"]
+    return out
 
 
 def event_json(event: dict[str, Any]) -> dict[str, Any]:
@@ -44,8 +54,7 @@ def event_json(event: dict[str, Any]) -> dict[str, Any]:
         "after_capture_id": event["after_capture_id"],
         "restored_capture_id": event["restored_capture_id"],
         "evidence_capture_id": event["evidence_capture_id"] or event["after_capture_id"],  # the strongest seen
-        "takedowns": [{"id": t["id"], "authority": t["authority"], "country": t["country"],
-                       "links": {"page": f"/takedowns/{t['id']}"}} for t in event.get("takedowns", [])],
+        "takedowns": [takedown_brief(t) for t in event.get("takedowns", [])],
         "links": {"self": f"/api/removals/{event['id']}", "page": f"/removals/{event['id']}",
                   "timeline": f"/api{timeline}", "timeline_page": timeline},
     }
@@ -99,6 +108,7 @@ def removal(event_id: int) -> Response:
     if found is None:
         abort(404, f"There is no removal event {event_id} in this archive.")
     diff, no_text = event_diff(found)
+    attach_claims(found)
     return jsonify(event_json(found) | {
         "before": capture_brief(found["before"]), "after": capture_brief(found["after"]),
         "restored": capture_brief(found["restored"]), "strongest": capture_brief(found["strongest"]),
@@ -120,4 +130,5 @@ def timeline() -> Response:
                       "captures": [capture_brief(c) | {"marks": c["marks"]} for c in v["captures"]]}
                      for v in found["vantages"]],
         "events": [event_json(e) for e in found["events"]],
+        "takedowns": [takedown_brief(t) for t in found["takedowns"]],
     })
