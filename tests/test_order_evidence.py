@@ -114,6 +114,9 @@ def test_a_watch_on_either_scheme_is_the_same_watch(archive):
     settings, _, orders = archive
     db = catalog.connect(settings.catalog_path)
     made = db.execute("SELECT id FROM watches WHERE source = ?", (f"takedown:{orders['blocked']}",)).fetchone()[0]
+    with LiveServer(settings) as server:
+        again = server.post("/api/watches", json={"url": HTTPS_URL, "every": "6h", "vantage": "direct"})
+        assert again.status_code == 200 and again.json()["id"] == made, again.text
     assert add_watch(db, HTTPS_URL, 3600) == made
     assert db.execute("SELECT count(*) FROM watches WHERE url IN (?, ?)", (HTTP_URL, HTTPS_URL)).fetchone()[0] == 1
 
