@@ -28,6 +28,7 @@ BLOCKING = [  # (vantage, the handler and how it behaves, expected kind)
     ("kg-close", vantages.SniFilterHandler, {"blocked_names": {"kloop.kg"}, "action": "close"}, "closed"),
     ("kg-dns502", vantages.RefusingHandler, {"answer": "HTTP/1.1 502 Bad Gateway"}, "dns"),
     ("kg-dns503", vantages.RefusingHandler, {"answer": "HTTP/1.1 503 Service Unavailable"}, "dns"),
+    ("kg-socks-dns", vantages.Socks5ReplyHandler, {"reply": 4}, "dns"),  # SOCKS5 "host unreachable"
 ]
 
 
@@ -37,13 +38,15 @@ def proxies():
     servers["kg-auth"] = vantages.start(vantages.RefusingHandler, answer="HTTP/1.1 407 Proxy Authentication Required")
     servers["kg-forbidden"] = vantages.start(vantages.RefusingHandler, answer="HTTP/1.1 403 Forbidden")
     servers["kg-open"] = vantages.start(vantages.SniFilterHandler, blocked_names={"blocked.example"}, action="reset")
+    servers["kg-socks-refuses"] = vantages.start(vantages.Socks5ReplyHandler, reply=2)  # "not allowed": its own rule
     yield servers
     for server in servers.values():
         server.shutdown()
 
 
 def vantage_setting(proxies) -> str:
-    entries = [f"{name}=KG=http://127.0.0.1:{server.server_address[1]}" for name, server in proxies.items()]
+    entries = [f"{name}=KG={'socks5' if 'socks' in name else 'http'}://127.0.0.1:{server.server_address[1]}"
+               for name, server in proxies.items()]
     return ", ".join([*entries, f"kg-down=KG=http://127.0.0.1:{free_port()}"])  # nothing listens there
 
 
@@ -103,6 +106,7 @@ def test_a_vantage_that_lets_the_name_through_is_not_blocking(archive):
     ("kg-down", "cannot connect to its proxy 127.0.0.1:"),
     ("kg-auth", "407 Proxy Authentication Required"),
     ("kg-forbidden", "403 Forbidden"),
+    ("kg-socks-refuses", "not allowed"),
 ])
 def test_an_unusable_vantage_is_blamed_on_the_vantage(archive, name, words):
     env, settings, _, _ = archive

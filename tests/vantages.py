@@ -158,3 +158,16 @@ class RefusingHandler(socketserver.BaseRequestHandler):
         s.sendall(self.server.answer.encode() + b"\r\nContent-Type: text/html\r\nContent-Length: %d\r\n"
                   b"Connection: close\r\n\r\n" % len(body) + body)
 
+
+
+class Socks5ReplyHandler(socketserver.BaseRequestHandler):
+    """SOCKS5 that answers every CONNECT with the reply code ``server.reply`` (RFC 1928): 4 "host
+    unreachable" as a vantage whose resolver does not know the name, 2 "not allowed" as one refusing us."""
+
+    def handle(self):
+        s = self.request
+        s.recv(s.recv(2)[1])  # greeting: version and method count, then the methods
+        s.sendall(b"\x05\x00")
+        request = s.recv(512)  # version, CONNECT, reserved, address type, address, port
+        self.server.connects.append(request[5:5 + request[4]].decode() if request[3] == 3 else request[4:-2].hex())
+        s.sendall(b"\x05" + bytes([self.server.reply]) + b"\x00\x01" + b"\x00" * 6)
