@@ -137,7 +137,7 @@ class Capture(Reply):
     records = fields.List(fields.Nested(Record))
     links = fields.Nested(CaptureLinks)
     takedowns = fields.List(fields.Nested(lambda: TakedownRef()), metadata={
-        "optional": True, "description": "Published orders naming the URL (either scheme); on GET /api/captures/<id>."})
+        "description": "Published orders naming the URL (either scheme)."})
 
 
 class HitLinks(Reply):

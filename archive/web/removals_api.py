@@ -7,8 +7,8 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 
 from archive.catalog import iso_utc
-from archive.lookup.present import capture_links
-from archive.removals.reports import OUTCOME_LABELS, events_by_month, get_event
+from archive.lookup.present import capture_json, capture_links
+from archive.removals.reports import OUTCOME_LABELS, events_by_month, get_event, orders_for_url
 from archive.removals.reports import timeline as url_timeline
 from archive.web.db import get_db, get_settings
 from archive.web.errors import error_response
@@ -32,6 +32,12 @@ def takedown_brief(t: dict[str, Any]) -> dict[str, Any]:
     if "claim" in t:
         out["claim"] = t["claim"]
     return out
+
+
+def capture_reply(capture: dict[str, Any], records: list) -> dict[str, Any]:
+    """A capture as ``GET /api/captures/<id>`` gives it: its JSON and the published orders naming its URL."""
+    orders = orders_for_url(get_db(), capture["url"])
+    return capture_json(capture, records) | {"takedowns": [takedown_brief(t) for t in orders]}
 
 
 def event_json(event: dict[str, Any]) -> dict[str, Any]:
