@@ -199,6 +199,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN parent_job_id INTEGER;
     ALTER TABLE jobs ADD COLUMN token_id INTEGER;
     """,
+    # 7: evidence kept as it was seen. The country a capture's vantage stood in, kept with the capture
+    # (settings may rename or drop a vantage later; older rows are filled from their WARC provenance
+    # by archive.capturing.countries); and the capture holding an event's strongest evidence.
+    """
+    ALTER TABLE captures ADD COLUMN vantage_country TEXT;
+    ALTER TABLE removal_events ADD COLUMN evidence_capture_id INTEGER REFERENCES captures(id);
+    """,
 )
 
 
@@ -356,7 +363,7 @@ def insert_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Ite
     so what else the capture changes (its removal event, its job) commits with it."""
     cols = ("url", "final_url", "captured_at", "ended_at", "status", "title", "lang",
             "sha256", "partial", "partial_reasons", "blocked", "job_id", "vantage", "outcome", "evidence",
-            "watch_id", "permalink", "bytes")
+            "watch_id", "permalink", "bytes", "vantage_country")
     row = {c: capture.get(c) for c in cols}
     row["permalink"] = row["permalink"] or new_permalink()
     row["evidence"] = json.dumps(row["evidence"] or {}, ensure_ascii=False)

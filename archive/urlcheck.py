@@ -41,3 +41,11 @@ def url_checker(settings: Settings) -> Callable[[str], str]:
         return normalized
 
     return check
+
+
+def url_variants(url: str) -> tuple[str, str]:
+    """The http and https forms of a normalised URL: one page to every reader of captures (lookups,
+    orders, watches, removal events), as a SURT key would match it; sites move to https, and a
+    submission or an order keeps the scheme it was given."""
+    rest = url.split("://", 1)[1]
+    return f"http://{rest}", f"https://{rest}"

@@ -349,16 +349,21 @@ def _main_failure(url: str, proxy: RecordingProxy) -> dict | None:
     if proxy.blocked:
         return None
     for item in proxy.failed:
-        if item["url"].rstrip("/") == url.rstrip("/"):
+        if _same_page(item["url"], url):
             return dict(item)
     return dict(proxy.failed[0]) if len(proxy.failed) == 1 else None
+
+
+def _same_page(a: str, b: str) -> bool:
+    """One page whatever the scheme: an http:// URL of an HSTS host is fetched as https://."""
+    return a.split("://", 1)[-1].rstrip("/") == b.split("://", 1)[-1].rstrip("/")
 
 
 def _why_nothing(url: str, proxy: RecordingProxy) -> str:
     for item in proxy.blocked:
         return f"blocked: {item['reason']}"
     for item in proxy.failed:
-        if item["url"].rstrip("/") == url.rstrip("/") or len(proxy.failed) == 1:
+        if _same_page(item["url"], url) or len(proxy.failed) == 1:
             return f"{item['kind']}: {item['error']}"
     if proxy.failed:
         item = proxy.failed[0]

@@ -2,7 +2,7 @@
 
 Each kind says whether it tells about the site (it could not be reached: the capture is kept as
 evidence, outcome ``unreachable``) and, if so, under which of the outcome's kinds, the ones OONI
-records (dns, refused, reset, tls, timeout). The others are our own refusals or a vantage's fault:
+records (dns, refused, reset, closed, tls, timeout). The others are our own refusals or a vantage's fault:
 nothing about the site is learnt, and the job fails with the reason.
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ FAILURE_KINDS: tuple[FailureKind, ...] = (
     FailureKind("refused", "the server refused the connection", "refused"),
     FailureKind("connect", "no connection could be made to the server", "refused"),
     FailureKind("reset", "the connection was reset or closed before a whole reply", "reset"),
+    FailureKind("closed", "the connection was closed without an answer (OONI: eof_error)", "closed"),
     FailureKind("protocol", "what came back was not an HTTP reply that can be read", "reset"),
     FailureKind("tls", "the TLS handshake with the server failed", "tls"),
     FailureKind("timeout", "the server did not answer in time", "timeout"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import ipaddress
 import socket
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit
 from .certs import CertAuthority, describe_peer_certificate
 from .httpwire import CHUNK, MAX_HEAD, Exchange, ProxyError, header_value, parse_head, pipe, read_head
 from .netpolicy import HostRules, address_problem
-from .vantage import Vantage, VantageError, open_through
+from .vantage import UnreachableThere, Vantage, VantageError, open_through, os_reason
 
 
 @functools.cache
@@ -184,7 +185,8 @@ class RecordingProxy:
             ex.truncated = ex.truncated or "disconnect"
             return False
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError) as exc:
-            await self._cut_short(ex, writer, "reset", f"connection lost: {exc}", 502, f"reset: {exc}", "disconnect")
+            await self._cut_short(ex, writer, "reset", f"connection lost: {os_reason(exc)}", 502,
+                                  f"reset: {os_reason(exc)}", "disconnect")
             return False
         except TimeoutError:
             await self._cut_short(ex, writer, "timeout", "server did not answer in time", 504, "timeout", "time")
@@ -384,21 +386,44 @@ class RecordingProxy:
             problem = address_problem(ip, self.allow)
             if problem:
                 raise ProxyError("blocked", f"{host} resolves to a {problem}")
+        name = self.vantage.name
         try:
             reader, writer = await open_through(self.vantage, target, port, self.connect_timeout)
-            if tls:
-                await asyncio.wait_for(writer.start_tls(upstream_tls_context(), server_hostname=host),
-                                       self.connect_timeout)
+        except UnreachableThere as exc:  # the vantage works; the site is what it cannot reach
+            raise ProxyError(exc.kind, f"{host} from {name}: {exc}") from exc
         except VantageError as exc:
-            raise ProxyError("vantage", f"{self.vantage.name}: {exc}") from exc
+            raise ProxyError("vantage", f"vantage {name}: {exc}") from exc
         except TimeoutError as exc:
-            raise ProxyError("timeout", f"connecting to {host} through {self.vantage.name} timed out") from exc
-        except ssl.SSLError as exc:
-            raise ProxyError("tls", f"TLS handshake with {host} failed: {exc.reason or exc}") from exc
+            raise ProxyError("timeout", f"connecting to {host} through {name} timed out") from exc
         except OSError as exc:
-            raise ProxyError("vantage", f"vantage {self.vantage.name} unreachable: {exc.strerror or exc}") from exc
+            raise ProxyError("vantage", f"vantage {name} unreachable: {os_reason(exc)}") from exc
+        if tls:
+            await self._start_tls_through(writer, host, name)
         tls_info = describe_peer_certificate(writer.get_extra_info("ssl_object")) if tls else None
         return reader, writer, "", tls_info  # the address is the vantage's business: WARC-IP-Address omitted
+
+    async def _start_tls_through(self, writer, host: str, name: str) -> None:
+        """The TLS start inside an open tunnel. The vantage answered, so a reset, a hang-up or
+        silence now is the network there acting on the ClientHello's server name: the way
+        providers block HTTPS sites, recorded as OONI does (connection_reset, eof_error,
+        generic_timeout_error)."""
+        try:
+            await asyncio.wait_for(writer.start_tls(upstream_tls_context(), server_hostname=host),
+                                   self.connect_timeout)
+        except TimeoutError as exc:
+            writer.close()
+            raise ProxyError("timeout", f"TLS handshake with {host} from {name} got no answer within "
+                                        f"{self.connect_timeout:g} s") from exc
+        except ssl.SSLError as exc:
+            writer.close()
+            raise ProxyError("tls", f"TLS handshake with {host} from {name} failed: {exc.reason or exc}") from exc
+        except (OSError, EOFError) as exc:
+            writer.close()
+            if getattr(exc, "errno", None) == errno.ECONNRESET:
+                raise ProxyError("reset", f"TLS handshake with {host} from {name}: connection reset "
+                                          f"({os_reason(exc)})") from exc
+            raise ProxyError("closed", f"TLS handshake with {host} from {name}: connection closed without "
+                                       "an answer") from exc
 
     async def _resolve(self, target: str, host: str, port: int) -> list:
         """Addresses for ``target``, looked up once per capture (failures too): a page may ask

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import struct
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -66,15 +67,53 @@ class VantageError(ConnectionError):
     """The vantage proxy refused or failed the connection; the message says which and why."""
 
 
+class UnreachableThere(VantageError):
+    """The vantage works, but from where it stands the target could not be reached: its DNS had no
+    answer (a proxy's 502/503, SOCKS5 "host unreachable") or the connection there failed. That is
+    a finding about the site as seen from the vantage's country, not a fault of the vantage.
+
+    ``kind`` is the recording proxy's failure kind (dns, connect, refused, timeout).
+    """
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+# A CONNECT answer that says the proxy could not reach the target, not that it refuses us
+# (403, 407 and the rest are the proxy's own refusals). Squid answers 503 for a name its
+# resolver does not know, other proxies 502.
+CONNECT_FAILURES = {502: "dns", 503: "dns", 504: "timeout"}
+# SOCKS5 replies (RFC 1928) that say the same; 1, 2, 7 and 8 are the vantage's own refusals.
+SOCKS5_FAILURES = {3: "connect", 4: "dns", 5: "refused", 6: "timeout"}
+
+
+def os_reason(exc: BaseException) -> str:
+    """Words for a socket error, never empty: an EOF has no strerror and often no message, and
+    asyncio's connect errors put their own text where the system's words would be."""
+    code = getattr(exc, "errno", None)
+    return (os.strerror(code) if isinstance(code, int) else "") or str(exc) or type(exc).__name__
+
+
 async def open_through(vantage: Vantage, host: str, port: int, timeout: float):
     """A (reader, writer) pair to ``host:port`` tunnelled through ``vantage``'s proxy."""
     parts = urlsplit(vantage.proxy)
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port), timeout)
+    where = f"{parts.hostname}:{parts.port}"
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port), timeout)
+    except TimeoutError:
+        raise VantageError(f"its proxy {where} did not accept a connection within {timeout:g} s") from None
+    except OSError as exc:
+        raise VantageError(f"cannot connect to its proxy {where}: {os_reason(exc)}") from exc
     try:
         if parts.scheme == "http":
             await _http_connect(reader, writer, host, port, timeout)
         else:
             await _socks5_connect(reader, writer, host, port, timeout)
+    except asyncio.IncompleteReadError:
+        writer.close()
+        # A working proxy answers CONNECT, even with an error: hanging up is the proxy's own fault.
+        raise VantageError(f"its proxy {where} closed the connection before answering") from None
     except BaseException:
         writer.close()
         raise
@@ -88,7 +127,11 @@ async def _http_connect(reader, writer, host: str, port: int, timeout: float) ->
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
     first_line = head.split(b"\r\n", 1)[0]
     status = first_line.split(b" ")
-    if len(status) < 2 or status[1] != b"200":
+    code = int(status[1]) if len(status) > 1 and status[1].isdigit() else 0
+    if code in CONNECT_FAILURES:
+        raise UnreachableThere(CONNECT_FAILURES[code], f"the vantage could not reach {target}: "
+                                                       f"{first_line.decode('latin-1')}")
+    if code != 200:
         raise VantageError(f"vantage proxy refused CONNECT {target}: {first_line.decode('latin-1')}")
 
 
@@ -109,7 +152,10 @@ async def _socks5_connect(reader, writer, host: str, port: int, timeout: float) 
     if reply[1] != 0:
         reasons = {1: "general failure", 2: "not allowed", 3: "network unreachable", 4: "host unreachable",
                    5: "connection refused", 6: "TTL expired", 7: "command not supported"}
-        raise VantageError(f"SOCKS5 vantage could not reach {host}:{port}: {reasons.get(reply[1], reply[1])}")
+        message = f"SOCKS5 vantage could not reach {host}:{port}: {reasons.get(reply[1], reply[1])}"
+        if reply[1] in SOCKS5_FAILURES:
+            raise UnreachableThere(SOCKS5_FAILURES[reply[1]], message)
+        raise VantageError(message)
     skip = {1: 4, 4: 16}.get(reply[3])
     if skip is None:
         skip = (await asyncio.wait_for(reader.readexactly(1), timeout))[0]

@@ -1,13 +1,21 @@
 """Shared fixtures: a fixture site on loopback, a second 'private' host, settings for both."""
 from __future__ import annotations
 
+import datetime
 import os
 import socket
+import ssl
 import subprocess
 import sys
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from archive.settings import Settings
 
@@ -90,3 +98,32 @@ def warcio_check(paths) -> str:
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
+
+
+@pytest.fixture(scope="session")
+def https_site(tmp_path_factory):
+    """kloop.kg (HSTS-preloaded, so the browser only ever asks for https://) on 127.0.0.1."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kloop.kg")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=7))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("kloop.kg")]), critical=False)
+            .sign(key, hashes.SHA256()))
+    pem = tmp_path_factory.mktemp("tls") / "site.pem"
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()) + cert.public_bytes(serialization.Encoding.PEM))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pem)
+
+    class Handler(SimpleHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0),
+                                 lambda *a, **kw: Handler(*a, directory=str(DATA / "site"), **kw))
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"MAP kloop.kg 127.0.0.1:{server.server_address[1]}"
+    server.shutdown()

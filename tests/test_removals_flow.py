@@ -88,7 +88,9 @@ def test_event_opens_at_first_removal_and_closes_when_restored(flow):
     assert len(direct) == 1, direct  # 404, 451, blockpage, redirect and rewrite are one removal
     event = direct[0]
     assert event["before_capture_id"] == rows[0]["id"] and event["after_capture_id"] == rows[1]["id"]
-    assert event["outcome"] == "not_found" and event["scope"] == "source"
+    # The 451 with its blocked-by link is the strongest evidence seen while it was open (issue 23, point 11).
+    assert event["outcome"] == "legal" and event["evidence_capture_id"] == rows[2]["id"]
+    assert event["scope"] == "source"
     assert event["last_ok_at"] == rows[0]["captured_at"] and event["first_removed_at"] == rows[1]["captured_at"]
     assert event["closed_at"] == rows[6]["captured_at"] and event["restored_capture_id"] == rows[6]["id"]
 

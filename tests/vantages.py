@@ -1,5 +1,6 @@
 """Stand-ins for vantage proxies, on loopback: one that answers every page with a national
-blockpage (as a censoring provider does), and a plain SOCKS5 tunnel."""
+blockpage (as a censoring provider does), a plain SOCKS5 tunnel, one that resets or hangs up at a
+TLS ClientHello naming a blocked host, and one that refuses CONNECT with a given status."""
 from __future__ import annotations
 
 import socket
@@ -75,8 +76,98 @@ class Socks5Handler(socketserver.BaseRequestHandler):
         t.join(10)
 
 
-def start(handler) -> _Server:
+def start(handler, **attributes) -> _Server:
+    """A vantage stand-in on a free port; ``attributes`` are what its handler reads
+    (blocked_names and action, answer)."""
     server = _Server(("127.0.0.1", 0), handler)
-    server.connects = []
+    server.connects, server.hellos = [], []
+    for key, value in attributes.items():
+        setattr(server, key, value)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def server_name(hello: bytes) -> str | None:
+    """The SNI host name in a TLS ClientHello record, as a censor's middlebox reads it."""
+    try:
+        if hello[0] != 0x16 or hello[5] != 0x01:
+            return None
+        at = 9 + 2 + 32  # record header, handshake header, client version, random
+        at += 1 + hello[at]  # session id
+        at += 2 + int.from_bytes(hello[at:at + 2], "big")  # cipher suites
+        at += 1 + hello[at]  # compression methods
+        end = at + 2 + int.from_bytes(hello[at:at + 2], "big")
+        at += 2
+        while at + 4 <= end:
+            kind, size = int.from_bytes(hello[at:at + 2], "big"), int.from_bytes(hello[at + 2:at + 4], "big")
+            if kind == 0:  # server_name: list length, name type, name length, name
+                return hello[at + 9:at + 9 + int.from_bytes(hello[at + 7:at + 9], "big")].decode("ascii")
+            at += 4 + size
+    except (IndexError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def _read_connect(s: socket.socket) -> str:
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = s.recv(4096)
+        if not data:
+            raise ConnectionError("client left before its CONNECT head ended")
+        head += data
+    return head.split(b"\r\n", 1)[0].split()[1].decode()
+
+
+class SniFilterHandler(socketserver.BaseRequestHandler):
+    """A provider that blocks HTTPS by the server name: accepts CONNECT, reads the ClientHello, and
+    for a name in ``server.blocked_names`` resets the connection (``server.action = "reset"``) or
+    hangs up without a word (``"close"``); other names are tunnelled to the target."""
+
+    def handle(self):
+        s = self.request
+        target = _read_connect(s)
+        self.server.connects.append(target)
+        s.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        hello = s.recv(65536)
+        name = server_name(hello)
+        self.server.hellos.append(name)
+        if name in self.server.blocked_names:
+            if self.server.action == "reset":  # RST, not FIN: linger 0, then close
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            else:
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+            return
+        host, _, port = target.rpartition(":")
+        upstream = socket.create_connection((host, int(port)), timeout=10)
+        upstream.sendall(hello)
+        t = threading.Thread(target=_pump, args=(upstream, s), daemon=True)
+        t.start()
+        _pump(s, upstream)
+        t.join(10)
+
+
+class RefusingHandler(socketserver.BaseRequestHandler):
+    """Answers every CONNECT with ``server.answer`` (a status line): 502/503 as a proxy whose
+    resolver does not know the name, 407/403 as a proxy refusing us."""
+
+    def handle(self):
+        s = self.request
+        self.server.connects.append(_read_connect(s))
+        body = b"<html><body>ERR_DNS_FAIL</body></html>"
+        s.sendall(self.server.answer.encode() + b"\r\nContent-Type: text/html\r\nContent-Length: %d\r\n"
+                  b"Connection: close\r\n\r\n" % len(body) + body)
+
+
+
+class Socks5ReplyHandler(socketserver.BaseRequestHandler):
+    """SOCKS5 that answers every CONNECT with the reply code ``server.reply`` (RFC 1928): 4 "host
+    unreachable" as a vantage whose resolver does not know the name, 2 "not allowed" as one refusing us."""
+
+    def handle(self):
+        s = self.request
+        s.recv(s.recv(2)[1])  # greeting: version and method count, then the methods
+        s.sendall(b"\x05\x00")
+        request = s.recv(512)  # version, CONNECT, reserved, address type, address, port
+        self.server.connects.append(request[5:5 + request[4]].decode() if request[3] == 3 else request[4:-2].hex())
+        s.sendall(b"\x05" + bytes([self.server.reply]) + b"\x00\x01" + b"\x00" * 6)

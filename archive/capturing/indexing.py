@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from archive.catalog import from_iso, get_records
 from archive.removals.events import CountryOf, open_event_before_ids
+from archive.urlcheck import url_variants
 from archive.warc.store import read_payload
 from crawler.netpolicy import site_host
 from search import IndexDoc, SearchBackend
@@ -30,7 +31,7 @@ def orders_for(db: sqlite3.Connection, url: str) -> list[sqlite3.Row]:
     """(country, authority) of the published takedown orders naming ``url``, oldest first."""
     return db.execute(
         "SELECT t.country, t.authority FROM takedowns t JOIN takedown_urls u ON u.takedown_id = t.id"
-        " WHERE u.url = ? AND t.published = 1 ORDER BY t.id", (url,)).fetchall()
+        " WHERE u.url IN (?, ?) AND t.published = 1 ORDER BY t.id", url_variants(url)).fetchall()
 
 
 def index_doc(db: sqlite3.Connection, capture: sqlite3.Row | dict, text: str,
@@ -45,7 +46,10 @@ def index_doc(db: sqlite3.Connection, capture: sqlite3.Row | dict, text: str,
         removed_ids = open_event_before_ids(db, url)
     if orders is None:
         orders = orders_for(db, url)
-    vantage_country = country_of(capture["vantage"]) if country_of else None
+    # The country kept with the capture; today's settings only for a row that has none.
+    vantage_country = capture["vantage_country"] if "vantage_country" in capture.keys() else None
+    if vantage_country is None and country_of:
+        vantage_country = country_of(capture["vantage"])
     countries = _unique([vantage_country, *(o["country"] for o in orders)])
     return IndexDoc(
         id=str(capture["id"]), url=url, domain=domain_of(capture["final_url"] or url),
@@ -63,7 +67,7 @@ def reindex_url(db: sqlite3.Connection, backend: SearchBackend, warc_dir: Path, 
     removed_ids = open_event_before_ids(db, url)
     orders = orders_for(db, url)
     docs = []
-    for row in db.execute("SELECT * FROM captures WHERE url = ? AND indexed = 1", (url,)).fetchall():
+    for row in db.execute("SELECT * FROM captures WHERE url IN (?, ?) AND indexed = 1", url_variants(url)).fetchall():
         refs = get_records(db, row["id"], role="text")
         if not refs:
             continue

@@ -19,6 +19,7 @@ from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 
 from archive.capturing import jobs
 from archive.capturing.budget import OverBudget, add_bytes, check_budget, host_of
+from archive.capturing.countries import provenance_country
 from archive.capturing.indexing import domain_of, index_doc, reindex_url  # noqa: F401 (domain_of: public here too)
 from archive.capturing.outlinks import queue_children
 from archive.catalog import RecordRef, insert_capture, set_indexed, transaction
@@ -210,6 +211,7 @@ def store_capture(found: Found, into: Storage) -> Stored:
         "blocked": result.blocked, "job_id": job.get("id"), "vantage": result.vantage,
         "outcome": outcome.label if outcome else None, "evidence": outcome.evidence if outcome else {},
         "watch_id": job.get("watch_id"), "bytes": result.provenance.get("bytes"),
+        "vantage_country": provenance_country(result.provenance),
     }, refs, result.provenance.get("bytes"))
     if into.backend is not None:
         row = into.db.execute("SELECT * FROM captures WHERE id = ?", (capture_id,)).fetchone()
@@ -243,7 +245,7 @@ def store_unreachable(found: Found, into: Storage) -> Stored:
         "blocked": [], "job_id": job.get("id"), "vantage": failed.vantage,
         "outcome": outcome.label if outcome else "unreachable",
         "evidence": outcome.evidence if outcome else {"kind": failure.get("kind"), "error": failure.get("error")},
-        "watch_id": job.get("watch_id"),
+        "watch_id": job.get("watch_id"), "vantage_country": provenance_country(failed.provenance),
     }, refs, None)
     if into.backend is not None and change:
         reindex_url(into.db, into.backend, into.writer.warc_dir, url, into.country_of)

@@ -15,6 +15,7 @@ import threading
 from archive import catalog
 from archive.capturing import jobs
 from archive.capturing.budget import OverBudget, check_budget
+from archive.capturing.countries import fill_vantage_countries
 from archive.capturing.outlinks import choose_outlinks
 from archive.capturing.store import SOFTWARE, Found, Storage, store
 from archive.catalog import to_iso
@@ -66,11 +67,14 @@ class Worker:
         return storage
 
     def recover(self) -> None:
-        """Finish WARC files and hand back jobs left by workers that died."""
+        """Finish WARC files and hand back jobs left by workers that died; give captures from
+        before the catalog kept vantage countries theirs."""
         for name in recover_orphans(self.settings.warc_dir):
             log.warning("finished WARC file %s left open by a stopped worker", name)
         for job_id in jobs.recover(self._db(), self.settings.capture_max_attempts, stale_after(self.settings)):
             log.warning("job %s was interrupted; requeued or failed", job_id)
+        if filled := fill_vantage_countries(self._db(), self.settings.warc_dir, self.country_of):
+            log.info("kept the vantage country of %d earlier capture(s)", filled)
 
     async def run(self, stop: threading.Event, once: bool = False) -> None:
         """Work until ``stop`` is set (or, with ``once``, until the queue is empty)."""

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from archive.catalog import from_iso, to_iso
+from archive.urlcheck import url_variants
 from crawler.netpolicy import normalize_url
 
 PUBLIC = "visibility = 'public'"
@@ -77,12 +78,6 @@ def lookup_url(text: str, max_length: int = 2048) -> str:
     if "://" not in text[:10]:
         text = "http://" + text
     return quote(normalize_url(text, max_length), safe=URI_SAFE)
-
-
-def url_variants(url: str) -> tuple[str, str]:
-    """The http and https forms of a normalised URL."""
-    rest = url.split("://", 1)[1]
-    return f"http://{rest}", f"https://{rest}"
 
 
 def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:

@@ -68,6 +68,7 @@ def capture_json(capture: dict[str, Any], records: Iterable[RecordRef]) -> dict[
         "blocked": list(capture.get("blocked") or []),
         "job_id": capture.get("job_id"),
         "vantage": capture.get("vantage") or "direct",
+        "vantage_country": capture.get("vantage_country"),  # as recorded when captured; None for direct
         "outcome": capture.get("outcome"),  # None: assessed before outcomes existed
         "evidence": load_evidence(capture.get("evidence")),  # why that outcome
         "records": [record_json(r) for r in records],

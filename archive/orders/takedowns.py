@@ -22,7 +22,7 @@ from archive.orders.documents import DocumentError, check_document, store_docume
 from archive.orders.documents import read_document as _read_document
 from archive.settings import Settings
 from archive.staff import audit
-from archive.urlcheck import url_checker
+from archive.urlcheck import url_checker, url_variants
 from crawler.netpolicy import URLRejected
 
 ACTIONS_DEMANDED = ("remove", "block", "geo-block")
@@ -302,16 +302,17 @@ def get_takedown(db: sqlite3.Connection, takedown_id: int, published_only: bool 
 
 def list_takedowns(db: sqlite3.Connection, published_only: bool = True, country: str | None = None,
                    url: str | None = None, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-    """Orders, most recently issued (then entered) first, optionally of one country or targeting one URL."""
+    """Orders, most recently issued (then entered) first, optionally of one country or targeting one URL
+    (normalised; its http and https forms are one page)."""
     sql, args = "SELECT t.* FROM takedowns t WHERE 1 = 1", []
     if published_only:
         sql += " AND t.published = 1"
     if country:
         sql += " AND t.country = ?"
         args.append(country.upper())
-    if url:
-        sql += " AND t.id IN (SELECT takedown_id FROM takedown_urls WHERE url = ?)"
-        args.append(url)
+    if url:  # either scheme: one page (urlcheck.url_variants)
+        sql += " AND t.id IN (SELECT takedown_id FROM takedown_urls WHERE url IN (?, ?))"
+        args += url_variants(url)
     sql += " ORDER BY COALESCE(t.issued_on, t.received_on, substr(t.created_at, 1, 10)) DESC, t.id DESC"
     rows = db.execute(sql + " LIMIT ? OFFSET ?", (*args, limit, offset)).fetchall()
     return [_with_urls(db, r) for r in rows]
@@ -326,8 +327,9 @@ def read_document(settings: Settings, row: Mapping[str, Any]) -> bytes:
 
 
 def url_evidence(db: sqlite3.Connection, url: str) -> dict[str, Any]:
-    """What captures show for ``url``: its latest capture and its removal events, oldest first."""
-    latest = db.execute("SELECT id, captured_at, status, outcome, vantage FROM captures WHERE url = ?"
-                        " ORDER BY captured_at DESC, id DESC LIMIT 1", (url,)).fetchone()
-    events = db.execute("SELECT * FROM removal_events WHERE url = ? ORDER BY first_removed_at, id", (url,))
+    """What captures show for ``url`` (either scheme): its latest capture and its removal events, oldest first."""
+    urls = url_variants(url)
+    latest = db.execute("SELECT id, captured_at, status, outcome, vantage FROM captures WHERE url IN (?, ?)"
+                        " ORDER BY captured_at DESC, id DESC LIMIT 1", urls).fetchone()
+    events = db.execute("SELECT * FROM removal_events WHERE url IN (?, ?) ORDER BY first_removed_at, id", urls)
     return {"url": url, "latest": dict(latest) if latest else None, "removals": [dict(e) for e in events]}

@@ -18,6 +18,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from archive.capturing.countries import provenance_country
 from archive.catalog import RecordRef, payload_ref, to_iso
 from archive.removals.outcomes import OutcomeJudge
 from archive.warc.store import hex_digest, read_record
@@ -164,7 +165,8 @@ def capture_row(db: sqlite3.Connection, warc_dir: Path, group: CaptureGroup, jud
         outcome = judge.judge(db, observe_failure(url, failure), url, vantage)
         return {"url": url, "final_url": url, "captured_at": started, "ended_at": ended, "status": None,
                 "title": "", "lang": "", "sha256": None, "partial": False, "partial_reasons": [], "blocked": [],
-                "vantage": vantage, "outcome": outcome.label, "evidence": outcome.evidence}
+                "vantage": vantage, "vantage_country": provenance_country(p), "outcome": outcome.label,
+                "evidence": outcome.evidence}
     final_url = p.get("final_url") or url
     extracted = extract(group.dom or "", final_url)
     text = group.text if group.text is not None else extracted.text
@@ -174,7 +176,8 @@ def capture_row(db: sqlite3.Connection, warc_dir: Path, group: CaptureGroup, jud
             "status": p.get("status", observation.status), "title": extracted.title, "lang": extracted.lang,
             "sha256": hex_digest(main.payload_digest), "partial": bool(p.get("partial")),
             "partial_reasons": p.get("partial_reasons") or [], "blocked": p.get("blocked_requests") or [],
-            "vantage": vantage, "outcome": outcome.label, "evidence": outcome.evidence, "bytes": p.get("bytes")}
+            "vantage": vantage, "vantage_country": provenance_country(p), "outcome": outcome.label,
+            "evidence": outcome.evidence, "bytes": p.get("bytes")}
 
 
 def _observe(db: sqlite3.Connection, warc_dir: Path, group: CaptureGroup, main: RecordRef, url: str,

@@ -14,10 +14,18 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from archive.urlcheck import url_variants
 from crawler.netpolicy import site_host
 
 FACETS = ("country", "authority", "site", "outcome", "month", "state")
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+def same_page(column: str, of: str) -> str:
+    """SQL: ``column`` is the http or https form of the URL in ``of`` (urlcheck.url_variants), as an
+    IN of two values so the index on ``column`` is used."""
+    rest = f"substr({of}, instr({of}, '://') + 3)"
+    return f"{column} IN ('http://' || {rest}, 'https://' || {rest})"
+
 
 # One row per event with the derived columns every facet and filter reads. The country falls back
 # to the earliest published order naming the URL (an order names the country it was issued in).
@@ -28,16 +36,16 @@ WITH ev AS (
   SELECT e.*, archive_site(e.url) AS site, substr(e.first_removed_at, 1, 7) AS month,
          CASE WHEN e.closed_at IS NULL THEN 'open' ELSE 'closed' END AS state,
          COALESCE(e.country, (SELECT t.country FROM takedown_urls tu JOIN takedowns t ON t.id = tu.takedown_id
-                              WHERE tu.url = e.url AND t.published = 1 ORDER BY t.id LIMIT 1)) AS eff_country
+                              WHERE {same} AND t.published = 1 ORDER BY t.id LIMIT 1)) AS eff_country
   FROM removal_events e{where}
 )
 """
 _PUBLIC_EVENTS = (" WHERE NOT EXISTS (SELECT 1 FROM captures hc WHERE hc.id IN (e.before_capture_id,"
                   " e.after_capture_id) AND hc.visibility != 'public')")
-_EVENTS = _EVENTS_SQL.format(where=_PUBLIC_EVENTS)
-_ALL_EVENTS = _EVENTS_SQL.format(where="")
+_EVENTS = _EVENTS_SQL.format(where=_PUBLIC_EVENTS, same=same_page("tu.url", "e.url"))
+_ALL_EVENTS = _EVENTS_SQL.format(where="", same=same_page("tu.url", "e.url"))
 _HAS_AUTHORITY = ("EXISTS (SELECT 1 FROM takedown_urls tu JOIN takedowns t ON t.id = tu.takedown_id"
-                  " WHERE tu.url = ev.url AND t.published = 1 AND t.authority = ?)")
+                  f" WHERE {same_page('tu.url', 'ev.url')} AND t.published = 1 AND t.authority = ?)")
 _BEFORE_CURSOR = "(ev.first_removed_at < ? OR (ev.first_removed_at = ? AND ev.id < ?))"
 _COLUMN = {"country": "eff_country", "site": "site", "outcome": "outcome", "month": "month", "state": "state"}
 
@@ -107,18 +115,37 @@ def _event(row: sqlite3.Row) -> dict[str, Any]:
     return d
 
 
-def _attach_takedowns(db: sqlite3.Connection, events: list[dict[str, Any]]) -> None:
-    urls = sorted({e["url"] for e in events})
-    by_url: dict[str, list[dict[str, Any]]] = {u: [] for u in urls}
+def _page(url: str) -> str:
+    """A URL without its scheme: what its http and https forms share."""
+    return url.split("://", 1)[-1]
+
+
+def orders_naming(db: sqlite3.Connection, urls: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Published takedown orders naming each URL (either scheme), keyed by the URL without its scheme:
+    ``{page: [{"id", "authority", "country", "legal_basis", "issued_on"}]}``, oldest order first."""
+    urls = sorted({v for u in urls if "://" in u for v in url_variants(u)})
+    by_page: dict[str, list[dict[str, Any]]] = {}
     if urls:
         rows = db.execute(
             "SELECT tu.url, t.id, t.authority, t.country, t.legal_basis, t.issued_on FROM takedown_urls tu"
             " JOIN takedowns t ON t.id = tu.takedown_id"
             f" WHERE t.published = 1 AND tu.url IN ({', '.join('?' * len(urls))}) ORDER BY t.id", urls)
         for r in rows:
-            by_url[r["url"]].append({k: r[k] for k in ("id", "authority", "country", "legal_basis", "issued_on")})
+            found = by_page.setdefault(_page(r["url"]), [])
+            if all(t["id"] != r["id"] for t in found):  # an order naming both forms is one order
+                found.append({k: r[k] for k in ("id", "authority", "country", "legal_basis", "issued_on")})
+    return by_page
+
+
+def orders_for_url(db: sqlite3.Connection, url: str) -> list[dict[str, Any]]:
+    """Published takedown orders naming ``url`` (either scheme), oldest first."""
+    return orders_naming(db, [url]).get(_page(url), [])
+
+
+def _attach_takedowns(db: sqlite3.Connection, events: list[dict[str, Any]]) -> None:
+    by_page = orders_naming(db, [e["url"] for e in events])
     for e in events:
-        e["takedowns"] = by_url.get(e["url"], [])
+        e["takedowns"] = by_page.get(_page(e["url"]), [])
 
 
 def list_events(db: sqlite3.Connection, filters: EventFilters = EventFilters(), cursor: str | None = None,
@@ -154,7 +181,8 @@ def facets(db: sqlite3.Connection, filters: EventFilters = EventFilters()) -> di
         where, args = _where(filters.without(name))
         if name == "authority":
             sql = (f"{_EVENTS} SELECT t.authority AS value, COUNT(DISTINCT ev.id) AS n FROM ev"
-                   " JOIN takedown_urls tu ON tu.url = ev.url JOIN takedowns t ON t.id = tu.takedown_id"
+                   f" JOIN takedown_urls tu ON {same_page('tu.url', 'ev.url')}"
+                   " JOIN takedowns t ON t.id = tu.takedown_id"
                    f" AND t.published = 1{where} GROUP BY t.authority")
         else:
             column = _COLUMN[name]
@@ -205,7 +233,8 @@ def load_evidence(value: str | dict | None) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
-_CAPTURE_COLUMNS = ("c.id, c.url, c.final_url, c.captured_at, c.status, c.title, c.lang, c.vantage, c.outcome,"
+_CAPTURE_COLUMNS = ("c.id, c.url, c.final_url, c.captured_at, c.status, c.title, c.lang, c.vantage,"
+                    " c.vantage_country, c.outcome,"
                     " c.evidence, c.partial, c.sha256, c.visibility, c.visibility_reason,"
                     " EXISTS (SELECT 1 FROM records r WHERE r.capture_id = c.id"
                     " AND r.role = 'screenshot') AS has_screenshot")
@@ -241,6 +270,9 @@ def get_event(db: sqlite3.Connection, event_id: int) -> dict[str, Any] | None:
     event["before"] = _capture(db, event["before_capture_id"])
     event["after"] = _capture(db, event["after_capture_id"])
     event["restored"] = _capture(db, event["restored_capture_id"])
+    # The capture with the strongest evidence seen while the event was open (events.STRENGTH).
+    strongest = event["evidence_capture_id"] or event["after_capture_id"]
+    event["strongest"] = event["after"] if strongest == event["after_capture_id"] else _capture(db, strongest)
     return event
 
 
@@ -251,8 +283,9 @@ def timeline(db: sqlite3.Connection, url: str) -> dict[str, Any]:
     the events it starts (``after``), was the last ok capture before (``before``) or ends (``restored``).
     """
     _prepare(db)
+    urls = url_variants(url) if "://" in url else (url, url)
     events = [_event(r) for r in db.execute(
-        f"{_EVENTS} SELECT * FROM ev WHERE ev.url = ? ORDER BY ev.first_removed_at, ev.id", (url,))]
+        f"{_EVENTS} SELECT * FROM ev WHERE ev.url IN (?, ?) ORDER BY ev.first_removed_at, ev.id", urls)]
     _attach_takedowns(db, events)
     marks: dict[int, list[dict[str, Any]]] = {}
     for e in events:
@@ -260,14 +293,21 @@ def timeline(db: sqlite3.Connection, url: str) -> dict[str, Any]:
             if e[f"{role}_capture_id"] is not None:
                 marks.setdefault(e[f"{role}_capture_id"], []).append({"event_id": e["id"], "role": role})
     groups: dict[str, list[dict[str, Any]]] = {}
-    for row in db.execute(f"SELECT {_CAPTURE_COLUMNS} FROM captures c WHERE c.url = ? AND c.visibility = 'public'"
-                          " ORDER BY c.vantage, c.captured_at, c.id", (url,)):
+    for row in db.execute(f"SELECT {_CAPTURE_COLUMNS} FROM captures c WHERE c.url IN (?, ?)"
+                          " AND c.visibility = 'public' ORDER BY c.vantage, c.captured_at, c.id", urls):
         capture = _capture_row(row)
         capture["marks"] = marks.get(capture["id"], [])
         groups.setdefault(capture["vantage"], []).append(capture)
     # direct first, the rest by name: the archive's own view, then the views from elsewhere.
     names = sorted(groups, key=lambda n: (n != "direct", n))
-    return {"url": url, "vantages": [{"name": n, "captures": groups[n]} for n in names], "events": events}
+    return {"url": url, "vantages": [{"name": n, "country": _country_of_group(groups[n]), "captures": groups[n]}
+                                     for n in names], "events": events,
+            "takedowns": orders_for_url(db, url) if "://" in url else []}
+
+
+def _country_of_group(captures: list[dict[str, Any]]) -> str | None:
+    """The country a vantage stood in, as its latest capture recorded it."""
+    return next((c["vantage_country"] for c in reversed(captures) if c.get("vantage_country")), None)
 
 
 def recent_events(db: sqlite3.Connection, limit: int = 50) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from archive.catalog import iso_utc, to_iso, transaction
 from archive.settings import DurationTooShort, Settings, parse_duration
+from archive.urlcheck import url_variants
 from crawler.netpolicy import URLRejected, normalize_url
 from crawler.vantage import DIRECT, vantage_named
 
@@ -83,15 +84,18 @@ def add_watch(db: sqlite3.Connection, url: str, every_seconds: int, vantage: str
     now = datetime.now(UTC)
     due = first_due or to_iso(now)
     latest = to_iso(now + timedelta(seconds=every_seconds))
-    # One statement, so it is atomic alone and also fits inside a caller's transaction.
+    # One statement, so it is atomic alone and also fits inside a caller's transaction. The http and
+    # https forms of a URL are one page (urlcheck.url_variants): a watch on either is the watch.
     row = db.execute(
         "INSERT INTO watches (url, host, vantage, every_seconds, next_due, active, created_at, source)"
-        " VALUES (?, ?, ?, ?, ?, 1, ?, ?)"
+        " VALUES (COALESCE((SELECT url FROM watches WHERE url IN (?, ?) AND vantage = ?"
+        " ORDER BY active DESC, id LIMIT 1), ?), ?, ?, ?, ?, 1, ?, ?)"
         " ON CONFLICT (url, vantage) DO UPDATE SET every_seconds = excluded.every_seconds,"
         " next_due = CASE WHEN active = 0 THEN excluded.next_due ELSE min(next_due, ?) END,"
         " source = CASE WHEN active = 0 THEN excluded.source ELSE source END, active = 1"
         " RETURNING id",
-        (url, urlsplit(url).hostname, vantage or DIRECT, every_seconds, due, to_iso(now), source, latest)).fetchone()
+        (*url_variants(url), vantage or DIRECT, url, urlsplit(url).hostname, vantage or DIRECT, every_seconds, due,
+         to_iso(now), source, latest)).fetchone()
     return row[0]
 
 

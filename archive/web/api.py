@@ -10,10 +10,11 @@ from flask import Blueprint, Response, abort, jsonify, request
 from archive.capturing.jobs import children, get_job
 from archive.catalog import get_records
 from archive.lookup.citations import citations, csl_item, facts_of
-from archive.lookup.present import capture_json, job_json, search_json
+from archive.lookup.present import job_json, search_json
 from archive.web.db import capture_or_404, get_db, get_search, get_settings
 from archive.web.errors import error_response
 from archive.web.limits import TOKEN_HELP, current_token, unauthorized
+from archive.web.removals_api import capture_reply
 from archive.web.schemas import BulkCaptureRequest, CaptureRequest, SearchArgs, load
 from archive.web.search_queries import next_url, search_query
 from archive.web.submitting import bulk_item, submit_url
@@ -87,8 +88,8 @@ def job(job_id: int) -> Response:
 
 @bp.get("/captures/<int:capture_id>")
 def capture(capture_id: int) -> Response:
-    """A capture's metadata, its WARC records with digests, and links."""
-    return jsonify(capture_json(capture_or_404(capture_id), get_records(get_db(), capture_id)))
+    """A capture's metadata, its WARC records with digests, links, and the published orders naming its URL."""
+    return jsonify(capture_reply(capture_or_404(capture_id), get_records(get_db(), capture_id)))
 
 
 @bp.get("/captures/<int:capture_id>/cite")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from archive.orders.claims import VERDICTS
 from archive.web.routing import SQLITE_MAX_INT
 from detect.outcomes import LABELS
 
@@ -130,10 +131,14 @@ class Capture(Reply):
     blocked = fields.List(fields.Dict(), metadata={"description": "Requests the address policy refused."})
     job_id = _opt(fields.Integer())
     vantage = fields.String(metadata={"example": "direct"})
+    vantage_country = _opt(fields.String(metadata={"example": "KG", "description": "Where the vantage stood when "
+                                                   "the capture was made; null for direct."}))
     outcome = _opt(fields.String(validate=validate.OneOf(OUTCOMES)))
     evidence = fields.Dict(metadata=_EVIDENCE)
     records = fields.List(fields.Nested(Record))
     links = fields.Nested(CaptureLinks)
+    takedowns = fields.List(fields.Nested(lambda: TakedownRef()), metadata={
+        "description": "Published orders naming the URL (either scheme)."})
 
 
 class HitLinks(Reply):
@@ -207,11 +212,26 @@ class BulkResult(Reply):
     results = fields.List(fields.Nested(BulkItem))
 
 
+class Claim(Reply):
+    """An order's reported action for one URL set beside the captures made since the order's date."""
+
+    url = fields.String()
+    claim = fields.String(metadata={"example": "removed", "description": "The action the recipient reports."})
+    since = _opt(fields.String(metadata={"format": "date", "example": "2024-12-04"}))
+    verdict = fields.String(validate=validate.OneOf(VERDICTS))
+    summary = fields.String(metadata={"example": "reported removed on 4 Dec 2024; still served on 7 Dec 2024 "
+                                                 "from direct"})
+    seen = fields.String(validate=validate.OneOf(["served", "removed-at-source", "blocked-in-country", "not-seen"]))
+    capture_id = _opt(fields.Integer(metadata={"description": "The capture the finding rests on."}))
+
+
 class TakedownRef(Reply):
     id = fields.Integer()
     authority = fields.String()
     country = _opt(fields.String(metadata={"example": "KG"}))
     links = fields.Dict(keys=fields.String(), values=fields.String())
+    claim = fields.Nested(Claim, allow_none=True, metadata={"optional": True, "description": "On a removal "
+                          "event: what captures say of the order's reported action for the event's URL."})
 
 
 class Event(Reply):
@@ -232,6 +252,8 @@ class Event(Reply):
     before_capture_id = fields.Integer()
     after_capture_id = fields.Integer()
     restored_capture_id = _opt(fields.Integer())
+    evidence_capture_id = fields.Integer(metadata={"description": "The capture with the strongest evidence seen "
+                                                                  "while the event was open."})
     takedowns = fields.List(fields.Nested(TakedownRef))
     links = fields.Dict(keys=fields.String(), values=fields.String())
 
@@ -263,6 +285,7 @@ class CaptureBrief(Reply):
     id = fields.Integer()
     captured_at = _time()
     vantage = fields.String()
+    vantage_country = _opt(fields.String(metadata={"example": "KG"}))
     status = _opt(fields.Integer())
     final_url = _opt(fields.String())
     title = fields.String()
@@ -287,6 +310,7 @@ class Removal(Event):
     before = _opt(fields.Nested(CaptureBrief))
     after = _opt(fields.Nested(CaptureBrief))
     restored = _opt(fields.Nested(CaptureBrief))
+    strongest = _opt(fields.Nested(CaptureBrief))
     diff = fields.Nested(Diff)
 
 
@@ -301,6 +325,7 @@ class TimelineCapture(CaptureBrief):
 
 class Vantage(Reply):
     name = fields.String(metadata={"example": "direct"})
+    country = _opt(fields.String(metadata={"example": "KG"}))
     captures = fields.List(fields.Nested(TimelineCapture))
 
 
@@ -308,6 +333,7 @@ class Timeline(Reply):
     url = fields.String(metadata={"example": "https://example.org/page"})
     vantages = fields.List(fields.Nested(Vantage))
     events = fields.List(fields.Nested(Event))
+    takedowns = fields.List(fields.Nested(TakedownRef))
 
 
 class Document(Reply):
@@ -328,6 +354,7 @@ class UrlEvidence(Reply):
     latest = _opt(fields.Dict(metadata={"description": "The URL's latest capture: id, captured_at, status, "
                                                        "outcome, vantage."}))
     removals = fields.List(fields.Dict(), metadata={"description": "Its removal events as catalog rows."})
+    claim = fields.Nested(Claim)
 
 
 class Takedown(Reply):
@@ -439,6 +466,7 @@ class TakedownListArgs(Schema):
         unknown = EXCLUDE  # shared links pick up utm_source and the like
 
     country = fields.String(load_default=None, metadata={"example": "KG"})
-    url = fields.String(load_default=None, metadata={"description": "Only orders naming this URL."})
+    url = fields.String(load_default=None,
+                        metadata={"description": "Only orders naming this URL, by its http or https form."})
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
     offset = fields.Integer(load_default=0, validate=validate.Range(0, SQLITE_MAX_INT))

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from archive.catalog import RecordRef, get_records, to_utc
 from archive.lookup.citations import citations, facts_of
 from archive.lookup.present import citation
-from archive.removals.reports import load_evidence
+from archive.removals.reports import load_evidence, orders_for_url
 from archive.staff.moderation import replay_pass
 from archive.warc.store import capture_warc, read_payload
 from archive.web.db import capture_or_404, get_db, get_settings
@@ -49,7 +49,7 @@ def record(capture_id: int) -> Response:
     page = render_template(
         "capture.html", capture=capture, records=refs, text=main_text(refs),
         has_screenshot=any(r.role == "screenshot" for r in refs), record_url=record_url,
-        evidence=load_evidence(capture.get("evidence")),
+        evidence=load_evidence(capture.get("evidence")), takedowns=orders_for_url(get_db(), capture["url"]),
         citation=citation(capture, record_url, settings.archive_name),
         permalink=cite.link, citations=citations(cite),
         # Only staff get here for a non-public capture; the replay origin needs its own proof of that.

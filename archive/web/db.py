@@ -8,10 +8,13 @@ so it is opened once per app.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 
 from flask import Flask, abort, current_app, g
 
 from archive import catalog
+from archive.capturing.countries import fill_vantage_countries
+from archive.removals.events import vantage_countries
 from archive.settings import Settings
 from archive.staff.moderation import STATUS, withheld_message
 from archive.staff.users import ROLES
@@ -22,7 +25,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     """Keep ``settings`` and an open search backend on ``app``; close catalogs after requests."""
     app.extensions["archive.settings"] = settings
     app.extensions["archive.search"] = open_backend(settings.search_backend, settings.index_dir, settings)
-    catalog.connect(settings.catalog_path).close()  # create or migrate the schema once, at start
+    with closing(catalog.connect(settings.catalog_path)) as db:  # create or migrate the schema once, at start
+        fill_vantage_countries(db, settings.warc_dir, vantage_countries(settings.capture_vantages))
     app.teardown_appcontext(close_db)
 
 

@@ -8,6 +8,8 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
 from archive.catalog import get_records
+from archive.orders.claims import check_claim
+from archive.orders.takedowns import get_takedown
 from archive.removals.reports import MONTH, EventFilters, list_events
 from archive.warc.store import read_payload
 from archive.web.db import get_db, get_settings
@@ -75,6 +77,13 @@ def text_diff(before: str | None, after: str | None) -> tuple[list[tuple[str, st
         # Nothing replaced the page: everything it said is gone.
         return [("removed", line.strip()) for line in (before or "").splitlines() if line.strip()], True
     return diff_lines(before or "", after), False
+
+
+def attach_claims(event: dict) -> None:
+    """Set beside each published order naming the event's URL what captures say of its reported action."""
+    for t in event["takedowns"]:
+        order = get_takedown(get_db(), t["id"], published_only=True)
+        t["claim"] = check_claim(get_db(), order, event["url"]).to_json() if order else None
 
 
 def event_diff(event: dict) -> tuple[list[tuple[str, str]], bool]:

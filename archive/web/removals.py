@@ -13,7 +13,7 @@ from archive.removals.reports import timeline as url_timeline
 from archive.web.atom import removals_feed
 from archive.web.barchart import month_bars
 from archive.web.db import get_db, get_settings
-from archive.web.removal_queries import event_diff, query_events
+from archive.web.removal_queries import attach_claims, event_diff, query_events
 from archive.web.schemas import InvalidInput
 from detect.outcomes import OUTCOME_LABELS
 
@@ -60,6 +60,7 @@ def event(event_id: int) -> str:
     if found is None:
         abort(404, f"There is no removal event {event_id} in this archive.")
     diff, no_text = event_diff(found)
+    attach_claims(found)
     return render_template("removal.html", event=found, diff=diff, no_text=no_text)
 
 

@@ -7,16 +7,32 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 
 from archive.catalog import iso_utc
-from archive.lookup.present import capture_links
-from archive.removals.reports import events_by_month, get_event
+from archive.lookup.present import capture_json, capture_links
+from archive.removals.reports import events_by_month, get_event, orders_for_url
 from archive.removals.reports import timeline as url_timeline
 from archive.web.db import get_db, get_settings
 from archive.web.errors import error_response
-from archive.web.removal_queries import event_diff, query_events
+from archive.web.removal_queries import attach_claims, event_diff, query_events
 from detect.outcomes import OUTCOME_LABELS
 
 bp = Blueprint("removals_api", __name__, url_prefix="/api")
 
+
+
+def takedown_brief(t: dict[str, Any]) -> dict[str, Any]:
+    """A published order naming a URL, as the removal, capture and timeline JSON list it (with ``claim``
+    when the reader set it beside captures)."""
+    out = {"id": t["id"], "authority": t["authority"], "country": t["country"],
+           "links": {"page": f"/takedowns/{t['id']}", "self": f"/api/takedowns/{t['id']}"}}
+    if "claim" in t:
+        out["claim"] = t["claim"]
+    return out
+
+
+def capture_reply(capture: dict[str, Any], records: list) -> dict[str, Any]:
+    """A capture as ``GET /api/captures/<id>`` gives it: its JSON and the published orders naming its URL."""
+    orders = orders_for_url(get_db(), capture["url"])
+    return capture_json(capture, records) | {"takedowns": [takedown_brief(t) for t in orders]}
 
 
 def event_json(event: dict[str, Any]) -> dict[str, Any]:
@@ -38,8 +54,8 @@ def event_json(event: dict[str, Any]) -> dict[str, Any]:
         "before_capture_id": event["before_capture_id"],
         "after_capture_id": event["after_capture_id"],
         "restored_capture_id": event["restored_capture_id"],
-        "takedowns": [{"id": t["id"], "authority": t["authority"], "country": t["country"],
-                       "links": {"page": f"/takedowns/{t['id']}"}} for t in event.get("takedowns", [])],
+        "evidence_capture_id": event["evidence_capture_id"] or event["after_capture_id"],  # the strongest seen
+        "takedowns": [takedown_brief(t) for t in event.get("takedowns", [])],
         "links": {"self": f"/api/removals/{event['id']}", "page": f"/removals/{event['id']}",
                   "timeline": f"/api{timeline}", "timeline_page": timeline},
     }
@@ -55,6 +71,7 @@ def capture_brief(capture: dict[str, Any] | None) -> dict[str, Any] | None:
         "id": capture["id"],
         "captured_at": iso_utc(capture["captured_at"]),
         "vantage": capture["vantage"],
+        "vantage_country": capture["vantage_country"],
         "status": capture["status"],
         "final_url": capture["final_url"],
         "title": capture["title"] or "",
@@ -92,9 +109,10 @@ def removal(event_id: int) -> Response:
     if found is None:
         abort(404, f"There is no removal event {event_id} in this archive.")
     diff, no_text = event_diff(found)
+    attach_claims(found)
     return jsonify(event_json(found) | {
         "before": capture_brief(found["before"]), "after": capture_brief(found["after"]),
-        "restored": capture_brief(found["restored"]),
+        "restored": capture_brief(found["restored"]), "strongest": capture_brief(found["strongest"]),
         "diff": {"after_has_text": not no_text, "lines": [{"op": op, "text": text} for op, text in diff]},
     })
 
@@ -109,7 +127,9 @@ def timeline() -> Response:
     found = url_timeline(get_db(), url)
     return jsonify({
         "url": found["url"],
-        "vantages": [{"name": v["name"], "captures": [capture_brief(c) | {"marks": c["marks"]} for c in v["captures"]]}
+        "vantages": [{"name": v["name"], "country": v["country"],
+                      "captures": [capture_brief(c) | {"marks": c["marks"]} for c in v["captures"]]}
                      for v in found["vantages"]],
         "events": [event_json(e) for e in found["events"]],
+        "takedowns": [takedown_brief(t) for t in found["takedowns"]],
     })

@@ -17,9 +17,9 @@ from flask import url_for
 from archive.capturing.budget import OverBudget, check_budget
 from archive.capturing.jobs import enqueue
 from archive.catalog import get_capture, get_records, to_iso
-from archive.lookup.present import capture_json
 from archive.urlcheck import url_checker
 from archive.web.db import get_db, get_settings
+from archive.web.removals_api import capture_reply
 from crawler.netpolicy import URLRejected
 
 
@@ -51,7 +51,7 @@ def submit_url(url: Any, vantage: str, options: dict[str, Any], token_id: int | 
     if within:
         recent = recent_public_capture(db, normalized, vantage, within)
         if recent is not None:
-            body = capture_json(recent, get_records(db, recent["id"]))
+            body = capture_reply(recent, get_records(db, recent["id"]))
             # The body is exactly GET /api/captures/<id>; 200 instead of 202 says nothing was queued.
             return Submitted(200, body, {"Content-Location": body["links"]["self"]})
     try:

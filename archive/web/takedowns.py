@@ -14,12 +14,16 @@ from urllib.parse import quote
 import pycountry
 from flask import Blueprint, Flask, Response, abort, g, jsonify, redirect, render_template, request, url_for
 
+from archive.lookup.mementos import lookup_url
 from archive.orders import takedowns as orders
+from archive.orders.claims import check_claim
 from archive.web.api_schemas import TakedownListArgs
 from archive.web.auth import staff_required
 from archive.web.db import get_db, get_search, get_settings
+from archive.web.errors import error_response
 from archive.web.schemas import load
 from archive.web.security import SANDBOX_CSP
+from crawler.netpolicy import URLRejected
 
 bp = Blueprint("takedowns", __name__)
 
@@ -80,8 +84,14 @@ def index() -> str:
 def detail(takedown_id: int) -> str:
     """An order, its document's digest, and for each targeted URL what captures show."""
     takedown = _visible(takedown_id)
-    evidence = [orders.url_evidence(get_db(), url) for url in takedown["urls"]]
-    return render_template("takedown.html", t=takedown, evidence=evidence)
+    return render_template("takedown.html", t=takedown, evidence=_evidence(takedown))
+
+
+def _evidence(takedown: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per targeted URL what captures show, and whether that bears out the action the recipient reports."""
+    db = get_db()
+    return [orders.url_evidence(db, url) | {"claim": check_claim(db, takedown, url).to_json()}
+            for url in takedown["urls"]]
 
 
 @bp.get("/takedowns/<int:takedown_id>/document")
@@ -181,10 +191,16 @@ def takedown_json(t: dict[str, Any], evidence: list[dict[str, Any]] | None = Non
 
 @bp.get("/api/takedowns")
 def api_list() -> Response:
-    """Published orders as JSON: ``limit`` (1-100), ``offset``, optional ``country`` and ``url``."""
+    """Published orders as JSON: ``limit`` (1-100), ``offset``, optional ``country`` and ``url`` (http or https)."""
     args = load(TakedownListArgs(), request.args)
+    url = (args["url"] or "").strip() or None
+    if url:  # in the form the catalog keeps, as the lookup pages take it; either scheme matches
+        try:
+            url = lookup_url(url, get_settings().max_url_length)
+        except URLRejected as exc:
+            return error_response(400, f"url: {exc}", fields={"url": [str(exc)]})
     rows = orders.list_takedowns(get_db(), published_only=True, country=args["country"] or None,
-                                 url=args["url"] or None, limit=args["limit"], offset=args["offset"])
+                                 url=url, limit=args["limit"], offset=args["offset"])
     return jsonify(takedowns=[takedown_json(t) for t in rows], limit=args["limit"], offset=args["offset"])
 
 
@@ -194,4 +210,4 @@ def api_detail(takedown_id: int) -> Response:
     found = orders.get_takedown(get_db(), takedown_id, published_only=True)
     if found is None:
         abort(404, f"There is no published takedown order {takedown_id}.")
-    return jsonify(takedown_json(found, [orders.url_evidence(get_db(), url) for url in found["urls"]]))
+    return jsonify(takedown_json(found, _evidence(found)))

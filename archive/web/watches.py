@@ -11,7 +11,7 @@ from flask import Blueprint, Flask, Response, abort, g, jsonify, redirect, rende
 from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
 from archive.staff import audit
-from archive.urlcheck import url_checker
+from archive.urlcheck import url_checker, url_variants
 from archive.watches.watchlist import (
     WEB_MIN_EVERY,
     WatchError,
@@ -145,8 +145,10 @@ def api_add() -> Response:
         return error_response(400, "The request body is not JSON. Send a JSON object with Content-Type: "
                                    'application/json, e.g. {"url": "https://example.org/page", "every": "6h"}.')
     data = load(WatchRequest(), body)
-    existed = get_db().execute("SELECT 1 FROM watches WHERE url = ? AND vantage = ? AND active = 1",
-                               (_normalized_or_raw(data["url"]), data["vantage"])).fetchone()
+    url = _normalized_or_raw(data["url"])
+    same = url_variants(url) if "://" in url else (url, url)  # http and https: one page, one watch
+    existed = get_db().execute("SELECT 1 FROM watches WHERE url IN (?, ?) AND vantage = ? AND active = 1",
+                               (*same, data["vantage"])).fetchone()
     try:
         watch_id = watch_from_input(data["url"], data["every"], data["vantage"])
     except BadWatch as exc:
