@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from archive.keys import private_dir, private_file
 
 # Each entry moves the schema up one version (PRAGMA user_version); never edit
 # a shipped entry, append a new one.
@@ -198,7 +200,49 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN parent_job_id INTEGER;
     ALTER TABLE jobs ADD COLUMN token_id INTEGER;
     """,
+    # 7: staff sessions that can be ended from the server (a session names its account's
+    # session_version, which logout, disabling and a password reset raise); disabled accounts;
+    # failed sign-ins per account and per client address, read by every process to throttle them.
+    """
+    ALTER TABLE users ADD COLUMN session_version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE users ADD COLUMN disabled_at TEXT;
+    CREATE TABLE login_failures (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('account', 'address')),
+        key TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX login_failures_key ON login_failures(kind, key, at);
+    """,
 )
+
+# The one visibility rule. Staff may take a capture out of public view (visibility 'private' or
+# 'removed'); for everyone else it then reads as if it were not there. Every reader of captures,
+# and of what points at them (removal events, jobs, watches, orders), asks through these.
+PUBLIC = "public"
+
+
+def visible_sql(alias: str = "captures", staff: bool = False) -> str:
+    """SQL that is true for the rows of ``alias`` (a captures table) this reader may see."""
+    return "1" if staff else f"{alias}.visibility = '{PUBLIC}'"
+
+
+def event_visible_sql(alias: str = "e", staff: bool = False) -> str:
+    """SQL that is true for the removal events (table alias ``alias``) this reader may see: staff see all,
+    the public those whose before and after captures are both public."""
+    if staff:
+        return "1"
+    return (f"NOT EXISTS (SELECT 1 FROM captures hc WHERE hc.id IN ({alias}.before_capture_id,"
+            f" {alias}.after_capture_id) AND NOT {visible_sql('hc')})")
+
+
+def is_visible(capture: Mapping[str, Any] | sqlite3.Row, staff: bool = False) -> bool:
+    """Whether this reader may see ``capture`` (a catalog row, as a dict or a sqlite3.Row)."""
+    try:
+        visibility = capture["visibility"]
+    except (KeyError, IndexError):  # a row read without the column: from before moderation existed
+        visibility = PUBLIC
+    return staff or visibility == PUBLIC
 
 
 def utcnow() -> str:
@@ -233,7 +277,9 @@ def connect(path: Path, migrate_schema: bool = True) -> sqlite3.Connection:
 
     The web app migrates once at start and then opens connections per request without.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if migrate_schema or not path.exists():
+        private_dir(path.parent)
+        private_file(path)  # it holds password hashes; SQLite gives its -wal and -shm files the same mode
     db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
@@ -456,4 +502,4 @@ def set_indexed(db: sqlite3.Connection, capture_id: int, indexed: bool = True) -
 
 def unindexed_captures(db: sqlite3.Connection) -> list[int]:
     # Captures staff made non-public are unindexed on purpose and stay so.
-    return [r[0] for r in db.execute("SELECT id FROM captures WHERE indexed = 0 AND visibility = 'public' ORDER BY id")]
+    return [r[0] for r in db.execute(f"SELECT id FROM captures WHERE indexed = 0 AND {visible_sql()} ORDER BY id")]

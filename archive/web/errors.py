@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from archive.removals.reports import N_
 from archive.warc.store import WarcStoreError
+from archive.web.schemas import InvalidInput
 
 # Shown instead of werkzeug's defaults, which talk to developers, not readers.
 # The API says them in English; the HTML page in the reader's language (see error_response).
@@ -61,6 +62,12 @@ def handle_warcstore(exc: WarcStoreError) -> Response:
     return error_response(500, WARC_UNREADABLE)
 
 
+def handle_invalid_input(exc: InvalidInput) -> Response:
+    """A query string or body that failed its schema where no blueprint says otherwise: 400 with why."""
+    return error_response(400, str(exc), fields=exc.fields)
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(InvalidInput, handle_invalid_input)
     app.register_error_handler(WarcStoreError, handle_warcstore)

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_babel import gettext
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
-from archive.catalog import get_records
+from archive.catalog import get_records, is_visible
 from archive.removals.reports import (
     MONTH,
     OUTCOME_LABELS,
@@ -88,7 +88,7 @@ def capture_text(capture_id: int | None) -> str | None:
     if capture_id is None:
         return None
     row = get_db().execute("SELECT visibility FROM captures WHERE id = ?", (capture_id,)).fetchone()
-    if row is None or row["visibility"] != "public":  # withdrawn by staff: its text is not shown
+    if row is None or not is_visible(row):  # withdrawn by staff: its text is not shown
         return None
     refs = get_records(get_db(), capture_id, role="text")
     if not refs:

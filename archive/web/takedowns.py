@@ -16,8 +16,9 @@ from flask import Blueprint, Flask, Response, abort, g, jsonify, redirect, rende
 
 from archive.orders import takedowns as orders
 from archive.web.auth import staff_required
-from archive.web.db import get_db, get_search, get_settings
+from archive.web.db import get_db, get_search, get_settings, is_staff
 from archive.web.routing import SQLITE_MAX_INT
+from archive.web.schemas import page_number
 from archive.web.security import SANDBOX_CSP
 
 bp = Blueprint("takedowns", __name__)
@@ -68,7 +69,7 @@ def _visible(takedown_id: int) -> dict[str, Any]:
 @bp.get("/takedowns")
 def index() -> str:
     """Published takedown orders, most recently issued first (staff also see unpublished ones)."""
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_number(request.args)
     rows = orders.list_takedowns(get_db(), published_only=g.get("user") is None, limit=PAGE_SIZE + 1,
                           offset=(page - 1) * PAGE_SIZE)
     return render_template("takedowns.html", takedowns=rows[:PAGE_SIZE], page=page,
@@ -79,7 +80,7 @@ def index() -> str:
 def detail(takedown_id: int) -> str:
     """An order, its document's digest, and for each targeted URL what captures show."""
     takedown = _visible(takedown_id)
-    evidence = [orders.url_evidence(get_db(), url) for url in takedown["urls"]]
+    evidence = [orders.url_evidence(get_db(), url, staff=is_staff()) for url in takedown["urls"]]
     return render_template("takedown.html", t=takedown, evidence=evidence)
 
 
@@ -194,4 +195,5 @@ def api_detail(takedown_id: int) -> Response:
     found = orders.get_takedown(get_db(), takedown_id, published_only=True)
     if found is None:
         abort(404, f"There is no published takedown order {takedown_id}.")
-    return jsonify(takedown_json(found, [orders.url_evidence(get_db(), url) for url in found["urls"]]))
+    # The API is read as the public reads it, signed in or not (it ignores the session's staff rights).
+    return jsonify(takedown_json(found, [orders.url_evidence(get_db(), url, staff=False) for url in found["urls"]]))
