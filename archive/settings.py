@@ -90,12 +90,35 @@ class SettingError(ValueError):
     """A setting has a value that cannot be used; the message names it and the fix."""
 
 
+def _secret(value: Any) -> str:
+    return "***" if value else ""
+
+
+def _masked_url(value: Any) -> str:
+    from crawler.vantage import mask_passwords
+
+    return mask_passwords(str(value))
+
+
+def _masked_vantages(value: Any) -> str:
+    return ", ".join(str(v) for v in value.values())  # a Vantage prints its proxy's password as ***
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
     default: str
     help: str
     parse: Callable[[str], Any] = str
+    show: Callable[[Any], str] = str  # how a value is shown or logged: passwords and keys as ***
+
+    def shown(self, value: Any) -> str:
+        """``value`` (parsed, or the raw text from the environment) as it may be printed or logged."""
+        if isinstance(value, str) and self.show is not _secret:
+            from crawler.vantage import mask_passwords
+
+            return mask_passwords(value)
+        return self.show(value)
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -113,7 +136,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CAPTURE_VANTAGES", "",
             "Vantage points captures may go through: comma-separated name=COUNTRY=proxy, the proxy "
             "http://host:port (CONNECT) or socks5://host:port, e.g. 'kg-bishkek=KG=socks5://10.0.0.5:1080'. "
-            "`direct` (this machine) is always there.", _vantages),
+            "`direct` (this machine) is always there. A proxy that wants a user name and password takes them "
+            "as http://user:password@host:port (sent as Basic Proxy-Authorization) or socks5://user:password@host:port "
+            "(RFC 1929); the password is shown and logged as ***.", _vantages, _masked_vantages),
     Setting("CHROMIUM_PATH", "", "Chromium executable. Empty: a Playwright-installed one, then /usr/bin/chromium."),
     Setting("CAPTURE_TIMEOUT", "60", "Seconds a whole capture may take before it is cut and marked partial.", float),
     Setting("CAPTURE_SETTLE_TIMEOUT", "10", "Seconds to wait for the network to go quiet after load.", float),
@@ -156,14 +181,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WATCH_MAX_PENDING", "20",
             "Most scheduled captures queued or running at once; the rest wait for the next round.", _int),
     Setting("SECRET_KEY", "",
-            "Key signing staff sessions and form tokens. Empty: one is made and kept in ARCHIVE_HOME/secret_key."),
+            "Key signing staff sessions and form tokens. Empty: one is made and kept in ARCHIVE_HOME/secret_key.",
+            show=_secret),
     Setting("TAKEDOWN_MAX_DOCUMENT_BYTES", "20000000",
             "Largest takedown order document (PDF, image or HTML) accepted.", _int),
     Setting("ELASTICSEARCH_URL", "",
-            "Elasticsearch base URL, for SEARCH_BACKEND=elasticsearch (e.g. https://es.example:9200)."),
-    Setting("ELASTICSEARCH_API_KEY", "", "Elasticsearch API key (base64 id:key); or use the user name and password."),
+            "Elasticsearch base URL, for SEARCH_BACKEND=elasticsearch (e.g. https://es.example:9200).",
+            show=_masked_url),
+    Setting("ELASTICSEARCH_API_KEY", "", "Elasticsearch API key (base64 id:key); or use the user name and password.",
+            show=_secret),
     Setting("ELASTICSEARCH_USERNAME", "", "Elasticsearch basic-auth user name."),
-    Setting("ELASTICSEARCH_PASSWORD", "", "Elasticsearch basic-auth password."),
+    Setting("ELASTICSEARCH_PASSWORD", "", "Elasticsearch basic-auth password.", show=_secret),
     Setting("ELASTICSEARCH_INDEX", "takedown-archive",
             "Alias searches and writes go through; `reindex` builds a new index behind it and swaps."),
     Setting("ARCHIVE_URL", "",
@@ -206,12 +234,23 @@ class Settings:
                 except SettingError:
                     raise
                 except (TypeError, ValueError) as exc:
-                    raise SettingError(f"{s.name}={raw!r} is not valid: {exc}; default is {s.default!r}") from exc
+                    raise SettingError(f"{s.name}={s.shown(raw)!r} is not valid: {exc}; "
+                                       f"default is {s.default!r}") from exc
             values[s.name] = raw
         if overrides:
             raise SettingError(f"unknown settings: {', '.join(sorted(overrides))}")
         values["ARCHIVE_HOME"] = Path(values["ARCHIVE_HOME"]).resolve()
         return cls(values)
+
+    def __repr__(self) -> str:
+        # Settings end up in logs and test reports: never with a password or key in them.
+        shown = {s.name: self.shown(s.name) for s in SETTINGS if s.name in self.values}
+        return f"Settings({shown!r})"
+
+    def shown(self, name: str) -> str:
+        """Setting ``name``'s value as it may be printed or logged: passwords and keys as ***."""
+        setting = next(s for s in SETTINGS if s.name == name)
+        return setting.shown(self.values[name])
 
     @property
     def warc_dir(self) -> Path:
