@@ -2,7 +2,7 @@
 
 ARCHIVE_HOME holds password hashes (the catalog), the session key and evidence not yet public, so
 its folders are made 0700 and its files 0600 (``private_dir``, ``private_file``, ``create_private``),
-whatever the umask; ones found open to others are tightened, with a warning.
+whatever the umask; a key or catalog file found open to others is made 0600, with a warning.
 
 The key signing sessions, form tokens and staff replay passes is ``SECRET_KEY`` if set; otherwise one
 is made on first start and kept in ``ARCHIVE_HOME/secret_key`` (mode 0600), so sessions survive
