@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import lxml.html
 import pytest
 from playwright.sync_api import sync_playwright
 
@@ -39,6 +40,10 @@ def editor(archive_builder: ArchiveBuilder) -> int:
 
 # 3. Watches of unpublished orders.
 
+def count_shown(server: LiveServer) -> str:
+    return lxml.html.fromstring(server.get("/watches").text).get_element_by_id("count").text_content().strip()
+
+
 def test_watches_of_an_unpublished_order_are_hidden_from_the_public(web_server, archive_builder, editor):
     db = archive_builder.db
     takedown_id = create_takedown(db, web_server.settings, ORDER, None, editor)
@@ -47,6 +52,7 @@ def test_watches_of_an_unpublished_order_are_hidden_from_the_public(web_server, 
     api = web_server.get("/api/watches").json()
     assert (api["watches"], api["total"]) == ([], 0)
     assert URL not in web_server.get("/watches").text
+    assert count_shown(web_server) == "0 watched URLs"
     assert web_server.get(f"/api/watches/{watch_id}").status_code == 404
     # Asking to watch the same URL neither tells that it is watched nor shows the order.
     r = web_server.post("/api/watches", json={"url": URL, "every": "6h"})
@@ -61,6 +67,7 @@ def test_watches_of_an_unpublished_order_are_hidden_from_the_public(web_server, 
     api = web_server.get("/api/watches").json()
     assert [(w["id"], w["source"]) for w in api["watches"]] == [(watch_id, f"takedown:{takedown_id}")]
     assert api["total"] == 1 and URL in web_server.get("/watches").text
+    assert count_shown(web_server) == "1 watched URL"
     set_published(db, takedown_id, False, editor)  # withdrawn again: hidden again
     assert web_server.get("/api/watches").json()["total"] == 0
 
