@@ -50,6 +50,22 @@ def test_login_still_returns_to_a_path_on_this_site(web_server, editor):
     assert r.status_code == 303 and r.headers["Location"] == "/staff/audit?page=1"
 
 
+def test_a_browser_sent_to_login_with_a_crafted_next_stays_on_this_site(chromium, web_server, editor):
+    """The reported attack, in a real browser: a link to our login page that would send the signed-in
+    visitor on to a phishing page."""
+    context = chromium.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        page.goto(f"{web_server.url}/login?next=/%09/evil.example/phish")
+        page.fill("#username", "editor")
+        page.fill("#password", PASSWORD)
+        with page.expect_navigation(timeout=30_000):  # the post, then where its 303 sends the browser
+            page.click("form.stack button[type=submit]")
+        assert page.url == f"{web_server.url}/takedowns", page.url
+    finally:
+        context.close()
+
+
 # 2. Sessions the server can end.
 
 def copied_browser(server: LiveServer) -> requests.Session:

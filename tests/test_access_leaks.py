@@ -7,14 +7,12 @@ from datetime import timedelta
 
 import lxml.html
 import pytest
-from playwright.sync_api import sync_playwright
 
 from archive.capturing import jobs
 from archive.orders.takedowns import create_takedown, set_published
 from archive.removals.events import update_events
 from archive.staff.users import create_user
 from archive.watches.scheduler import schedule_due
-from crawler.browser import find_chromium, launch_args
 
 from .webapp import CAPTURED_AT, ArchiveBuilder, LiveServer, csrf_token
 
@@ -121,14 +119,6 @@ def test_job_json_leaves_out_a_hidden_capture(web_server, hidden):
     assert f"/capture/{hidden['after']}" not in web_server.get(f"/jobs/{hidden['job']}").text
     sign_in(web_server)
     assert web_server.get(f"/api/jobs/{hidden['job']}").json()["capture_id"] == hidden["after"]
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=find_chromium(), args=launch_args())
-        yield browser
-        browser.close()
 
 
 def test_a_visitor_sees_no_hidden_capture_on_order_watch_and_job_pages(chromium, web_server, hidden):
