@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import lxml.html
@@ -150,6 +151,19 @@ def test_failed_logins_are_throttled_per_address_across_servers(web_settings, ar
         for server in (first, second):
             r = login(server)  # a real account, the right password, but from this address
             assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+
+
+def test_throttle_lifts_when_the_failures_leave_the_window(archive_builder):
+    db = archive_builder.db
+    for _ in range(throttle.LIMITS["account"]):
+        assert throttle.retry_after(db, "editor", "192.0.2.7") is None
+        throttle.record_failure(db, "editor", "192.0.2.7")
+    wait = throttle.retry_after(db, "editor", "198.51.100.1")  # the account is locked from any address
+    assert wait is not None and 0 < wait <= throttle.WINDOW.total_seconds()
+    later = datetime.now(UTC) + throttle.WINDOW + timedelta(seconds=1)
+    assert throttle.retry_after(db, "editor", "192.0.2.7", now=later) is None
+    throttle.forget_account(db, "editor")  # a right password: the account's failures stop counting
+    assert throttle.retry_after(db, "editor", "192.0.2.7") is None
 
 
 def test_login_audit_entries_name_the_client_address(web_server, editor, archive_builder):

@@ -43,13 +43,13 @@ def retry_after(db: sqlite3.Connection, username: str, address: str | None,
 
 
 def record_failure(db: sqlite3.Connection, username: str, address: str | None) -> None:
-    """Count a failed sign-in against the account and the address; forget their failures older than WINDOW."""
+    """Count a failed sign-in against the account and the address; forget every failure older than WINDOW
+    (so the table holds one window's failures, however many names and addresses were tried)."""
     now = datetime.now(UTC)
     db.execute("BEGIN IMMEDIATE")
     try:
+        db.execute("DELETE FROM login_failures WHERE at <= ?", (to_iso(now - WINDOW),))
         for kind, key in _keys(username, address).items():
-            db.execute("DELETE FROM login_failures WHERE kind = ? AND key = ? AND at <= ?",
-                       (kind, key, to_iso(now - WINDOW)))
             db.execute("INSERT INTO login_failures (kind, key, at) VALUES (?, ?, ?)", (kind, key, to_iso(now)))
         db.execute("COMMIT")
     except BaseException:
