@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from archive.keys import private_dir, private_file
 
 # Each entry moves the schema up one version (PRAGMA user_version); never edit
 # a shipped entry, append a new one.
@@ -206,7 +208,51 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE captures ADD COLUMN vantage_country TEXT;
     ALTER TABLE removal_events ADD COLUMN evidence_capture_id INTEGER REFERENCES captures(id);
     """,
+    # 8: staff sessions that can be ended from the server (a session names its account's
+    # session_version, which logout, disabling and a password reset raise); disabled accounts;
+    # failed sign-ins per account and per client address, read by every process to throttle them;
+    # watches by source, so those of unpublished orders are counted out of the public's total quickly.
+    """
+    ALTER TABLE users ADD COLUMN session_version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE users ADD COLUMN disabled_at TEXT;
+    CREATE TABLE login_failures (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('account', 'address')),
+        key TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX login_failures_key ON login_failures(kind, key, at);
+    CREATE INDEX watches_source ON watches(source) WHERE active = 1;
+    """,
 )
+
+# The one visibility rule. Staff may take a capture out of public view (visibility 'private' or
+# 'removed'); for everyone else it then reads as if it were not there. Every reader of captures,
+# and of what points at them (removal events, jobs, watches, orders), asks through these.
+PUBLIC = "public"
+
+
+def visible_sql(alias: str = "captures", staff: bool = False) -> str:
+    """SQL that is true for the rows of ``alias`` (a captures table) this reader may see."""
+    return "1" if staff else f"{alias}.visibility = '{PUBLIC}'"
+
+
+def event_visible_sql(alias: str = "e", staff: bool = False) -> str:
+    """SQL that is true for the removal events (table alias ``alias``) this reader may see: staff see all,
+    the public those whose before and after captures are both public."""
+    if staff:
+        return "1"
+    return (f"NOT EXISTS (SELECT 1 FROM captures hc WHERE hc.id IN ({alias}.before_capture_id,"
+            f" {alias}.after_capture_id) AND NOT {visible_sql('hc')})")
+
+
+def is_visible(capture: Mapping[str, Any] | sqlite3.Row, staff: bool = False) -> bool:
+    """Whether this reader may see ``capture`` (a catalog row, as a dict or a sqlite3.Row)."""
+    try:
+        visibility = capture["visibility"]
+    except (KeyError, IndexError):  # a row read without the column: from before moderation existed
+        visibility = PUBLIC
+    return staff or visibility == PUBLIC
 
 
 def utcnow() -> str:
@@ -241,7 +287,9 @@ def connect(path: Path, migrate_schema: bool = True) -> sqlite3.Connection:
 
     The web app migrates once at start and then opens connections per request without.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if migrate_schema or not path.exists():
+        private_dir(path.parent)
+        private_file(path)  # it holds password hashes; SQLite gives its -wal and -shm files the same mode
     db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")

@@ -1,4 +1,8 @@
-"""Keys the archive keeps in ARCHIVE_HOME.
+"""Keys the archive keeps in ARCHIVE_HOME, and the modes everything there is made with.
+
+ARCHIVE_HOME holds password hashes (the catalog), the session key and evidence not yet public, so
+its folders are made 0700 and its files 0600 (``private_dir``, ``private_file``, ``create_private``),
+whatever the umask; a key or catalog file found open to others is made 0600, with a warning.
 
 The key signing sessions, form tokens and staff replay passes is ``SECRET_KEY`` if set; otherwise one
 is made on first start and kept in ``ARCHIVE_HOME/secret_key`` (mode 0600), so sessions survive
@@ -17,6 +21,41 @@ log = logging.getLogger(__name__)
 SECRET_FILE = "secret_key"
 
 
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def _tighten(path: Path, mode: int) -> None:
+    found = path.stat().st_mode & 0o777
+    if found & 0o077:
+        log.warning("%s was open to others (mode %o); made it %o", path, found, mode)
+        os.chmod(path, mode)
+
+
+def private_dir(path: Path) -> Path:
+    """Make folder ``path`` and its missing parents with mode 0700 (a folder that exists is left as it
+    is: ARCHIVE_HOME may be a folder the operator made on purpose)."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    for made in missing:
+        os.chmod(made, PRIVATE_DIR)  # mkdir's mode does not reach parents, and the umask may narrow it
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Make ``path`` an (empty) file of mode 0600 if there is none; tighten it if others may read it."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    except FileExistsError:
+        _tighten(path, PRIVATE_FILE)
+    return path
+
+
+def create_private(path: Path, mode: str = "xb"):
+    """Open a new file ``path`` (which must not exist) for writing, mode 0600: ``open(path, "xb")``."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE), mode)
+
+
 def secret_key(settings: Settings) -> str:
     """``SECRET_KEY``, or the archive's own key from its secret file (made once, mode 0600)."""
     if settings.secret_key:
@@ -24,10 +63,7 @@ def secret_key(settings: Settings) -> str:
     path = Path(settings.archive_home) / SECRET_FILE
     if not path.exists():
         _create_secret(path)
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        log.warning("%s was readable by others (mode %o); made it 0600", path, mode)
-        os.chmod(path, 0o600)
+    _tighten(path, PRIVATE_FILE)
     key = path.read_text().strip()
     if len(key) < 32:
         raise RuntimeError(f"{path} holds no usable key; delete it to have a new one made, or set SECRET_KEY")
@@ -37,7 +73,7 @@ def secret_key(settings: Settings) -> str:
 def _create_secret(path: Path) -> None:
     # Written whole under a temporary name, then linked into place: a second process
     # starting at the same moment either wins or reads the first one's complete key.
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

@@ -99,17 +99,41 @@ class SettingError(ValueError):
     """A setting has a value that cannot be used; the message names it and the fix."""
 
 
+def _secret(value: Any) -> str:
+    return "***" if value else ""
+
+
+def _masked_url(value: Any) -> str:
+    from crawler.vantage import mask_passwords
+
+    return mask_passwords(str(value))
+
+
+def _masked_vantages(value: Any) -> str:
+    return ", ".join(str(v) for v in value.values())  # a Vantage prints its proxy's password as ***
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
     default: str
     help: str
     parse: Callable[[str], Any] = str
+    show: Callable[[Any], str] = str  # how a value is shown or logged: passwords and keys as ***
+
+    def shown(self, value: Any) -> str:
+        """``value`` (parsed, or the raw text from the environment) as it may be printed or logged."""
+        if isinstance(value, str) and self.show is not _secret:
+            from crawler.vantage import mask_passwords
+
+            return mask_passwords(value)
+        return self.show(value)
 
 
-def _setting(default: str, help: str, parse: Callable[[str], Any] = str) -> Any:
-    """One setting's declaration: its default and help as text, and the parser that gives its type."""
-    return field(metadata={"default": default, "help": help, "parse": parse})
+def _setting(default: str, help: str, parse: Callable[[str], Any] = str, show: Callable[[Any], str] = str) -> Any:
+    """One setting's declaration: its default and help as text, the parser that gives its type, and how
+    its value may be shown (passwords and keys as ***)."""
+    return field(metadata={"default": default, "help": help, "parse": parse, "show": show})
 
 
 @dataclass(frozen=True)
@@ -130,7 +154,9 @@ class Settings:
     capture_vantages: dict[str, Vantage] = _setting("",
             "Vantage points captures may go through: comma-separated name=COUNTRY=proxy, the proxy "
             "http://host:port (CONNECT) or socks5://host:port, e.g. 'kg-bishkek=KG=socks5://10.0.0.5:1080'. "
-            "`direct` (this machine) is always there.", _vantages)
+            "`direct` (this machine) is always there. A proxy that wants a user name and password takes them "
+            "as http://user:password@host:port (sent as Basic Proxy-Authorization) or socks5://user:password@host:port "
+            "(RFC 1929); the password is shown and logged as ***.", _vantages, _masked_vantages)
     chromium_path: str = _setting("", "Chromium executable. Empty: a Playwright-installed one, then /usr/bin/chromium.")
     capture_timeout: float = _setting("60",
             "Seconds a whole capture may take before it is cut and marked partial.", float)
@@ -175,15 +201,17 @@ class Settings:
     watch_max_pending: int = _setting("20",
             "Most scheduled captures queued or running at once; the rest wait for the next round.", _int)
     secret_key: str = _setting("",
-            "Key signing staff sessions and form tokens. Empty: one is made and kept in ARCHIVE_HOME/secret_key.")
+            "Key signing staff sessions and form tokens. Empty: one is made and kept in ARCHIVE_HOME/secret_key.",
+        show=_secret)
     takedown_max_document_bytes: int = _setting("20000000",
             "Largest takedown order document (PDF, image or HTML) accepted.", _int)
     elasticsearch_url: str = _setting("",
-            "Elasticsearch base URL, for SEARCH_BACKEND=elasticsearch (e.g. https://es.example:9200).")
+            "Elasticsearch base URL, for SEARCH_BACKEND=elasticsearch (e.g. https://es.example:9200).",
+        show=_masked_url)
     elasticsearch_api_key: str = _setting("",
-            "Elasticsearch API key (base64 id:key); or use the user name and password.")
+            "Elasticsearch API key (base64 id:key); or use the user name and password.", show=_secret)
     elasticsearch_username: str = _setting("", "Elasticsearch basic-auth user name.")
-    elasticsearch_password: str = _setting("", "Elasticsearch basic-auth password.")
+    elasticsearch_password: str = _setting("", "Elasticsearch basic-auth password.", show=_secret)
     elasticsearch_index: str = _setting("takedown-archive",
             "Alias searches and writes go through; `reindex` builds a new index behind it and swaps.")
     archive_url: str = _setting("",
@@ -212,12 +240,22 @@ class Settings:
                 except SettingError:
                     raise
                 except (TypeError, ValueError) as exc:
-                    raise SettingError(f"{s.name}={raw!r} is not valid: {exc}; default is {s.default!r}") from exc
+                    raise SettingError(f"{s.name}={s.shown(raw)!r} is not valid: {exc}; "
+                                      f"default is {s.default!r}") from exc
             values[s.name] = raw
         if overrides:
             raise SettingError(f"unknown settings: {', '.join(sorted(overrides))}")
         values["ARCHIVE_HOME"] = Path(values["ARCHIVE_HOME"]).resolve()
         return cls(**{name.lower(): value for name, value in values.items()})
+
+    def __repr__(self) -> str:
+        # Settings end up in logs and test reports: never with a password or key in them.
+        return f"Settings({ {s.name: self.shown(s.name) for s in SETTINGS}!r})"
+
+    def shown(self, name: str) -> str:
+        """Setting ``name``'s value as it may be printed or logged: passwords and keys as ***."""
+        setting = next(s for s in SETTINGS if s.name == name)
+        return setting.shown(getattr(self, name.lower()))
 
     @property
     def warc_dir(self) -> Path:
@@ -238,7 +276,8 @@ class Settings:
 
 
 SETTINGS: tuple[Setting, ...] = tuple(
-    Setting(f.name.upper(), f.metadata["default"], f.metadata["help"], f.metadata["parse"]) for f in fields(Settings))
+    Setting(f.name.upper(), f.metadata["default"], f.metadata["help"], f.metadata["parse"], f.metadata["show"])
+    for f in fields(Settings))
 
 
 def settings_table() -> str:

@@ -4,24 +4,62 @@ A vantage is a named HTTP (CONNECT) or SOCKS5 proxy with the country it stands
 in, e.g. ``kg-bishkek=KG=socks5://203.0.113.5:1080``. The recording proxy opens
 its upstream connections through it, so names are resolved and pages fetched
 from the vantage's network; ``direct`` is the archive's own connection.
+
+A proxy may need a user name and password (``http://user:secret@host:port``):
+they are sent as HTTP Basic ``Proxy-Authorization`` on CONNECT, or as SOCKS5
+username/password (RFC 1929). They never leave this module unmasked: ``repr``,
+``describe`` and ``mask_url`` show ``***`` instead of the password.
 """
 from __future__ import annotations
 
 import asyncio
+import base64
 import ipaddress
 import os
+import re
 import struct
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 DIRECT = "direct"
+
+
+MASK = "***"
+
+
+# The password of a URL's user part: scheme://user:PASSWORD@host (up to the last @ before the path).
+_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s,]*:)[^\s,/]*@")
+
+
+def mask_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it (``scheme://user:password@host``) shown as ``***``."""
+    return _PASSWORD.sub(lambda m: f"{m['head']}{MASK}@", text)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with the password in its user part (if any) replaced by ``***``, for showing and logging."""
+    return mask_passwords(url)
 
 
 @dataclass(frozen=True)
 class Vantage:
     name: str
     country: str
-    proxy: str  # http://host:port or socks5://host:port
+    proxy: str  # http://host:port or socks5://host:port, optionally with user:password@
+
+    def __repr__(self) -> str:
+        return f"Vantage(name={self.name!r}, country={self.country!r}, proxy={mask_url(self.proxy)!r})"
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.country}={mask_url(self.proxy)}"
+
+    @property
+    def credentials(self) -> tuple[str, str] | None:
+        """(user name, password) for the proxy, percent-decoded, or None if it takes none."""
+        parts = urlsplit(self.proxy)
+        if parts.username is None:
+            return None
+        return unquote(parts.username), unquote(parts.password or "")
 
     def describe(self) -> dict:
         """For the provenance record: where the capture was made from (no credentials)."""
@@ -39,7 +77,8 @@ def parse_vantages(text: str) -> dict[str, Vantage]:
             raise ValueError(f"vantage {entry!r}: use name=COUNTRY=socks5://host:port") from None
         parts = urlsplit(proxy)
         if parts.scheme not in ("http", "socks5", "socks5h") or not parts.hostname or not parts.port:
-            raise ValueError(f"vantage {name!r}: proxy {proxy!r} must be http://host:port or socks5://host:port")
+            raise ValueError(f"vantage {name!r}: proxy {mask_url(proxy)!r} must be http://host:port or "
+                             "socks5://host:port (with user:password@ before the host if it asks for them)")
         if not (len(country) == 2 and country.isalpha()):
             raise ValueError(f"vantage {name!r}: country {country!r} must be a two-letter ISO code")
         if name == DIRECT or not name.replace("-", "").replace("_", "").isalnum():
@@ -107,9 +146,9 @@ async def open_through(vantage: Vantage, host: str, port: int, timeout: float):
         raise VantageError(f"cannot connect to its proxy {where}: {os_reason(exc)}") from exc
     try:
         if parts.scheme == "http":
-            await _http_connect(reader, writer, host, port, timeout)
+            await _http_connect(reader, writer, host, port, timeout, vantage.credentials)
         else:
-            await _socks5_connect(reader, writer, host, port, timeout)
+            await _socks5_connect(reader, writer, host, port, timeout, vantage.credentials)
     except asyncio.IncompleteReadError:
         writer.close()
         # A working proxy answers CONNECT, even with an error: hanging up is the proxy's own fault.
@@ -120,14 +159,25 @@ async def open_through(vantage: Vantage, host: str, port: int, timeout: float):
     return reader, writer
 
 
-async def _http_connect(reader, writer, host: str, port: int, timeout: float) -> None:
+async def _http_connect(reader, writer, host: str, port: int, timeout: float,
+                        credentials: tuple[str, str] | None = None) -> None:
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    writer.write(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode("ascii"))
+    auth = ""
+    if credentials is not None:
+        token = base64.b64encode(":".join(credentials).encode("utf-8")).decode("ascii")
+        auth = f"Proxy-Authorization: Basic {token}\r\n"
+    writer.write(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{auth}\r\n".encode("ascii"))
     await writer.drain()
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
     first_line = head.split(b"\r\n", 1)[0]
     status = first_line.split(b" ")
     code = int(status[1]) if len(status) > 1 and status[1].isdigit() else 0
+    if code == 407:
+        said = first_line.decode("latin-1")
+        raise VantageError(f"vantage proxy refused the user name and password in CAPTURE_VANTAGES ({said})"
+                           if credentials else
+                           f"vantage proxy asks for a user name and password ({said}); put them in "
+                           "CAPTURE_VANTAGES as http://user:password@host:port")
     if code in CONNECT_FAILURES:
         raise UnreachableThere(CONNECT_FAILURES[code], f"the vantage could not reach {target}: "
                                                        f"{first_line.decode('latin-1')}")
@@ -135,11 +185,24 @@ async def _http_connect(reader, writer, host: str, port: int, timeout: float) ->
         raise VantageError(f"vantage proxy refused CONNECT {target}: {first_line.decode('latin-1')}")
 
 
-async def _socks5_connect(reader, writer, host: str, port: int, timeout: float) -> None:
-    writer.write(b"\x05\x01\x00")  # version 5, one method: no authentication
+async def _socks5_connect(reader, writer, host: str, port: int, timeout: float,
+                          credentials: tuple[str, str] | None = None) -> None:
+    # Version 5 and the one method we can use: username/password (RFC 1929) if we have them, else none.
+    method = b"\x02" if credentials is not None else b"\x00"
+    writer.write(b"\x05\x01" + method)
     await writer.drain()
-    if await asyncio.wait_for(reader.readexactly(2), timeout) != b"\x05\x00":
-        raise VantageError("SOCKS5 vantage refused: no acceptable authentication method")
+    if await asyncio.wait_for(reader.readexactly(2), timeout) != b"\x05" + method:
+        raise VantageError("SOCKS5 vantage refused: it wants a user name and password; put them in CAPTURE_VANTAGES"
+                           " as socks5://user:password@host:port" if credentials is None else
+                           "SOCKS5 vantage refused: it does not take a user name and password")
+    if credentials is not None:
+        user, password = (c.encode("utf-8") for c in credentials)
+        if not (0 < len(user) < 256 and len(password) < 256):
+            raise VantageError("SOCKS5 user name and password must be 1-255 and 0-255 bytes long")
+        writer.write(b"\x01" + bytes([len(user)]) + user + bytes([len(password)]) + password)
+        await writer.drain()
+        if (await asyncio.wait_for(reader.readexactly(2), timeout))[1] != 0:
+            raise VantageError("SOCKS5 vantage refused the user name and password in CAPTURE_VANTAGES")
     try:
         ip = ipaddress.ip_address(host)
         address = (b"\x01" if ip.version == 4 else b"\x04") + ip.packed

@@ -56,7 +56,8 @@ class TantivyBackend(SearchBackend):
     """A SearchBackend over a tantivy index stored in `index_dir`."""
 
     def __init__(self, index_dir: Path, lock_timeout: float = LOCK_TIMEOUT) -> None:
-        index_dir.mkdir(parents=True, exist_ok=True)
+        # The index holds text of captures staff withdrew until they are deleted: only we may enter.
+        index_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._dir = index_dir
         self._lock_timeout = lock_timeout
         self._schema = layout.build_schema()

@@ -73,6 +73,19 @@ def env(tmp_path, host_rules):
     return e
 
 
+@pytest.fixture(scope="module")
+def chromium():
+    """The system Chromium through Playwright, for tests of what a visitor's browser does."""
+    from playwright.sync_api import sync_playwright
+
+    from crawler.browser import find_chromium, launch_args
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=find_chromium(), args=launch_args())
+        yield browser
+        browser.close()
+
+
 @pytest.fixture
 def settings(env) -> Settings:
     return Settings.from_env(env)

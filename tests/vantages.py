@@ -1,8 +1,10 @@
 """Stand-ins for vantage proxies, on loopback: one that answers every page with a national
 blockpage (as a censoring provider does), a plain SOCKS5 tunnel, one that resets or hangs up at a
-TLS ClientHello naming a blocked host, and one that refuses CONNECT with a given status."""
+TLS ClientHello naming a blocked host, one that refuses CONNECT with a given status, and tunnels
+that want a user name and password (HTTP CONNECT with Basic Proxy-Authorization; SOCKS5 with RFC 1929)."""
 from __future__ import annotations
 
+import base64
 import socket
 import socketserver
 import struct
@@ -47,14 +49,76 @@ class BlockpageHandler(socketserver.StreamRequestHandler):
                          b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(BLOCKPAGE) + BLOCKPAGE)
 
 
+# What the authenticating stand-ins accept.
+USER, PASSWORD = "reader", "s3cret-pass"
+
+
+def _tunnel(client: socket.socket, upstream: socket.socket) -> None:
+    t = threading.Thread(target=_pump, args=(upstream, client), daemon=True)
+    t.start()
+    _pump(client, upstream)
+    t.join(10)
+
+
+def _exactly(s: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("the client closed the connection")
+        data += chunk
+    return data
+
+
+class AuthConnectHandler(socketserver.StreamRequestHandler):
+    """HTTP CONNECT that answers 407 unless Basic credentials USER:PASSWORD come with it; then a real tunnel."""
+
+    def handle(self):
+        target = self.rfile.readline().split()[1].decode()
+        headers = {}
+        while (line := self.rfile.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        given = headers.get("proxy-authorization")
+        if given != "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode():
+            self.server.refused.append(given)
+            self.wfile.write(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                             b"Proxy-Authenticate: Basic realm=\"vantage\"\r\nContent-Length: 0\r\n\r\n")
+            return
+        self.server.connects.append(target)
+        host, _, port = target.rpartition(":")
+        upstream = socket.create_connection((host.strip("[]"), int(port)), timeout=10)
+        self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        self.wfile.flush()
+        _tunnel(self.request, upstream)
+
+
 class Socks5Handler(socketserver.BaseRequestHandler):
-    """SOCKS5, no authentication, CONNECT only: a real tunnel to the target."""
+    """SOCKS5, CONNECT only: a real tunnel to the target. No authentication, unless ``credentials``
+    is set: then only username/password (RFC 1929) with exactly those."""
+
+    credentials: tuple[str, str] | None = None
 
     def handle(self):
         s = self.request
         n = s.recv(2)[1]
-        s.recv(n)
-        s.sendall(b"\x05\x00")
+        methods = _exactly(s, n)
+        if self.credentials is None:
+            s.sendall(b"\x05\x00")
+        elif 2 not in methods:
+            self.server.refused.append("no username/password method offered")
+            s.sendall(b"\x05\xff")
+            return
+        else:
+            s.sendall(b"\x05\x02")
+            _, ulen = _exactly(s, 2)
+            user = _exactly(s, ulen).decode()
+            password = _exactly(s, _exactly(s, 1)[0]).decode()
+            if (user, password) != self.credentials:
+                self.server.refused.append(f"{user}:{password}")
+                s.sendall(b"\x01\x01")
+                return
+            s.sendall(b"\x01\x00")
         ver, cmd, _, atyp = s.recv(4)
         if atyp == 1:
             host = socket.inet_ntoa(s.recv(4))
@@ -70,10 +134,11 @@ class Socks5Handler(socketserver.BaseRequestHandler):
             s.sendall(b"\x05\x05\x00\x01" + b"\x00" * 6)
             return
         s.sendall(b"\x05\x00\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack(">H", 0))
-        t = threading.Thread(target=_pump, args=(upstream, s), daemon=True)
-        t.start()
-        _pump(s, upstream)
-        t.join(10)
+        _tunnel(s, upstream)
+
+
+class Socks5AuthHandler(Socks5Handler):
+    credentials = (USER, PASSWORD)
 
 
 def start(handler, **attributes) -> _Server:
@@ -81,6 +146,7 @@ def start(handler, **attributes) -> _Server:
     (blocked_names and action, answer)."""
     server = _Server(("127.0.0.1", 0), handler)
     server.connects, server.hellos = [], []
+    server.refused = []  # what credentials were turned away (None: none were sent)
     for key, value in attributes.items():
         setattr(server, key, value)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -13,7 +13,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from archive.catalog import from_iso, to_iso, utcnow
+from archive.catalog import from_iso, to_iso, utcnow, visible_sql
 
 
 def worker_name() -> str:
@@ -72,9 +72,20 @@ def postpone(db: sqlite3.Connection, job_id: int, until: str, reason: str) -> No
                " started_at = NULL, worker = NULL WHERE id = ? AND status = 'running'", (until, reason, job_id))
 
 
-def get_job(db: sqlite3.Connection, job_id: int) -> dict[str, Any] | None:
-    row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    return dict(row) if row else None
+def get_job(db: sqlite3.Connection, job_id: int, staff: bool = True) -> dict[str, Any] | None:
+    """Job ``job_id``, or None. ``staff=False`` reads as the public does: if staff took the capture of a
+    done job out of public view, its ``capture_id`` is None and ``capture_withheld`` true."""
+    row = db.execute("SELECT j.*, c.id IS NOT NULL AND NOT"
+                     f" {visible_sql('c', staff)} AS capture_withheld"
+                     " FROM jobs j LEFT JOIN captures c ON c.id = j.capture_id WHERE j.id = ?", (job_id,)).fetchone()
+    if row is None:
+        return None
+    job = dict(row)
+    if staff:
+        del job["capture_withheld"]
+    elif job["capture_withheld"]:
+        job["capture_id"] = None
+    return job
 
 
 def claim(db: sqlite3.Connection, worker: str) -> dict[str, Any] | None:

@@ -19,6 +19,6 @@ def show_settings(settings: Settings, args) -> int:
 
         print(settings_table())
         return 0
-    for s in SETTINGS:
-        print(f"{s.name}={getattr(settings, s.name.lower())}\n    default {s.default!r}: {s.help}")
+    for s in SETTINGS:  # passwords and keys shown as ***
+        print(f"{s.name}={settings.shown(s.name)}\n    default {s.default!r}: {s.help}")
     return 0

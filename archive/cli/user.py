@@ -1,4 +1,4 @@
-"""`python -m archive user add`: staff accounts."""
+"""`python -m archive user add|disable|enable|reset-password`: staff accounts."""
 from __future__ import annotations
 
 import argparse
@@ -16,27 +16,52 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ua.add_argument("name")
     ua.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     ua.add_argument("--role", default="staff", choices=("staff", "admin"))
+    ud = u_sub.add_parser("disable", help="refuse the account's sign-ins and end its sessions")
+    ud.add_argument("name")
+    ue = u_sub.add_parser("enable", help="let a disabled account sign in again")
+    ue.add_argument("name")
+    ur = u_sub.add_parser("reset-password", help="set a new password (asks twice) and end the account's sessions")
+    ur.add_argument("name")
+    ur.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     u.set_defaults(run=user)
 
 
-def user(settings: Settings, args) -> int:
+def _read_password(args) -> str | None:
+    """The new password, from stdin or asked for twice; None (after saying why) if the two differ."""
     import getpass
 
-    from archive import catalog
-    from archive.staff.users import UserError, create_user
-
     if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = getpass.getpass(f"Password for {args.name}: ")
-        if getpass.getpass("The same password again: ") != password:
-            print("error: the two passwords differ; nothing was saved", file=sys.stderr)
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass(f"Password for {args.name}: ")
+    if getpass.getpass("The same password again: ") != password:
+        print("error: the two passwords differ; nothing was saved", file=sys.stderr)
+        return None
+    return password
+
+
+def user(settings: Settings, args) -> int:
+    from archive import catalog
+    from archive.staff.users import UserError, create_user, reset_password, set_disabled
+
+    password = None
+    if args.user_command in ("add", "reset-password"):
+        password = _read_password(args)
+        if password is None:
             return 2
     with closing(catalog.connect(settings.catalog_path)) as db:
         try:
-            user_id = create_user(db, args.name, password, args.role)
+            if args.user_command == "add":
+                user_id = create_user(db, args.name, password, args.role)
+                done = f"{args.name} ({args.role})"
+            elif args.user_command == "reset-password":
+                user_id = reset_password(db, args.name, password)
+                done = f"{args.name}: password changed, sessions ended"
+            else:
+                user_id = set_disabled(db, args.name, args.user_command == "disable")
+                done = (f"{args.name}: disabled, sessions ended" if args.user_command == "disable"
+                        else f"{args.name}: enabled")
         except UserError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    print(f"user {user_id}: {args.name} ({args.role})")
+    print(f"user {user_id}: {done}")
     return 0

@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from archive.catalog import from_iso, to_iso
+from archive.catalog import from_iso, to_iso, visible_sql
 from archive.urlcheck import url_variants
 from crawler.netpolicy import normalize_url
 
-PUBLIC = "visibility = 'public'"
+PUBLIC = visible_sql("captures")  # the public's view; staff read through capture_or_404
 TIMESTAMP_FORMAT = "%Y%m%d%H%M%S"
 # Above every character a URL can hold: the upper end of a prefix range on the url index.
 _TOP = "\U0010ffff"
@@ -231,7 +231,7 @@ def find_captures(db: sqlite3.Connection, target: str, match_type: str = "exact"
     direction = "DESC" if reverse else "ASC"
     sql = (f"SELECT c.*, {_MAIN_RECORD} FROM captures c"
            " LEFT JOIN records r ON r.capture_id = c.id AND r.role = 'main'"
-           f" WHERE {where} AND c.{PUBLIC}"
+           f" WHERE {where} AND {visible_sql('c')}"
            f" ORDER BY substr(c.url, instr(c.url, '://') + 3) {direction}, c.captured_at {direction},"
            f" c.id {direction}")
     for row in db.execute(sql, args):

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
-from archive.catalog import from_iso
+from archive.catalog import from_iso, visible_sql
 from archive.removals.events import REMOVAL_OUTCOMES
 from archive.urlcheck import url_variants
 
@@ -56,7 +56,7 @@ def _start(since: str | None) -> str:
 def _latest_per_vantage(db: sqlite3.Connection, url: str, since: str | None) -> list[sqlite3.Row]:
     """The latest classified public capture from each vantage since ``since``, newest first."""
     sql = ("SELECT id, vantage, vantage_country, outcome, captured_at FROM captures c WHERE url IN (?, ?)"
-           " AND outcome IS NOT NULL AND outcome != 'error' AND visibility = 'public' AND captured_at >= ?")
+           f" AND outcome IS NOT NULL AND outcome != 'error' AND {visible_sql('c')} AND captured_at >= ?")
     latest: dict[str, sqlite3.Row] = {}
     for row in db.execute(sql + " ORDER BY captured_at, id", (*url_variants(url), _start(since))):
         latest[row["vantage"]] = row
@@ -66,8 +66,8 @@ def _latest_per_vantage(db: sqlite3.Connection, url: str, since: str | None) -> 
 def _first_removed(db: sqlite3.Connection, url: str, vantage: str, since: str | None) -> sqlite3.Row | None:
     """The first removal capture in the run of removals that ends in the vantage's latest capture."""
     rows = db.execute(
-        "SELECT id, outcome, captured_at FROM captures WHERE url IN (?, ?) AND vantage = ? AND outcome IS NOT NULL"
-        " AND outcome != 'error' AND visibility = 'public' AND captured_at >= ? ORDER BY captured_at DESC, id DESC",
+        "SELECT id, outcome, captured_at FROM captures c WHERE url IN (?, ?) AND vantage = ? AND outcome IS NOT NULL"
+        f" AND outcome != 'error' AND {visible_sql('c')} AND captured_at >= ? ORDER BY captured_at DESC, id DESC",
         (*url_variants(url), vantage, _start(since))).fetchall()
     first = None
     for row in rows:

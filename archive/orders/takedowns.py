@@ -17,7 +17,7 @@ from typing import Any
 import pycountry
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from archive.catalog import transaction, utcnow
+from archive.catalog import event_visible_sql, transaction, utcnow, visible_sql
 from archive.orders.documents import DocumentError, check_document, store_document
 from archive.orders.documents import read_document as _read_document
 from archive.settings import Settings
@@ -326,10 +326,16 @@ def read_document(settings: Settings, row: Mapping[str, Any]) -> bytes:
                           row["document_length"], row["document_sha256"])
 
 
-def url_evidence(db: sqlite3.Connection, url: str) -> dict[str, Any]:
-    """What captures show for ``url`` (either scheme): its latest capture and its removal events, oldest first."""
+def url_evidence(db: sqlite3.Connection, url: str, staff: bool = True) -> dict[str, Any]:
+    """What captures show for ``url`` (either scheme): its latest capture and its removal events, oldest first.
+
+    ``staff=False`` reads as the public does: captures staff took out of public view, and events
+    resting on one, are left out (the latest capture is then the latest public one).
+    """
     urls = url_variants(url)
-    latest = db.execute("SELECT id, captured_at, status, outcome, vantage FROM captures WHERE url IN (?, ?)"
+    latest = db.execute("SELECT id, captured_at, status, outcome, vantage FROM captures c"
+                        f" WHERE url IN (?, ?) AND {visible_sql('c', staff)}"
                         " ORDER BY captured_at DESC, id DESC LIMIT 1", urls).fetchone()
-    events = db.execute("SELECT * FROM removal_events WHERE url IN (?, ?) ORDER BY first_removed_at, id", urls)
+    events = db.execute(f"SELECT * FROM removal_events e WHERE url IN (?, ?) AND {event_visible_sql('e', staff)}"
+                        " ORDER BY first_removed_at, id", urls)
     return {"url": url, "latest": dict(latest) if latest else None, "removals": [dict(e) for e in events]}

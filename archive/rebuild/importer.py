@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.catalog import RecordRef, add_capture, to_iso
+from archive.keys import create_private, private_dir
 from archive.rebuild.regroup import record_ref
 from archive.removals.outcomes import OutcomeJudge
 from archive.warc.gzipmember import GZIP_MAGIC
@@ -118,9 +119,10 @@ def copy_in(path: Path, warc_dir: Path) -> str:
     target = warc_dir / name
     if target.exists() and target.stat().st_size == path.stat().st_size:
         return name  # the same bytes (the name holds their digest)
-    warc_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(warc_dir)
     partial = target.with_name(name + ".copying")
-    with open(path, "rb") as src, open(partial, "wb") as dst:
+    partial.unlink(missing_ok=True)  # left by an import that died mid-copy
+    with open(path, "rb") as src, create_private(partial) as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
         dst.flush()
         os.fsync(dst.fileno())

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from archive import catalog
 from archive.capturing.indexing import index_doc
+from archive.keys import private_dir
 from archive.progress import Progress
 from archive.rebuild.importer import IMPORT_PREFIX, ImportReport, import_file, iter_pages, known, page_walk
 from archive.rebuild.regroup import capture_row, walk_captures
@@ -115,7 +116,7 @@ class Checkpoint:
 
 @contextmanager
 def _exclusive(home: Path) -> Iterator[None]:
-    home.mkdir(parents=True, exist_ok=True)
+    private_dir(home)
     with open(home / "reindex.lock", "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -249,7 +250,7 @@ def _index_phase(db: sqlite3.Connection, settings: Settings, names: list[str], c
             if row is None:
                 report.not_in_catalog += 1
                 continue
-            if row.get("visibility", "public") != "public" or capture_id > newest:
+            if not catalog.is_visible(row) or capture_id > newest:
                 continue  # not public: kept out of search; newer: indexed by whoever stored it
             batch.append(index_doc(db, row, text, country_of))
             chars += len(text)

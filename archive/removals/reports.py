@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from archive.catalog import event_visible_sql, is_visible, visible_sql
 from archive.urlcheck import url_variants
 from crawler.netpolicy import site_host
 
@@ -40,8 +41,7 @@ WITH ev AS (
   FROM removal_events e{where}
 )
 """
-_PUBLIC_EVENTS = (" WHERE NOT EXISTS (SELECT 1 FROM captures hc WHERE hc.id IN (e.before_capture_id,"
-                  " e.after_capture_id) AND hc.visibility != 'public')")
+_PUBLIC_EVENTS = f" WHERE {event_visible_sql('e')}"
 _EVENTS = _EVENTS_SQL.format(where=_PUBLIC_EVENTS, same=same_page("tu.url", "e.url"))
 _ALL_EVENTS = _EVENTS_SQL.format(where="", same=same_page("tu.url", "e.url"))
 _HAS_AUTHORITY = ("EXISTS (SELECT 1 FROM takedown_urls tu JOIN takedowns t ON t.id = tu.takedown_id"
@@ -244,7 +244,7 @@ def _capture(db: sqlite3.Connection, capture_id: int | None) -> dict[str, Any] |
     if capture_id is None:
         return None
     row = db.execute(f"SELECT {_CAPTURE_COLUMNS} FROM captures c WHERE c.id = ?", (capture_id,)).fetchone()
-    if row is not None and row["visibility"] != "public":
+    if row is not None and not is_visible(row):
         # Staff withdrew it: only that, and why, is shown in its place.
         return {"id": row["id"], "withheld": True, "visibility": row["visibility"],
                 "visibility_reason": row["visibility_reason"]}
@@ -293,8 +293,8 @@ def timeline(db: sqlite3.Connection, url: str) -> dict[str, Any]:
             if e[f"{role}_capture_id"] is not None:
                 marks.setdefault(e[f"{role}_capture_id"], []).append({"event_id": e["id"], "role": role})
     groups: dict[str, list[dict[str, Any]]] = {}
-    for row in db.execute(f"SELECT {_CAPTURE_COLUMNS} FROM captures c WHERE c.url IN (?, ?)"
-                          " AND c.visibility = 'public' ORDER BY c.vantage, c.captured_at, c.id", urls):
+    for row in db.execute(f"SELECT {_CAPTURE_COLUMNS} FROM captures c WHERE c.url IN (?, ?) AND {visible_sql('c')}"
+                          " ORDER BY c.vantage, c.captured_at, c.id", urls):
         capture = _capture_row(row)
         capture["marks"] = marks.get(capture["id"], [])
         groups.setdefault(capture["vantage"], []).append(capture)

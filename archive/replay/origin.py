@@ -120,7 +120,7 @@ def create_replay_app(settings, app_origin: str) -> Flask:
         info = data.info(capture_id)
         if info is None:
             abort(404)
-        if info["visibility"] != "public":
+        if not catalog.is_visible(info):
             if not pass_allows(key, capture_id, request.args.get("pass")):
                 abort(STATUS.get(info["visibility"], 403), info["withheld"])
             info["pass"] = request.args["pass"]

@@ -3,7 +3,8 @@
 A non-public capture stays in the catalog and its WARC files (the evidence is kept), but the
 public gets 403 (private) or 410 (removed by us) with the reason instead of it, it leaves the
 search index and the removal lists, and staff still see it. Every change is audit-logged in the
-same transaction as the change itself.
+same transaction as the change itself. Who may see what is decided by the one rule in
+``archive.catalog`` (``visible_sql``, ``is_visible``), which every reader of captures goes through.
 """
 from __future__ import annotations
 

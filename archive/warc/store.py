@@ -24,6 +24,7 @@ from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
 from archive.catalog import RecordRef
+from archive.keys import create_private, private_dir
 from archive.warc.gzipmember import GZIP_MAGIC, DamagedMember, whole_member
 
 OPEN_SUFFIX = ".open"
@@ -78,13 +79,13 @@ class RollingWarcWriter:
         self._name: str | None = None
         self._warcinfo: RecordRef | None = None
         self._seq = 0
-        self.warc_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.warc_dir)
 
     def _open(self) -> None:
         self._seq += 1
         stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
         self._name = f"{self.prefix}-{stamp}-{os.getpid()}-{self._seq:05d}.warc.gz"
-        self._fh = open(self.warc_dir / (self._name + OPEN_SUFFIX), "xb")
+        self._fh = create_private(self.warc_dir / (self._name + OPEN_SUFFIX))
         writer = Sha256WARCWriter(self._fh, gzip=True, warc_version="1.1")
         info = writer.create_warcinfo_record(self._name, {
             "software": self.software,

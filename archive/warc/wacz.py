@@ -29,7 +29,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.timeutils import iso_date_to_timestamp, timestamp_to_iso_date
 
 from archive import catalog
-from archive.catalog import to_utc
+from archive.catalog import to_utc, visible_sql
 from archive.warc.cdxj import SortedLines, index_line
 from archive.warc.store import capture_warc
 from crawler.version import __version__
@@ -230,7 +230,7 @@ def select_captures(db: sqlite3.Connection, archive_name: str, *, ids: Iterable[
     Raises search.QuerySyntaxError for a query that does not parse.
     """
     if everything:  # "all" is all the public may see; a capture staff withdrew is exported only by its id
-        found = [row[0] for row in db.execute("SELECT id FROM captures WHERE visibility = 'public' ORDER BY id")]
+        found = [row[0] for row in db.execute(f"SELECT id FROM captures WHERE {visible_sql()} ORDER BY id")]
         return Selection(found, len(found), f"{archive_name}: all captures")
     if query is not None:
         from search import SearchQuery
@@ -239,7 +239,7 @@ def select_captures(db: sqlite3.Connection, archive_name: str, *, ids: Iterable[
         hits = [int(hit.id) for hit in result.hits]
         # Withdrawn captures leave the index; this also covers an index not yet updated.
         public = {row[0] for row in db.execute(
-            f"SELECT id FROM captures WHERE visibility = 'public' AND id IN ({', '.join('?' * len(hits))})", hits)}
+            f"SELECT id FROM captures WHERE {visible_sql()} AND id IN ({', '.join('?' * len(hits))})", hits)}
         return Selection([h for h in hits if h in public], result.total,
                          f'{archive_name}: captures matching "{query}"')
     found = list(dict.fromkeys(ids))

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from archive.catalog import iso_utc, to_iso, transaction
+from archive.catalog import iso_utc, to_iso, transaction, visible_sql
 from archive.settings import DurationTooShort, Settings, parse_duration
 from archive.urlcheck import url_variants
 from crawler.netpolicy import URLRejected, normalize_url
@@ -104,22 +104,36 @@ def remove_watch(db: sqlite3.Connection, watch_id: int) -> bool:
     return db.execute("UPDATE watches SET active = 0 WHERE id = ? AND active = 1", (watch_id,)).rowcount > 0
 
 
-# A watch with its last job and, once that job is done, its capture.
-_WATCH_SELECT = (
-    "SELECT w.*, j.status AS last_job_status, j.error AS last_job_error, c.id AS last_capture_id,"
-    " c.captured_at AS last_captured_at, c.status AS last_http_status, c.outcome AS last_outcome"
-    " FROM watches w LEFT JOIN jobs j ON j.id = w.last_job_id LEFT JOIN captures c ON c.id = j.capture_id")
+# A watch made by a takedown order is shown to the public only while the order is published: a draft
+# order's URLs must not leak through the watch list. Staff see every watch.
+_HIDDEN_SOURCES = "SELECT 'takedown:' || t.id FROM takedowns t WHERE t.published = 0"
 
 
-def get_watch(db: sqlite3.Connection, watch_id: int) -> dict[str, Any] | None:
-    """A watch (active or removed) with its last job and capture, or None."""
-    row = db.execute(_WATCH_SELECT + " WHERE w.id = ?", (watch_id,)).fetchone()
+def _watch_visible_sql(staff: bool) -> str:
+    return "1" if staff else f"w.source NOT IN ({_HIDDEN_SOURCES})"
+
+
+def _watch_select(staff: bool) -> str:
+    """A watch with its last job and, once that job is done, its capture (if this reader may see it)."""
+    return ("SELECT w.*, j.status AS last_job_status, j.error AS last_job_error, c.id AS last_capture_id,"
+            " c.captured_at AS last_captured_at, c.status AS last_http_status, c.outcome AS last_outcome"
+            " FROM watches w LEFT JOIN jobs j ON j.id = w.last_job_id"
+            f" LEFT JOIN captures c ON c.id = j.capture_id AND {visible_sql('c', staff)}"
+            f" WHERE {_watch_visible_sql(staff)}")
+
+
+def get_watch(db: sqlite3.Connection, watch_id: int, staff: bool = True) -> dict[str, Any] | None:
+    """A watch (active or removed) with its last job and capture, or None.
+
+    ``staff=False`` reads as the public does: no watch of an unpublished order, no non-public capture.
+    """
+    row = db.execute(_watch_select(staff) + " AND w.id = ?", (watch_id,)).fetchone()
     return dict(row) if row else None
 
 
-def list_watches(db: sqlite3.Connection, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-    """Active watches in the order they were added, with their last job and capture."""
-    rows = db.execute(_WATCH_SELECT + " WHERE w.active = 1 ORDER BY w.id LIMIT ? OFFSET ?", (limit, offset))
+def list_watches(db: sqlite3.Connection, limit: int = 100, offset: int = 0, staff: bool = True) -> list[dict[str, Any]]:
+    """Active watches in the order they were added, with their last job and capture (``staff``: as get_watch)."""
+    rows = db.execute(_watch_select(staff) + " AND w.active = 1 ORDER BY w.id LIMIT ? OFFSET ?", (limit, offset))
     return [dict(r) for r in rows]
 
 
@@ -127,12 +141,18 @@ def list_watches(db: sqlite3.Connection, limit: int = 100, offset: int = 0) -> l
 COUNT_SQL = "SELECT count(*) FROM watches WHERE active = 1 AND next_due > ''"
 
 
-def count_watches(db: sqlite3.Connection, at_most: int | None = None) -> int:
-    """Active watches; with ``at_most``, counting stops there (a page needs no exact 100,000)."""
+def count_watches(db: sqlite3.Connection, at_most: int | None = None, staff: bool = True) -> int:
+    """Active watches (``staff``: as get_watch); with ``at_most``, counting stops there (a page needs no
+    exact 100,000)."""
+    # Those the public does not see are few and found through the watches_source index; subtracting
+    # them keeps the count on the small watches_due index.
+    hidden = 0 if staff else db.execute(
+        f"SELECT count(*) FROM watches WHERE active = 1 AND source IN ({_HIDDEN_SOURCES})").fetchone()[0]
     if at_most is None:
-        return db.execute(COUNT_SQL).fetchone()[0]
-    return db.execute(f"SELECT count(*) FROM ({COUNT_SQL.replace('count(*)', '1')} LIMIT ?)",
-                      (at_most,)).fetchone()[0]
+        return db.execute(COUNT_SQL).fetchone()[0] - hidden
+    found = db.execute(f"SELECT count(*) FROM ({COUNT_SQL.replace('count(*)', '1')} LIMIT ?)",
+                       (at_most + hidden,)).fetchone()[0]
+    return min(found - hidden, at_most)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from archive.capturing.jobs import children, get_job
 from archive.catalog import get_records
 from archive.lookup.citations import citations, csl_item, facts_of
 from archive.lookup.present import job_json, search_json
-from archive.web.db import capture_or_404, get_db, get_search, get_settings
+from archive.web.db import capture_or_404, get_db, get_search, get_settings, is_staff
 from archive.web.errors import error_response
 from archive.web.limits import TOKEN_HELP, current_token, unauthorized
 from archive.web.removals_api import capture_reply
@@ -78,7 +78,7 @@ def submit_bulk() -> Response:
 @bp.get("/jobs/<int:job_id>")
 def job(job_id: int) -> Response:
     """A capture job's state, with a link to the capture once it is done."""
-    found = get_job(get_db(), job_id)
+    found = get_job(get_db(), job_id, staff=is_staff())
     if found is None:
         abort(404, f"There is no capture job {job_id}.")
     response = jsonify(job_json(found, children(get_db(), job_id)))

@@ -74,7 +74,8 @@ class Job(Reply):
     error = _opt(fields.String())
     attempts = fields.Integer()
     vantage = fields.String(metadata={"example": "direct"})
-    capture_id = _opt(fields.Integer())
+    capture_id = _opt(fields.Integer(metadata={
+        "description": "The capture once done; null for the public if staff took it out of public view."}))
     created_at = _opt(_time())
     started_at = _opt(_time())
     finished_at = _opt(_time())
@@ -393,7 +394,8 @@ class WatchLast(Reply):
     job_id = fields.Integer()
     status = _opt(fields.String(validate=validate.OneOf(JOB_STATES)))
     error = _opt(fields.String())
-    capture_id = _opt(fields.Integer())
+    capture_id = _opt(fields.Integer(metadata={
+        "description": "Null (with its time, status and outcome) for the public if staff took it out of public view."}))
     captured_at = _opt(_time())
     http_status = _opt(fields.Integer())
     outcome = _opt(fields.String(validate=validate.OneOf(OUTCOMES)))

@@ -1,15 +1,23 @@
-"""Staff sign-in: ``/login``, ``/logout``, ``staff_required`` and ``current_user`` in templates."""
+"""Staff sign-in: ``/login``, ``/logout``, ``staff_required`` and ``current_user`` in templates.
+
+A session holds the account's id and its ``session_version``; every request checks both against
+the catalog, so logging out (which raises the version: every session of the account ends),
+disabling the account or resetting its password ends sessions whose cookies were copied too.
+Failed sign-ins are throttled per account and per address (``archive.staff.throttle``): 429
+with Retry-After.
+"""
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext
 
-from archive.staff import audit
-from archive.staff.users import ROLES, authenticate, get_user
+from archive.staff import audit, throttle
+from archive.staff.users import ROLES, authenticate, end_sessions, get_user
 from archive.web.db import get_db
 
 bp = Blueprint("auth", __name__)
@@ -19,7 +27,13 @@ bp = Blueprint("auth", __name__)
 def load_user() -> None:
     """The signed-in account (or None) on ``g.user`` for this request."""
     user_id = session.get("user_id")
-    g.user = get_user(get_db(), user_id) if isinstance(user_id, int) else None
+    user = get_user(get_db(), user_id) if isinstance(user_id, int) else None
+    if user is not None and (user["disabled_at"] is not None
+                             or session.get("session_version") != user["session_version"]):
+        user = None  # ended on the server: logged out elsewhere, disabled, or its password reset
+    if user is None and "user_id" in session:
+        session.clear()
+    g.user = user
 
 
 @bp.app_context_processor
@@ -41,10 +55,22 @@ def staff_required(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+# Browsers drop tabs and newlines anywhere in a URL, trim leading and trailing spaces and controls, and
+# read "\\" as "/" in http(s) URLs; a target is judged as the browser will read it.
+_DROPPED = dict.fromkeys(map(ord, "\t\n\r"))
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))
+
+
 def _safe_next(target: str | None) -> str:
-    # Only a path on this site: never "//other.example" or an absolute URL (an open redirect).
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
+    """``target`` if it is a path on this site once normalised as browsers do; else the takedowns page.
+
+    Anything else (``//other.example``, ``/\\other``, ``/%09/other``, an absolute URL) would be an open
+    redirect, and a newline would be a 500 (header values may not hold one).
+    """
+    path = (target or "").translate(_DROPPED).strip(_C0_AND_SPACE).replace("\\", "/")
+    if (path.startswith("/") and not path.startswith("//") and path.isprintable()
+            and not urlsplit(path).scheme and not urlsplit(path).netloc):
+        return path
     return url_for("takedowns.index")
 
 
@@ -55,21 +81,35 @@ def login() -> Response | tuple[str, int] | str:
     if request.method == "GET":
         return render_template("login.html", next_url=next_url, username="", error=None)
     username = request.form.get("username", "").strip()
-    user = authenticate(get_db(), username, request.form.get("password", ""))
+    db, address = get_db(), request.remote_addr
+    wait = throttle.retry_after(db, username, address)
+    if wait is not None:  # too many failures: the password is not even checked
+        audit.record(db, None, "login.throttled", f"user:{username[:64]}", {"address": address})
+        response = Response(render_template(
+            "login.html", next_url=next_url, username=username,
+            error=f"Too many failed sign-ins for this account or from this address; try again in {wait} s."),
+            status=429)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    user = authenticate(db, username, request.form.get("password", ""))
     if user is None:
-        audit.record(get_db(), None, "login.failed", f"user:{username[:64]}")
+        throttle.record_failure(db, username, address)
+        audit.record(db, None, "login.failed", f"user:{username[:64]}", {"address": address})
         return render_template("login.html", next_url=next_url, username=username,
                                error=gettext("Wrong user name or password.")), 400
+    throttle.forget_account(db, username)
     session.clear()  # a fresh session (and form token) for the signed-in account
     session["user_id"] = user["id"]
-    audit.record(get_db(), user["id"], "login", f"user:{user['username']}")
+    session["session_version"] = user["session_version"]
+    audit.record(db, user["id"], "login", f"user:{user['username']}", {"address": address})
     return redirect(_safe_next(next_url), 303)
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    """End the session."""
+    """End the session, and every other session of the account (a copied cookie stops working too)."""
     if g.get("user") is not None:
+        end_sessions(get_db(), g.user["id"])
         audit.record(get_db(), g.user["id"], "logout", f"user:{g.user['username']}")
     session.clear()
     return redirect(url_for("search.index"), 303)

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 
-from archive.catalog import RecordRef, get_records, to_utc
+from archive.catalog import RecordRef, get_records, is_visible, to_utc
 from archive.lookup.citations import citations, facts_of
 from archive.lookup.present import citation
 from archive.removals.reports import load_evidence, orders_for_url
@@ -53,7 +53,7 @@ def record(capture_id: int) -> Response:
         citation=citation(capture, record_url, settings.archive_name),
         permalink=cite.link, citations=citations(cite),
         # Only staff get here for a non-public capture; the replay origin needs its own proof of that.
-        replay_query="" if capture["visibility"] == "public"
+        replay_query="" if is_visible(capture)
         else "?" + urlencode({"pass": replay_pass(current_app.secret_key, capture_id)}))
     return allow_own_scripts(Response(page, mimetype="text/html"))  # copy.js: the citation copy buttons
 

@@ -24,9 +24,10 @@ from search import open_backend
 def init_app(app: Flask, settings: Settings) -> None:
     """Keep ``settings`` and an open search backend on ``app``; close catalogs after requests."""
     app.extensions["archive.settings"] = settings
-    app.extensions["archive.search"] = open_backend(settings.search_backend, settings.index_dir, settings)
-    with closing(catalog.connect(settings.catalog_path)) as db:  # create or migrate the schema once, at start
+    # Create or migrate the schema once, at start (ARCHIVE_HOME 0700), before the index folder is made.
+    with closing(catalog.connect(settings.catalog_path)) as db:
         fill_vantage_countries(db, settings.warc_dir, vantage_countries(settings.capture_vantages))
+    app.extensions["archive.search"] = open_backend(settings.search_backend, settings.index_dir, settings)
     app.teardown_appcontext(close_db)
 
 
@@ -61,7 +62,7 @@ def capture_or_404(capture_id: int) -> dict:
     capture = catalog.get_capture(get_db(), capture_id)
     if capture is None:
         abort(404, f"There is no capture {capture_id} in this archive.")
-    if capture["visibility"] != "public":
+    if not catalog.is_visible(capture):
         if not is_staff():
             abort(STATUS.get(capture["visibility"], 403), withheld_message(capture))
         g.nonpublic_capture = True  # see moderation.no_store

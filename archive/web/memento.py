@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, abort, jsonify, request
 
-from archive.catalog import from_iso, get_capture, iso_utc
+from archive.catalog import from_iso, get_capture, is_visible, iso_utc
 from archive.lookup import mementos
 from archive.web.db import get_db, get_settings
 from crawler.netpolicy import URLRejected
@@ -114,7 +114,7 @@ def add_memento_headers(response: Response) -> Response:
     """Record pages (``/capture/<id>``) are mementos too: give them their Memento headers."""
     if request.endpoint == "captures.record" and response.status_code == 200:
         capture = get_capture(get_db(), request.view_args["capture_id"])
-        if capture is not None and capture.get("visibility", "public") == "public":
+        if capture is not None and is_visible(capture):
             response.headers.update(memento_headers(capture))
     return response
 

@@ -16,6 +16,7 @@ from archive.staff.moderation import REASONS, VISIBILITIES, ModerationError, com
 from archive.web.auth import staff_required
 from archive.web.db import capture_or_404, get_db, get_search, get_settings, is_staff
 from archive.web.errors import error_response
+from archive.web.schemas import page_number
 
 bp = Blueprint("moderation", __name__)
 AUDIT_PAGE = 50
@@ -46,10 +47,7 @@ def visibility(capture_id: int) -> Response:
 @staff_required
 def audit_log() -> str:
     """Every staff action (sign-ins, takedown orders, watches, moderation), newest first, paged."""
-    page = request.args.get("page", "1")
-    if not page.isdigit() or int(page) < 1:
-        return error_response(400, f"page {page!r} is not a page number; use page=1, 2, …")
-    number = int(page)
+    number = page_number(request.args)
     rows = audit.list_entries(get_db(), limit=AUDIT_PAGE + 1, offset=(number - 1) * AUDIT_PAGE)
     return render_template("staff_audit.html", entries=rows[:AUDIT_PAGE], page=number,
                            older=url_for("moderation.audit_log", page=number + 1) if len(rows) > AUDIT_PAGE else None,

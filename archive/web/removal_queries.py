@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
-from archive.catalog import get_records
+from archive.catalog import get_records, is_visible
 from archive.orders.claims import check_claim
 from archive.orders.takedowns import get_takedown
 from archive.removals.reports import MONTH, EventFilters, list_events
@@ -63,7 +63,7 @@ def capture_text(capture_id: int | None) -> str | None:
     if capture_id is None:
         return None
     row = get_db().execute("SELECT visibility FROM captures WHERE id = ?", (capture_id,)).fetchone()
-    if row is None or row["visibility"] != "public":  # withdrawn by staff: its text is not shown
+    if row is None or not is_visible(row):  # withdrawn by staff: its text is not shown
         return None
     refs = get_records(get_db(), capture_id, role="text")
     if not refs:

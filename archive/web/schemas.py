@@ -145,6 +145,26 @@ class BulkCaptureRequest(_CaptureOptions):
                                        "invalid": "urls must be a list of URLs."})
 
 
+# Deeper pages than this are typos or probes; page * size stays far inside SQLite's integers.
+MAX_PAGE = 100_000
+
+
+class PageArgs(Schema):
+    """``?page=`` of a numbered list (orders, watches, the audit log): 1 to MAX_PAGE."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    page = fields.Integer(load_default=1, strict=False, validate=validate.Range(
+        1, MAX_PAGE, error=f"page must be a number from 1 to {MAX_PAGE}, e.g. page=2."),
+        error_messages={"invalid": f"page must be a number from 1 to {MAX_PAGE}, e.g. page=2."})
+
+
+def page_number(args: Mapping[str, Any]) -> int:
+    """The page a query string asks for (1 if none); InvalidInput saying the bounds for any other value."""
+    return load(PageArgs(), {"page": args["page"]} if "page" in args else {})["page"]
+
+
 def load(schema: Schema, data: Any) -> dict[str, Any]:
     """Validate ``data``; raise ``InvalidInput`` with one readable message and the per-field errors."""
     try:

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from archive.capturing.budget import OverBudget, check_budget
 from archive.capturing.jobs import enqueue, get_job
 from archive.urlcheck import url_checker
-from archive.web.db import get_db, get_settings
+from archive.web.db import get_db, get_settings, is_staff
 from crawler.netpolicy import URLRejected
 from crawler.vantage import UnknownVantage, vantage_named
 
@@ -45,7 +45,7 @@ def submit() -> Response | tuple[str, int, dict[str, str]]:
 @bp.get("/jobs/<int:job_id>")
 def job(job_id: int) -> Response:
     """A capture job's status; the page reloads itself until the job is done or failed."""
-    found = get_job(get_db(), job_id)
+    found = get_job(get_db(), job_id, staff=is_staff())
     if found is None:
         abort(404, f"There is no capture job {job_id}.")
     pending = found["status"] in ("queued", "running")

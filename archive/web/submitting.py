@@ -16,7 +16,7 @@ from flask import url_for
 
 from archive.capturing.budget import OverBudget, check_budget
 from archive.capturing.jobs import enqueue
-from archive.catalog import get_capture, get_records, to_iso
+from archive.catalog import get_capture, get_records, to_iso, visible_sql
 from archive.urlcheck import url_checker
 from archive.web.db import get_db, get_settings
 from archive.web.removals_api import capture_reply
@@ -34,7 +34,7 @@ def recent_public_capture(db: sqlite3.Connection, url: str, vantage: str, within
     """The newest public capture of ``url`` from ``vantage`` made in the last ``within_seconds``."""
     since = to_iso(datetime.now(UTC) - timedelta(seconds=within_seconds))
     row = db.execute("SELECT id FROM captures WHERE url = ? AND vantage = ? AND captured_at >= ?"
-                     " AND visibility = 'public' ORDER BY captured_at DESC LIMIT 1", (url, vantage, since)).fetchone()
+                     f" AND {visible_sql()} ORDER BY captured_at DESC LIMIT 1", (url, vantage, since)).fetchone()
     return None if row is None else get_capture(db, row[0])
 
 

@@ -19,9 +19,9 @@ from archive.orders import takedowns as orders
 from archive.orders.claims import check_claim
 from archive.web.api_schemas import TakedownListArgs
 from archive.web.auth import staff_required
-from archive.web.db import get_db, get_search, get_settings
+from archive.web.db import get_db, get_search, get_settings, is_staff
 from archive.web.errors import error_response
-from archive.web.schemas import load
+from archive.web.schemas import load, page_number
 from archive.web.security import SANDBOX_CSP
 from crawler.netpolicy import URLRejected
 
@@ -73,7 +73,7 @@ def _visible(takedown_id: int) -> dict[str, Any]:
 @bp.get("/takedowns")
 def index() -> str:
     """Published takedown orders, most recently issued first (staff also see unpublished ones)."""
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_number(request.args)
     rows = orders.list_takedowns(get_db(), published_only=g.get("user") is None, limit=PAGE_SIZE + 1,
                           offset=(page - 1) * PAGE_SIZE)
     return render_template("takedowns.html", takedowns=rows[:PAGE_SIZE], page=page,
@@ -84,13 +84,14 @@ def index() -> str:
 def detail(takedown_id: int) -> str:
     """An order, its document's digest, and for each targeted URL what captures show."""
     takedown = _visible(takedown_id)
-    return render_template("takedown.html", t=takedown, evidence=_evidence(takedown))
+    return render_template("takedown.html", t=takedown, evidence=_evidence(takedown, staff=is_staff()))
 
 
-def _evidence(takedown: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per targeted URL what captures show, and whether that bears out the action the recipient reports."""
+def _evidence(takedown: dict[str, Any], staff: bool) -> list[dict[str, Any]]:
+    """Per targeted URL what captures show (as the public sees them unless ``staff``), and whether that
+    bears out the action the recipient reports."""
     db = get_db()
-    return [orders.url_evidence(db, url) | {"claim": check_claim(db, takedown, url).to_json()}
+    return [orders.url_evidence(db, url, staff=staff) | {"claim": check_claim(db, takedown, url).to_json()}
             for url in takedown["urls"]]
 
 
@@ -210,4 +211,5 @@ def api_detail(takedown_id: int) -> Response:
     found = orders.get_takedown(get_db(), takedown_id, published_only=True)
     if found is None:
         abort(404, f"There is no published takedown order {takedown_id}.")
-    return jsonify(takedown_json(found, _evidence(found)))
+    # The API is read as the public reads it, signed in or not (it ignores the session's staff rights).
+    return jsonify(takedown_json(found, _evidence(found, staff=False)))

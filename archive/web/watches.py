@@ -25,10 +25,10 @@ from archive.watches.watchlist import (
     remove_watch,
     watch_json,
 )
-from archive.web.db import get_db, get_settings
+from archive.web.db import get_db, get_settings, is_staff
 from archive.web.errors import error_response
 from archive.web.routing import SQLITE_MAX_INT
-from archive.web.schemas import load
+from archive.web.schemas import load, page_number
 from crawler.netpolicy import URLRejected, normalize_url
 from crawler.vantage import UnknownVantage
 
@@ -86,16 +86,16 @@ def index() -> Response | tuple[str, int]:
         else:
             # 303: reloading the list must not add the watch again.
             return redirect(url_for("watches.index", added=watch_id), 303)
-    page = request.args.get("page", 1, type=int)
-    if page < 1:
-        abort(400, "page must be 1 or more.")
-    db = get_db()
-    total = count_watches(db, at_most=COUNT_AT_MOST)
-    watches = list_watches(db, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)  # one more: is there a next page
+    page = page_number(request.args)
+    db, staff = get_db(), is_staff()
+    total = count_watches(db, at_most=COUNT_AT_MOST, staff=staff)
+    # One more than a page: is there a next page.
+    watches = list_watches(db, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE, staff=staff)
     more, watches = len(watches) > PAGE_SIZE, watches[:PAGE_SIZE]
     added = request.args.get("added", type=int)
+    added = added if added is not None and 0 < added <= SQLITE_MAX_INT else None
     body = render_template("watches.html", watches=watches, total=total, form=form, error=error,
-                           added=get_watch(db, added) if added else None, every=format_every,
+                           added=get_watch(db, added, staff=staff) if added else None, every=format_every,
                            min_every=format_every(WEB_MIN_EVERY), count_at_most=COUNT_AT_MOST,
                            prev_url=url_for("watches.index", page=page - 1) if page > 1 else None,
                            next_url=url_for("watches.index", page=page + 1) if more else None)
@@ -132,9 +132,9 @@ class WatchListArgs(Schema):
 def api_list() -> Response:
     """Active watches, oldest first: ``limit`` (1-1000), ``offset``."""
     args = load(WatchListArgs(), request.args)
-    db = get_db()
-    return jsonify(watches=[watch_json(w) for w in list_watches(db, args["limit"], args["offset"])],
-                   total=count_watches(db), limit=args["limit"], offset=args["offset"])
+    db, staff = get_db(), is_staff()
+    return jsonify(watches=[watch_json(w) for w in list_watches(db, args["limit"], args["offset"], staff=staff)],
+                   total=count_watches(db, staff=staff), limit=args["limit"], offset=args["offset"])
 
 
 @api_bp.post("")
@@ -153,7 +153,17 @@ def api_add() -> Response:
         watch_id = watch_from_input(data["url"], data["every"], data["vantage"])
     except BadWatch as exc:
         return error_response(400, str(exc), fields={exc.field: [str(exc)]})
-    response = jsonify(watch_json(get_watch(get_db(), watch_id)))
+    shown = get_watch(get_db(), watch_id, staff=is_staff())
+    if shown is None:
+        # Already watched for an order not yet published: say only what the caller asked for, as if
+        # new, so the answer does not tell that the URL is named in a draft order.
+        hidden = get_watch(get_db(), watch_id)
+        body = watch_json(hidden | {"source": SOURCE, "last_job_id": None})
+        body["links"] = {}
+        response = jsonify(body)
+        response.status_code = 201
+        return response
+    response = jsonify(watch_json(shown))
     response.status_code = 200 if existed else 201
     response.headers["Location"] = url_for("watches_api.api_get", watch_id=watch_id)
     return response
@@ -189,7 +199,7 @@ def api_remove(watch_id: int) -> Response:
 
 
 def _watch_or_404(watch_id: int) -> dict[str, Any]:
-    watch = get_watch(get_db(), watch_id)
+    watch = get_watch(get_db(), watch_id, staff=is_staff())
     if watch is None:
         abort(404, f"There is no watch {watch_id}.")
     return watch
