@@ -172,10 +172,10 @@ class Capturer:
             proxy={"server": f"http://127.0.0.1:{port}"}, ignore_https_errors=True,
             viewport={"width": width, "height": height}, accept_downloads=False,
             user_agent=await self._user_agent(browser))
-        screenshot, dom, title, response = None, "", "", None
+        screenshot, dom, title, response, charset = None, "", "", None, None
         try:
             page = await context.new_page()
-            response, screenshot, dom, title = await self._drive(page, proxy, url, deadline, reasons)
+            response, screenshot, dom, title, charset = await self._drive(page, proxy, url, deadline, reasons)
         finally:
             await context.close()
             await proxy.close()
@@ -218,6 +218,8 @@ class Capturer:
                        "max_resource_bytes": opts.max_resource_bytes},
             "host_rules": opts.host_rules or None,
             "vantage": vantage.describe() if vantage else {"name": DIRECT, "country": None},
+            # How Chromium decoded the page: the DOM is mojibake where this differs from the standard's choice.
+            "browser_charset": charset,
         }
         result.vantage = vantage.name if vantage else DIRECT
         return result
@@ -238,7 +240,7 @@ class Capturer:
                 # The proxy's record says what went wrong; nothing to keep if no document came.
                 pass
         if response is None and not page.url.startswith("http"):
-            return None, None, "", ""
+            return None, None, "", "", None
         # Scroll first, so lazy content starts loading, then wait once for the network to go quiet.
         try:
             await asyncio.wait_for(page.evaluate(SCROLL_JS, self.options.scroll_steps), timeout=max(left(), 0.1))
@@ -255,7 +257,7 @@ class Capturer:
             reasons.append(f"capture time limit ({self.options.timeout:g} s) reached")
         grace = 10.0  # the screenshot and DOM are the evidence: allow them a little past the limit
         screenshot = dom = None
-        title = ""
+        title, charset = "", None
         try:
             height = await asyncio.wait_for(page.evaluate(
                 "(document.scrollingElement || document.documentElement).scrollHeight"), grace)
@@ -271,9 +273,10 @@ class Capturer:
         try:
             dom = await asyncio.wait_for(page.content(), grace)
             title = await asyncio.wait_for(page.title(), grace)
+            charset = await asyncio.wait_for(page.evaluate("document.characterSet"), grace)
         except (TimeoutError, PlaywrightError) as exc:
             reasons.append(f"no DOM snapshot: {str(exc).splitlines()[0][:200]}")
-        return response, screenshot, dom or "", title
+        return response, screenshot, dom or "", title, charset
 
     async def _user_agent(self, browser) -> str:
         if not hasattr(self, "_ua"):
