@@ -39,6 +39,12 @@ RULES = {
 }
 
 
+# A page whose text its script writes: the server's HTML has none, the DOM has it all.
+SCRIPTED = ("<!doctype html><html><head><meta charset='utf-8'><title>Приложение</title></head>"
+            "<body><div id='app'></div><script>document.getElementById('app').innerHTML = "
+            + json.dumps("<article><h1>Новости</h1><p>" + RUSSIAN + "</p></article>") + ";</script></body></html>")
+
+
 def meta(name: str) -> dict:
     return json.loads((MULTILINGUAL / name / "meta.json").read_text(encoding="utf-8"))
 
@@ -85,6 +91,8 @@ def captured(tmp_path_factory):
         for rule, (body, content_type, _, _) in RULES.items():
             site.routes[f"/rule/{rule}"] = lambda h, b=body, c=content_type: send(h, 200, b, c)
             urls[rule] = f"http://{HOST}/rule/{rule}"
+        site.routes["/scripted"] = lambda h: send(h, 200, SCRIPTED.encode("utf-8"), "text/html")
+        urls["scripted"] = f"http://{HOST}/scripted"
         settings = Settings.from_env(dict(
             os.environ, ARCHIVE_HOME=str(tmp_path_factory.mktemp("scripts") / "home"),
             CAPTURE_ALLOW_NETWORKS="127.0.0.1/32", CAPTURE_HOST_RULES=site.rule(HOST), CAPTURE_CONCURRENCY="2",
@@ -164,3 +172,23 @@ def test_declarations_followed_as_the_standard_says(captured, rule) -> None:
     assert (provenance["text"]["encoding"], provenance["text"]["source"]) == (encoding, source)
     assert row["title"] == "Новости" and row["lang"] == "ru"
     assert "Генеральной прокуратуры" in _text(settings, row)
+
+
+def test_bengali_found_in_either_unicode_form(captured) -> None:
+    # The article writes কুষ্টিয়া with য় as য + nukta (U+09AF U+09BC); the page's other parts and
+    # many keyboards use the one code point U+09DF. Either spelling typed into the search box finds it.
+    settings, rows = captured
+    row, _ = rows["traf_bn_ukbdnews.com.23646"]
+    text = _text(settings, row)
+    assert "কুষ্টি\u09af\u09bcা" in text
+    with open_backend(settings.search_backend, settings.index_dir) as backend:
+        for word in ("কুষ্টি\u09dfা", "কুষ্টি\u09af\u09bcা"):
+            hits = backend.search(SearchQuery(q=word, limit=10)).hits
+            assert str(row["id"]) in [h.id for h in hits], ascii(word)
+
+
+def test_a_page_built_by_its_script_is_read_from_the_dom(captured) -> None:
+    settings, rows = captured
+    row, provenance = rows["scripted"]
+    assert provenance["text"]["text_from"] == "dom" and provenance["text"]["dom_mojibake"] is False
+    assert "Генеральной прокуратуры" in _text(settings, row) and row["lang"] == "ru"

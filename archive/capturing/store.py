@@ -130,7 +130,8 @@ def store_capture(result: CaptureResult, db, writer: RollingWarcWriter, backend=
     extracted = extract_capture(result.main, result.dom, result.final_url, result.provenance.get("browser_charset"))
     result.provenance["text"] = extracted.provenance()
     # The article title (as a reader sees it) rather than the tab title with its " - Site" suffix.
-    title = extracted.title or result.title
+    # (Chromium's tab title is mojibake too when its DOM is.)
+    title = extracted.title or ("" if extracted.dom_mojibake else result.title)
     outcome = judge.judge(db, observe(result, extracted.text), result.url, result.vantage) if judge else None
     refs = writer.write(build_records(result, extracted.text, Deduplicator(db) if dedup else None))
     main = next((r for r in refs if r.role == "main"), None)
