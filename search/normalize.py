@@ -24,17 +24,18 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_DIGITS = {**{0x0660 + i: str(i) for i in range(10)}, **{0x06F0 + i: str(i) for i in range(10)}}
-# Before case folding: the Turkish capitals, so that casefold() does not leave a combining dot.
-_BEFORE = str.maketrans({"İ": "i", "I": "i", "Ё": "е"})
-_AFTER = str.maketrans({
+_DIGITS = {**{chr(0x0660 + i): str(i) for i in range(10)}, **{chr(0x06F0 + i): str(i) for i in range(10)}}
+# After case folding (which turns I into i and İ into i + combining dot above).
+_FOLDS = {
     "ı": "i", "ё": "е",
     "ی": "ي", "ى": "ي", "ک": "ك", "ة": "ه", "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ٲ": "ا", "ٳ": "ا",
-    "\u0640": None,  # tatweel
-    **{c: None for c in range(0x064B, 0x0660)},  # harakat: fathatan .. sukun, and the rarer marks after them
-    0x0670: None,  # superscript alef
+    "\u0640": "",  # tatweel
+    **{chr(c): "" for c in range(0x064B, 0x0660)},  # harakat: fathatan .. sukun, and the rarer marks after them
+    "\u0670": "",  # superscript alef
     **_DIGITS,
-})
+}
+# A regular expression finds the few characters to fold: str.translate looks at every one.
+_FOLD = re.compile("[" + "".join(re.escape(ch) for ch in _FOLDS) + "]")
 _NO_SPACES = (r"\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
               r"\u0e00-\u0e7f\u0e80-\u0eff\u1780-\u17ff\u19e0-\u19ff\u1000-\u109f\uaa60-\uaa7f")
 _RUN = re.compile(f"[{_NO_SPACES}]+")
@@ -42,8 +43,12 @@ _RUN = re.compile(f"[{_NO_SPACES}]+")
 
 def normalize(text: str) -> str:
     """The text as it is indexed and queried."""
-    text = unicodedata.normalize("NFKC", text).translate(_BEFORE).casefold().translate(_AFTER)
-    return _bigrams(text)
+    return _bigrams(_fold(unicodedata.normalize("NFKC", text)))
+
+
+def _fold(text: str) -> str:
+    text = text.casefold().replace("i\u0307", "i")
+    return _FOLD.sub(lambda m: _FOLDS[m.group(0)], text) if _FOLD.search(text) else text
 
 
 def normalize_map(text: str) -> tuple[str, list[tuple[int, int]]]:
@@ -52,7 +57,7 @@ def normalize_map(text: str) -> tuple[str, list[tuple[int, int]]]:
     chars: list[str] = []
     spans: list[tuple[int, int]] = []
     for start, end in _clusters(text):
-        part = unicodedata.normalize("NFKC", text[start:end]).translate(_BEFORE).casefold().translate(_AFTER)
+        part = _fold(unicodedata.normalize("NFKC", text[start:end]))
         chars.extend(part)
         spans.extend([(start, end)] * len(part))
     folded = "".join(chars)
@@ -78,7 +83,7 @@ def normalize_map(text: str) -> tuple[str, list[tuple[int, int]]]:
 
 def _bigrams(text: str) -> str:
     # Spaces around each run, so a Latin word or a number touching it stays a word of its own.
-    return _RUN.sub(lambda m: _spaced(m.group(0)), text)
+    return _RUN.sub(lambda m: _spaced(m.group(0)), text) if _RUN.search(text) else text
 
 
 def _spaced(run: str) -> str:
