@@ -34,13 +34,25 @@ _WHATWG = {
     "iso-ir-58": "gb18030", "euc-kr": "cp949", "ks_c_5601-1987": "cp949", "korean": "cp949", "cseuckr": "cp949",
     "windows-949": "cp949", "shift_jis": "cp932", "shift-jis": "cp932", "sjis": "cp932", "ms_kanji": "cp932",
     "x-sjis": "cp932", "csshiftjis": "cp932", "windows-31j": "cp932", "big5": "big5hkscs",
-    "tis-620": "cp874", "iso-8859-11": "cp874", "iso-8859-9": "cp1254", "latin5": "cp1254",
+    "tis-620": "cp874", "iso-8859-11": "cp874", "windows-874": "cp874", "dos-874": "cp874",
+    "iso-8859-9": "cp1254", "latin5": "cp1254",
 }
 _COMMENT = re.compile(rb"<!--.*?(?:-->|$)", re.S)
 _META = re.compile(rb"<meta[\s/]([^>]*)>?", re.I)
 _ATTR = re.compile(rb"""([^\s/>=]+)\s*(?:=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]*)))?""")
 _CHARSET_IN = re.compile(rb"""charset\s*=\s*["']?\s*([^\s"';]+)""", re.I)
 _BODY = re.compile(rb"<body[\s>]", re.I)
+_MARKUP = re.compile(rb"<script\b.*?</script>|<style\b.*?</style>|<[^>]*>", re.S | re.I)
+_HTML_LANG = re.compile(rb"""<html[^>]*?\blang\s*=\s*["']?([A-Za-z]{2,3})""", re.I)
+# Detection scores within this "chaos" of the best are a tie.
+_CHAOS_TIE = 0.01
+_LATIN_CODEPAGES = ("cp1250", "cp1252", "cp1254", "cp1257", "cp1258", "iso8859-2", "iso8859-4", "iso8859-10",
+                    "iso8859-13", "iso8859-14", "iso8859-15", "iso8859-16", "iso8859-1", "mac-latin2", "mac-roman",
+                    "cp850", "cp775")
+# The Windows code page that pages in a language written in Latin letters used when undeclared.
+_LANG_CODEPAGE = {**dict.fromkeys(("pl", "cs", "sk", "hu", "hr", "sl", "ro", "bs", "sq"), "cp1250"),
+                  **dict.fromkeys(("lv", "lt", "et"), "cp1257"), **dict.fromkeys(("tr", "az"), "cp1254"),
+                  "vi": "cp1258"}
 
 
 @dataclass(frozen=True)
@@ -149,8 +161,20 @@ def _valid_utf8(body: bytes, need_non_ascii: bool = True) -> bool:
 
 
 def _detect(body: bytes) -> str:
+    """Valid UTF-8 is UTF-8; otherwise charset-normalizer on the text (markup left out, it only
+    dilutes). Single-byte Latin code pages often decode a page equally well: among those as
+    good as the best, the one used for the page's <html lang> wins, else windows-1252, the
+    standard's fallback for undeclared pages, as a browser would choose by its locale."""
     if _valid_utf8(body, need_non_ascii=False):
         return "utf-8"
     sample = body[:DETECT_BYTES]
-    best = from_bytes(sample).best()
-    return codec_name(best.encoding if best is not None else None) or "cp1252"
+    matches = list(from_bytes(_MARKUP.sub(b" ", sample)) or from_bytes(sample))
+    if not matches:
+        return "cp1252"
+    least = min(m.chaos for m in matches)
+    good = [codec_name(m.encoding) for m in matches if m.chaos <= least + _CHAOS_TIE]
+    lang = _HTML_LANG.search(sample)
+    wanted = _LANG_CODEPAGE.get(lang.group(1).decode("ascii").lower() if lang else "", "cp1252")
+    if good[0] in _LATIN_CODEPAGES and wanted in good:
+        return wanted
+    return good[0] or "cp1252"

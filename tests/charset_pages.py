@@ -46,3 +46,11 @@ def page_with(head: str, body: str, padding: int = 0) -> str:
     filler = f'<link rel="stylesheet" href="/{"x" * padding}.css">' if padding else ""
     return (f"<!doctype html><html><head>{filler}{head}<title>Новости</title></head>"
             f"<body><article>{body}</article></body></html>")
+
+
+# More encodings, for the decoder's tests only (no Chromium): single-byte code pages that a
+# detector confuses with each other unless the page's language is taken into account.
+MORE_LEGACY = (("seb_ru_wday.ru-model", "koi8-r"), ("np4k_ja_japanese_article", "euc-jp"),
+               ("np4k_th_thai_article", "cp874"), ("np4k_ar_arabic_article", "windows-1256"),
+               ("np4k_lv_latvian_article", "windows-1257"), ("seb_pt_jaraguadosul.com.br-news", "windows-1252"),
+               ("goose3_es_elpais", "windows-1252"), ("goose3_fr_lefigaro", "windows-1252"))

@@ -8,7 +8,7 @@ import pytest
 from search import extract
 from search.charset import codec_name, decide, decode
 
-from .charset_pages import LEGACY, MULTILINGUAL, page_with
+from .charset_pages import LEGACY, MORE_LEGACY, MULTILINGUAL, Legacy, page_with
 
 RUSSIAN = "Доступ к сайту ограничен по требованию Генеральной прокуратуры. " * 4
 
@@ -92,7 +92,8 @@ def test_a_bom_wins_over_header_and_meta(bom, encoding) -> None:
 
 
 @pytest.mark.parametrize(("label", "codec"), [("ISO-8859-1", "cp1252"), ("gb2312", "gb18030"), ("EUC-KR", "cp949"),
-                                              ("Shift_JIS", "cp932"), ("utf8", "utf-8"), ("x-no-such", None)])
+                                              ("Shift_JIS", "cp932"), ("utf8", "utf-8"), ("windows-874", "cp874"),
+                                              ("x-no-such", None)])
 def test_labels_map_to_the_decoders_browsers_use(label, codec) -> None:
     assert codec_name(label) == codec
 
@@ -135,3 +136,11 @@ def test_utf8_bytes_under_a_legacy_declaration_stay_utf8() -> None:
     text, charset = decode(body, "text/html")
     assert (charset.encoding, charset.source, charset.meta) == ("utf-8", "valid-utf-8", "gb2312")
     assert "中美合作共赢" in text
+
+
+@pytest.mark.parametrize(("page", "encoding"), MORE_LEGACY)
+def test_more_undeclared_encodings(page, encoding) -> None:
+    body = Legacy(page, encoding, "", "").body()
+    text, charset = decode(body, "text/html")
+    assert charset.source == "detected"
+    assert text == body.decode(encoding), charset.encoding
