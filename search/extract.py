@@ -54,6 +54,9 @@ _MIN_LETTERS = 20
 # Below this probability the detector is guessing; the page's own
 # <html lang> then wins if it names a language at all.
 _MIN_CONFIDENCE = 0.9
+# A page that names no language gets the detector's only above this: below, the text mixes
+# languages or is none, and "unknown" is the truthful answer (real articles score above 0.9).
+_MIN_GUESS = 0.5
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,7 @@ def _declared_language(tree: lxml_html.HtmlElement) -> str:
 def _choose_language(text: str, declared: str) -> str:
     detected, confidence = _detect(text)
     if not declared:
-        return detected
+        return detected if confidence >= _MIN_GUESS else ""
     if not detected or detected == declared:
         return declared
     # Sites often leave a template's lang="ru" or "en" on pages written in

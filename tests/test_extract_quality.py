@@ -63,6 +63,10 @@ def test_language_unknown_rather_than_guessed() -> None:
     # Too little text to tell, and no <html lang>: say so.
     assert extract(b"<html><body><p>OK 2024</p></body></html>", content_type="text/html").lang == ""
     assert extract(b"<html><body><p>\xe0\xb8\x82</p></body></html>", content_type="text/html").lang == ""
+    # Enough letters, but no one language: a list of places in eight.
+    places = "Москва Paris Berlin 東京 Cairo القاهرة Roma Δελφοί Київ Stockholm " * 2
+    page = f"<html><body><ul><li>{places}</li></ul></body></html>".encode()
+    assert extract(page, content_type="text/html; charset=utf-8").lang == ""
 
 
 def test_bench_smoke(capsys) -> None:
