@@ -51,6 +51,7 @@ bench: setup
 	$(PY) bench/lookup.py
 	$(PY) bench/fidelity.py
 	$(PY) bench/detect.py
+	$(PY) bench/extract.py
 	$(PY) bench/schedule.py
 	$(PY) bench/load.py
 

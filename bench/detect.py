@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from archive.capturing.store import extract_capture  # noqa: E402
 from archive.settings import Settings  # noqa: E402
 from crawler import CaptureOptions, Capturer  # noqa: E402
 from detect import FingerprintSet, classify, observe  # noqa: E402
-from search import extract  # noqa: E402
 from tests.sites import CORPUS, DATA, SHARED, FixtureSite  # noqa: E402
 
 OONI = SHARED / "fingerprints" / "fingerprints_http.csv"
@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     fingerprints, problems = FingerprintSet.load([OONI])
     load_ms = (time.perf_counter() - start) * 1000
-    texts = [extract(result.dom, result.final_url).text for result, _ in captured]  # the capture pipeline's job
+    texts = [extract_capture(result.main, result.dom, result.final_url, result.provenance.get("browser_charset")).text
+             for result, _ in captured]  # the capture pipeline's job
     classify_s, labels = [], {}
     for (result, _), text in zip(captured, texts, strict=True):
         start = time.perf_counter()

@@ -117,12 +117,14 @@ class CaptureResult:
 
 
 class Loaded(NamedTuple):
-    """What the browser ended with: the main response (None if none came), screenshot, DOM and title."""
+    """What the browser ended with: the main response (None if none came), screenshot, DOM, title, and
+    the charset Chromium decoded the page with (the DOM is mojibake where it differs from the bytes')."""
 
     response: Any
     screenshot: bytes | None
     dom: str
     title: str
+    charset: str | None = None
 
 
 class Capturer:
@@ -242,6 +244,8 @@ class Capturer:
                        "max_resource_bytes": opts.max_resource_bytes},
             "host_rules": opts.host_rules or None,
             "vantage": vantage.describe() if vantage else {"name": DIRECT, "country": None},
+            # How Chromium decoded the page: the DOM is mojibake where this differs from the standard's choice.
+            "browser_charset": loaded.charset,
         }
         result.vantage = vantage.name if vantage else DIRECT
         return result
@@ -260,7 +264,7 @@ class Capturer:
         except PlaywrightError:
             pass  # the proxy's record says what went wrong; nothing to keep if no document came
         if response is None and not page.url.startswith("http"):
-            return None, None, "", ""
+            return None, None, "", "", None
         # Scroll first, so lazy content starts loading, then wait once for the network to go quiet.
         try:
             await asyncio.wait_for(page.evaluate(SCROLL_JS, self.options.scroll_steps), timeout=max(left(), 0.1))
@@ -277,7 +281,7 @@ class Capturer:
             reasons.append(f"capture time limit ({self.options.timeout:g} s) reached")
         grace = 10.0  # the screenshot and DOM are the evidence: allow them a little past the limit
         screenshot = dom = None
-        title = ""
+        title, charset = "", None
         try:
             height = await asyncio.wait_for(page.evaluate(
                 "(document.scrollingElement || document.documentElement).scrollHeight"), grace)
@@ -293,9 +297,10 @@ class Capturer:
         try:
             dom = await asyncio.wait_for(page.content(), grace)
             title = await asyncio.wait_for(page.title(), grace)
+            charset = await asyncio.wait_for(page.evaluate("document.characterSet"), grace)
         except (TimeoutError, PlaywrightError) as exc:
             reasons.append(f"no DOM snapshot: {str(exc).splitlines()[0][:200]}")
-        return response, screenshot, dom or "", title
+        return response, screenshot, dom or "", title, charset
 
     async def _user_agent(self, browser) -> str:
         if not hasattr(self, "_ua"):

@@ -1,8 +1,6 @@
 """From what the crawler recorded to an Observation the classifier reads."""
 from __future__ import annotations
 
-import codecs
-import re
 from io import BytesIO
 from urllib.parse import urljoin
 
@@ -11,6 +9,7 @@ from warcio.statusandheaders import StatusAndHeadersParser
 
 from crawler import CaptureResult
 from crawler.httpwire import Exchange, header_value, parse_head
+from search.charset import decode
 
 from .classify import Observation, failure_kind
 
@@ -19,8 +18,6 @@ from .classify import Observation, failure_kind
 MAX_BODY = 2_000_000
 MAX_HOPS = 30
 _TEXTUAL = ("text/", "html", "xml", "json", "javascript")
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
-_HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 
 
 def observe(result: CaptureResult, main_text: str) -> Observation:
@@ -71,30 +68,19 @@ def body_text(ex: Exchange) -> str:
     content_type = header_value(headers, "content-type") or ""
     if content_type and not any(t in content_type.lower() for t in _TEXTUAL):
         return ""
+    # Decoded as the standard says (search/charset.py), as the extracted text is.
+    return decode(payload(ex, MAX_BODY), content_type)[0]
+
+
+def payload(ex: Exchange, limit: int | None = None) -> bytes:
+    """The exchange's payload (de-chunked and decompressed) as warcio's content_stream gives it,
+    as the WARC readers of this project see it; at most ``limit`` bytes (None: all)."""
     ex.body.seek(0)
-    raw = ex.body.read(MAX_BODY)
+    raw = ex.body.read(limit)
     ex.body.seek(0)  # the WARC writer reads the body after us
-    data = _decoded(ex.response_head, raw)
-    return data.decode(_charset(content_type, data), errors="replace")
-
-
-def _decoded(head: bytes, raw: bytes) -> bytes:
-    """The payload as warcio's content_stream gives it (as the WARC readers of this project see it)."""
-    http_headers = StatusAndHeadersParser([], verify=False).parse(BytesIO(head))
+    http_headers = StatusAndHeadersParser([], verify=False).parse(BytesIO(ex.response_head))
     record = ArcWarcRecord("warc", "response", None, BytesIO(raw), http_headers, None, len(raw))
     try:
-        return record.content_stream().read(MAX_BODY)
+        return record.content_stream().read(limit)
     except Exception:  # a cut chunk or broken gzip: keep what came, as sent
         return raw
-
-
-def _charset(content_type: str, data: bytes) -> str:
-    for found in (_HEADER_CHARSET.search(content_type), _META_CHARSET.search(data[:4096])):
-        if found:
-            name = found.group(1)
-            name = name.decode("ascii", "replace") if isinstance(name, bytes) else name
-            try:
-                return codecs.lookup(name).name
-            except LookupError:
-                continue
-    return "utf-8"

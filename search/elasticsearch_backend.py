@@ -30,7 +30,7 @@ from search.es_hits import facet_counts, to_hit
 from search.es_query import facet_aggs, filters, highlight, sort_for, text_query
 from search.es_rebuild import EsRebuild, bulk_load, new_index_name
 from search.es_template import MARK_CLOSE, MARK_OPEN, template_body
-from search.snippet import SNIPPET_CHARS, fold
+from search.snippet import SNIPPET_CHARS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -122,7 +122,7 @@ class ElasticsearchBackend(SearchBackend):
         if offset + query.limit > MAX_RESULT_WINDOW:
             msg = f"results beyond the first {MAX_RESULT_WINDOW} are not available"
             raise QuerySyntaxError(msg, "offset")
-        tree = query_language.parse(fold(query.q))
+        tree = query_language.parse_normalized(query.q)
         as_of = cursor["t"] if cursor else datetime.now(UTC).isoformat()
         body: dict[str, Any] = {
             "query": {"bool": {"must": [text_query(tree)], "filter": filters(query, as_of if cursor else None)}},

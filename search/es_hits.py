@@ -16,6 +16,7 @@ from typing import Any
 
 from search.backend import SearchHit
 from search.es_template import MARK_CLOSE, MARK_OPEN, original
+from search.normalize import normalize_map
 from search.snippet import fold, leading
 
 _SPACES = re.compile(r"\s+")
@@ -52,27 +53,47 @@ def to_hit(raw: dict[str, Any], *, snippets: bool) -> SearchHit:
 
 
 def marked(text: str, fragment: str) -> str:
-    """Safe HTML for a highlighted fragment of `text`; "" if nothing is marked."""
+    """Safe HTML for a highlighted fragment of `text`; "" if nothing is marked.
+
+    The fragment is of the normalised text (search/normalize.py); it is shown in the words of
+    `text` as written, through the map from normalised characters to the original's."""
     if MARK_OPEN not in fragment:
         return ""
     plain = fragment.replace(MARK_OPEN, "").replace(MARK_CLOSE, "")
     start = fold(text).find(plain)
     if start < 0:  # not found verbatim (should not happen): show the folded fragment
-        source, start = plain, 0
-    else:
-        source = text
-    parts = [_ELLIPSIS if _has_words(source[max(0, start - _CONTEXT) : start]) else ""]
-    position, run = start, ""
-    for ch in fragment:
-        if ch in (MARK_OPEN, MARK_CLOSE):
-            parts.append(_escape(run) if ch == MARK_OPEN else f"<mark>{_escape(run)}</mark>")
-            run = ""
+        return _folded_marks(fragment)
+    # Mapped only as far as the fragment reaches (see snippet.highlighted for the factor).
+    folded, spans = normalize_map(text[: 2 * (start + len(plain)) + 256])
+    if folded[start : start + len(plain)] != plain:
+        return _folded_marks(fragment)
+    begin, position, marks = spans[start][0], start, []
+    for piece in re.split(f"([{MARK_OPEN}{MARK_CLOSE}])", fragment):
+        if piece == MARK_OPEN:
+            mark_start = position
+        elif piece == MARK_CLOSE:
+            marks.append((mark_start, position))
+        else:
+            position += len(piece)
+    stop = spans[position - 1][1] if position > start else begin
+    parts = [_ELLIPSIS if _has_words(text[max(0, begin - _CONTEXT) : begin]) else ""]
+    at = begin
+    for a, b in marks:
+        if b <= a:
             continue
-        run += source[position]
-        position += 1
-    parts.append(_escape(run))
-    parts.append(_ELLIPSIS if _has_words(source[position : position + _CONTEXT]) else "")
+        first, last = max(spans[a][0], at), spans[b - 1][1]
+        parts.append(_escape(text[at:first]))
+        parts.append(f"<mark>{_escape(text[first:last])}</mark>")
+        at = max(at, last)
+    parts.append(_escape(text[at:stop]))
+    parts.append(_ELLIPSIS if _has_words(text[stop : stop + _CONTEXT]) else "")
     return "".join(parts).strip()
+
+
+def _folded_marks(fragment: str) -> str:
+    return "".join(_escape(piece) if piece not in (MARK_OPEN, MARK_CLOSE) else
+                   ("<mark>" if piece == MARK_OPEN else "</mark>")
+                   for piece in re.split(f"([{MARK_OPEN}{MARK_CLOSE}])", fragment)).strip()
 
 
 def facet_counts(aggregations: dict[str, Any], names: tuple[str, ...]) -> dict[str, list[tuple[str, int]]]:

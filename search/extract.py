@@ -1,5 +1,13 @@
 """Turn an archived HTML page into the title, main text and language to index.
 
+The one entry point is extract(). Given the response's bytes, it decodes them as
+the HTML standard says (search/charset.py), not as the browser guessed: the text
+of a page declaring no charset comes out right even when Chromium's DOM is
+mojibake. The main text comes from the server's HTML, which for most pages is the
+cleaner source; the rendered DOM is used only when the server's HTML has almost no
+text and the DOM has more (a page its scripts build), and never when the browser
+decoded the page with another encoding than ours.
+
 Archived pages are hostile input: anything can arrive here, from an empty
 body to binary junk or a 10 MB page. extract() never raises; what it cannot
 read comes back as empty fields.
@@ -12,11 +20,13 @@ import re
 from copy import deepcopy
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import trafilatura
 from lxml import html as lxml_html
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
+from search.charset import Charset, codec_name, decode
 from search.title import choose_title
 
 log = logging.getLogger(__name__)
@@ -36,13 +46,17 @@ _BLANK_LINES = re.compile(r"\n\s*\n+")
 _LANG_SAMPLE = 4000
 # Pages with more elements skip trafilatura (see _main_text).
 _MAX_ELEMENTS = 30_000
-# trafilatura's text shorter than this share of the baseline's is a fragment.
-_MIN_SHARE = 0.2
+# Server HTML with less main text than this (non-space characters) may be a
+# shell that scripts fill: the rendered DOM is then extracted too.
+_MIN_RESPONSE_TEXT = 200
 # Below this many letters a guess is noise (a title, a cookie banner).
 _MIN_LETTERS = 20
 # Below this probability the detector is guessing; the page's own
 # <html lang> then wins if it names a language at all.
 _MIN_CONFIDENCE = 0.9
+# A page that names no language gets the detector's only above this: below, the text mixes
+# languages or is none, and "unknown" is the truthful answer (real articles score above 0.9).
+_MIN_GUESS = 0.5
 
 
 @dataclass(frozen=True)
@@ -52,12 +66,25 @@ class Extracted:
     title: str
     text: str
     lang: str  # ISO 639-1, or "" when unknown
+    charset: Charset | None = None  # how the response bytes were decoded (None: text was given)
+    source: str = ""  # "response" or "dom": which HTML the text came from ("" if given as text)
+    dom_mojibake: bool = False  # the browser decoded the page with another encoding than the standard's
+
+    def provenance(self) -> dict[str, Any]:
+        """What the capture's provenance record says about the text."""
+        return {**(self.charset.describe() if self.charset else {}), "text_from": self.source,
+                "dom_mojibake": self.dom_mojibake}
 
 
-def extract(html: str, url: str | None = None) -> Extracted:
-    """Extract title, main text and language from an HTML page; never raises."""
+def extract(html: str | bytes, url: str | None = None, *, content_type: str | None = None,
+            dom: str | None = None, dom_charset: str | None = None) -> Extracted:
+    """Extract title, main text and language from an HTML page; never raises.
+
+    ``html`` is either text already decoded, or the response payload as bytes, decoded here by
+    its ``content_type`` (the HTTP header), BOM, <meta> or detection. ``dom`` is the browser's
+    rendered DOM and ``dom_charset`` the encoding the browser used (document.characterSet)."""
     try:
-        return _extract(html, url)
+        return _extract(html, url, content_type, dom, dom_charset)
     except Exception:  # hostile pages must not break indexing
         log.warning("extraction failed for %s", url, exc_info=True)
         return Extracted(title="", text="", lang="")
@@ -69,22 +96,42 @@ def detect_language(text: str) -> str:
     return lang
 
 
-def _extract(html: str, url: str | None) -> Extracted:
+def _extract(html: str | bytes, url: str | None, content_type: str | None, dom: str | None,
+             dom_charset: str | None) -> Extracted:
+    charset = None
     if isinstance(html, bytes):
-        html = html.decode("utf-8", errors="replace")
-    if not isinstance(html, str) or not html.strip():
-        return Extracted(title="", text="", lang="")
-    if _looks_binary(html):
-        return Extracted(title="", text="", lang="")
+        html, charset = decode(html, content_type)
+    # The browser's DOM is mojibake when it decoded the bytes otherwise than the standard says.
+    mojibake = bool(charset and dom_charset and codec_name(dom_charset) != charset.encoding)
+    title, text, declared = _page(html, url)
+    source = "response" if charset else ""
+    usable_dom = dom and not mojibake and (charset is None or dom_charset or charset.source in _DECLARED)
+    if usable_dom and _letters(text) < _MIN_RESPONSE_TEXT:
+        dom_title, dom_text, dom_declared = _page(dom, url)
+        if _letters(dom_text) > _letters(text):
+            text, source, declared, title = dom_text, "dom", dom_declared or declared, title or dom_title
+    return Extracted(title=title, text=text, lang=_choose_language(text or title, declared), charset=charset,
+                     source=source, dom_mojibake=mojibake)
+
+
+# Encodings the page itself named: a browser follows them too, so its DOM is not mojibake.
+_DECLARED = ("bom", "http", "meta", "late-meta")
+
+
+def _letters(text: str) -> int:
+    return sum(1 for ch in text if not ch.isspace())
+
+
+def _page(html: str, url: str | None) -> tuple[str, str, str]:
+    """(title, main text, declared language) of decoded HTML; empty strings for junk."""
+    if not isinstance(html, str) or not html.strip() or _looks_binary(html):
+        return "", "", ""
     html = _CONTROL.sub("", html)
     tree = _parse(html)
     if tree is None:
-        return Extracted(title="", text="", lang="")
+        return "", "", ""
     # Title and <html lang> are read before trafilatura, which prunes the tree.
-    title = choose_title(tree)
-    declared = _declared_language(tree)
-    text = _main_text(tree, html, url)
-    return Extracted(title=title, text=text, lang=_choose_language(text or title, declared))
+    return choose_title(tree), _main_text(tree, html, url), _declared_language(tree)
 
 
 def _parse(html: str) -> lxml_html.HtmlElement | None:
@@ -105,26 +152,27 @@ def _looks_binary(html: str) -> bool:
 
 
 def _main_text(tree: lxml_html.HtmlElement, html: str, url: str | None) -> str:
-    """trafilatura's main text; failing that, plainer extractions, so that
-    every page with any visible text yields some."""
+    """trafilatura's main text with its default options (its own fallbacks included) but
+    without reader comments, which are not the page's text; failing that, the
+    baseline, then the whole body, so that every page with any visible text yields some.
+
+    favor_recall and a switch to the baseline when trafilatura's text looked short
+    were tried and dropped: on real pages both cost more than they gained
+    (bench/extract.py measures it)."""
     text = ""
     # trafilatura's time grows faster than the page: 1 s at 20,000 elements,
     # 14 s at 75,000. Past the limit the linear baseline alone does the job.
     if sum(1 for _ in tree.iter()) <= _MAX_ELEMENTS:
         try:
             # A copy: trafilatura edits the tree and the fallbacks need it whole.
-            result = trafilatura.bare_extraction(deepcopy(tree), url=url, favor_recall=True, with_metadata=False)
-            text = (result.text if result is not None else "") or ""
+            text = trafilatura.extract(deepcopy(tree), url=url, include_comments=False) or ""
         except Exception:
             log.debug("trafilatura failed for %s", url, exc_info=True)
-    try:
-        plain = trafilatura.baseline(html)[1] or ""
-    except Exception:
-        plain = ""
-    # trafilatura sometimes keeps a fragment (a caption, a byline) of a page
-    # whose article it missed; the plainer extraction then has far more.
-    if len(text.strip()) < _MIN_SHARE * len(plain.strip()):
-        text = plain
+    if not text.strip():
+        try:
+            text = trafilatura.baseline(html)[1] or ""
+        except Exception:
+            text = ""
     if not text.strip():
         text = _body_text(tree)
     return _tidy(text)
@@ -137,6 +185,8 @@ def _body_text(tree: lxml_html.HtmlElement) -> str:
 
 
 def _tidy(text: str) -> str:
+    # Bytes no encoding could read are not text: never index U+FFFD.
+    text = text.replace("\ufffd", "")
     lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
@@ -152,7 +202,7 @@ def _declared_language(tree: lxml_html.HtmlElement) -> str:
 def _choose_language(text: str, declared: str) -> str:
     detected, confidence = _detect(text)
     if not declared:
-        return detected
+        return detected if confidence >= _MIN_GUESS else ""
     if not detected or detected == declared:
         return declared
     # Sites often leave a template's lang="ru" or "en" on pages written in

@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 
 from search.backend import QuerySyntaxError
+from search.normalize import normalize
 
 # Bounds that keep hostile queries cheap; far above what people type.
 MAX_QUERY_CHARS = 2000
@@ -74,6 +75,24 @@ class Or:
 
 
 Node = Term | Phrase | Not | And | Or
+
+
+def parse_normalized(q: str) -> Node | None:
+    """parse(q) with its words normalised as indexed text is (search/normalize.py): what every
+    engine searches for."""
+    return _normalized(parse(q))
+
+
+def _normalized(node: Node | None) -> Node | None:
+    if isinstance(node, Term):
+        return Term(normalize(node.text).strip(), node.prefix)
+    if isinstance(node, Phrase):
+        return Phrase(normalize(node.text).strip())
+    if isinstance(node, Not):
+        return Not(_normalized(node.node))
+    if isinstance(node, And | Or):
+        return type(node)(tuple(_normalized(n) for n in node.nodes))
+    return node
 
 
 def parse(q: str) -> Node | None:

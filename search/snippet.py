@@ -11,6 +11,8 @@ import html
 import re
 from typing import TYPE_CHECKING
 
+from search.normalize import normalize, normalize_map
+
 if TYPE_CHECKING:
     import tantivy
 
@@ -20,30 +22,43 @@ _ELLIPSIS = "\u2026"
 
 
 def fold(text: str) -> str:
-    """Fold ё to е, as Russian writers use them interchangeably.
-
-    Both letters are two bytes in UTF-8, so byte offsets computed on folded
-    text are valid on the original: snippets show the words as written."""
-    return text.replace("ё", "е").replace("Ё", "Е")
+    """The text as indexed and queried: search/normalize.py's normalize()."""
+    return normalize(text)
 
 
 def highlighted(text: str, snippet: tantivy.Snippet) -> str:
-    """HTML for a tantivy snippet computed over fold(text); "" if nothing
-    in the text matched."""
+    """HTML for a tantivy snippet computed over fold(text), shown in the words of ``text``
+    as written; "" if nothing in the text matched."""
     marks = snippet.highlighted()
     if not marks:
         return ""
-    data = text.encode("utf-8")
     frame = snippet.fragment_range()
-    fragment = data[frame.start : frame.end]
-    parts = [_ELLIPSIS if _has_words(data[max(0, frame.start - 64) : frame.start]) else ""]
-    position = 0
+    # Only the text up to the fragment is mapped (the map is per character, in Python): an
+    # original character yields at least one folded byte, or is a dropped mark (at most one
+    # per letter), so twice the offset reaches past it.
+    text = text[: 2 * frame.end + 256]
+    folded, spans = normalize_map(text)
+    data = folded.encode("utf-8")
+    if len(data) < frame.end:  # cannot happen by construction; never show a wrong cut
+        return ""
+
+    def at(offset: int, end: bool = False) -> int:
+        """The original's character index for a byte offset into the folded text."""
+        i = len(data[:offset].decode("utf-8", errors="ignore"))
+        if end:
+            return spans[i - 1][1] if i else 0
+        return spans[i][0] if i < len(spans) else len(text)
+
+    start, stop = at(frame.start), at(frame.end, end=True)
+    parts = [_ELLIPSIS if _has_words(text[max(0, start - 32) : start]) else ""]
+    position = start
     for mark in marks:  # offsets are bytes, relative to the fragment
-        parts.append(_escape(fragment[position : mark.start]))
-        parts.append(f"<mark>{_escape(fragment[mark.start : mark.end])}</mark>")
-        position = mark.end
-    parts.append(_escape(fragment[position:]))
-    parts.append(_ELLIPSIS if _has_words(data[frame.end : frame.end + 64]) else "")
+        a, b = max(at(frame.start + mark.start), position), at(frame.start + mark.end, end=True)
+        parts.append(_escape(text[position:a]))
+        parts.append(f"<mark>{_escape(text[a:b])}</mark>")
+        position = max(position, b)
+    parts.append(_escape(text[position:stop]))
+    parts.append(_ELLIPSIS if _has_words(text[stop : stop + 32]) else "")
     return "".join(parts).strip()
 
 
@@ -56,11 +71,10 @@ def leading(text: str, limit: int = SNIPPET_CHARS) -> str:
     return html.escape(head[: cut if cut > limit // 2 else limit]) + _ELLIPSIS
 
 
-def _has_words(data: bytes) -> bool:
-    """Whether text was cut off: more than punctuation is left out (a
-    partial character at a cut is ignored)."""
-    return any(ch.isalnum() for ch in data.decode("utf-8", errors="ignore"))
+def _has_words(text: str) -> bool:
+    """Whether text was cut off: more than punctuation is left out."""
+    return any(ch.isalnum() for ch in text)
 
 
-def _escape(data: bytes) -> str:
-    return html.escape(_SPACES.sub(" ", data.decode("utf-8", errors="replace")))
+def _escape(text: str) -> str:
+    return html.escape(_SPACES.sub(" ", text))

@@ -121,7 +121,7 @@ class TantivyBackend(SearchBackend):
         """Run a query with its filters; search.query describes the syntax,
         search.tantivy_collect the orders and paging."""
         _check_paging(query)
-        tree = query_language.parse(fold(query.q))
+        tree = query_language.parse_normalized(query.q)
         text_query = self._queries.build(tree) if tree is not None else tantivy.Query.all_query()
         if text_query is None:
             return SearchResult(total=0, hits=[], facets=_no_facets() if query.facets else {})

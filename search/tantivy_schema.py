@@ -15,11 +15,9 @@ import tantivy
 STEMMED = {"ru": "russian", "en": "english"}
 SUFFIXES = (*STEMMED, "xx")
 
-# Words are runs of letters, digits and marks; Chinese and Japanese, written
-# without spaces, become one token per character (as Elasticsearch's standard
-# tokenizer does), so that their words can be found as phrases.
-_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
-WORD_PATTERN = rf"[{_CJK}]|[[\p{{L}}\p{{N}}\p{{M}}]--[{_CJK}]]+"
+# Words are runs of letters, digits and marks. Scripts written without spaces
+# arrive here as space-separated bigrams (search/normalize.py), so each bigram is a word.
+WORD_PATTERN = r"[\p{L}\p{N}\p{M}]+"
 # In bytes: long enough for agglutinative Kyrgyz words in Cyrillic.
 MAX_TOKEN_BYTES = 100
 

@@ -307,3 +307,89 @@ def test_deletes_and_replacements(fresh: SearchBackend) -> None:
     assert fresh.count() == 7
     assert found(fresh, "censorship") == set()
     assert found(fresh, "", outcome="not_found") == {"en2", "ky2"}
+
+
+# -- every writing system (search/normalize.py, applied before either engine sees the text) --
+
+BENGALI_PRECOMPOSED = "কুষ্টি\u09dfা"  # য় as one code point, as the page has it
+BENGALI_DECOMPOSED = "কুষ্টি\u09af\u09bcা"  # য় as য + nukta, as NFC writes it and keyboards type it
+SCRIPTS = [
+    _doc("bn1", "https://ukbdnews.com/2020/08/23646/", "bn", "সংসদ সদস্যের মৃত্যু",
+         f"{BENGALI_PRECOMPOSED}-১ (দৌলতপুর) আসনের সংসদ সদস্য (এমপি) অ্যাডভোকেট মারা গেছেন।", "2020-08-29T07:30:00"),
+    _doc("tr1", "https://example.com.tr/haber", "tr", "İSTANBUL'DA GAZETECİLER GÖZALTINA ALINDI",
+         "Irak sınırındaki haber sitesi erişime kapatıldı.", "2024-02-01T10:00:00"),
+    _doc("ar1", "https://assabah.com.tn/article/1", "ar", "حجب الموقع",
+         "قَرَّرَتِ المحكمةُ حَجْبَ الموقـــعِ الإلكترونيّ بعد نشر المقال. أُعلن القرار في ٢٠٢٤.", "2024-03-01T10:00:00"),
+    _doc("fa1", "https://example.ir/news", "fa", "ممنوعیت کتاب",
+         "وزارت فرهنگ یک کتاب را ممنوع کرد و سایت ناشر مسدود شد.", "2024-03-02T10:00:00"),
+    _doc("zh1", "https://china.example.cn/a/1", "zh", "网站被要求删除文章",
+         "2023年11月发布的新规定要求网站删除相关文章。国家互联网信息办公室称iPhone15用户也受影响。",
+         "2024-03-03T10:00:00"),
+    _doc("ja1", "https://www.nikkei.com/article/1", "ja", "記事の削除命令",
+         "東京地裁は記事の削除を命じた。サイトは２０２４年に閉鎖された。", "2024-03-04T10:00:00"),
+    _doc("th1", "https://prachatai.com/journal/1", "th", "ศาลสั่งปิดเว็บไซต์",
+         "ศาลสั่งปิดกั้นเว็บไซต์ข่าวอิสระเมื่อวันอังคาร", "2024-03-05T10:00:00"),
+]
+
+
+@pytest.fixture(params=BACKENDS, scope="module")
+def scripts(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SearchBackend]:
+    """Pages in scripts other than Latin and Cyrillic, in each backend."""
+    service = request.getfixturevalue("es_service") if request.param == "elasticsearch" else None
+    backend, alias = _open(request.param, tmp_path_factory.mktemp(f"scripts-{request.param}"), service)
+    backend.add(SCRIPTS)
+    yield backend
+    backend.close()
+    if alias:
+        with service.client() as client:
+            drop_alias(client, alias)
+
+
+def test_unicode_forms_are_one(scripts: SearchBackend) -> None:
+    assert found(scripts, BENGALI_DECOMPOSED) == found(scripts, BENGALI_PRECOMPOSED) == {"bn1"}
+    assert found(scripts, f'"{BENGALI_DECOMPOSED}-১ (দৌলতপুর)"') == {"bn1"}
+    assert found(scripts, "ｉｐｈｏｎｅ15") == {"zh1"}  # full-width Latin, NFKC
+
+
+def test_turkish_dotted_and_dotless_i(scripts: SearchBackend) -> None:
+    for q in ("istanbul'da", "İstanbul'da", "ISTANBUL'DA", "ıstanbul'da"):
+        assert found(scripts, q) == {"tr1"}, q
+    assert found(scripts, "gazeteciler") == found(scripts, "GAZETECİLER") == {"tr1"}
+    assert found(scripts, "irak") == found(scripts, "IRAK") == {"tr1"}
+
+
+def test_arabic_and_persian_letter_variants(scripts: SearchBackend) -> None:
+    assert found(scripts, '"قررت المحكمة حجب الموقع"') == {"ar1"}  # no harakat, no tatweel
+    assert found(scripts, "الالكتروني") == {"ar1"}  # alef without hamza, no shadda
+    assert found(scripts, "2024") == {"ar1", "ja1"}  # Arabic-Indic digits ٢٠٢٤; full-width ２０２４
+    assert found(scripts, "كتاب") == found(scripts, "کتاب") == {"fa1"}  # Arabic kaf, Persian keheh
+    assert found(scripts, "يك") == found(scripts, "یک") == {"fa1"}  # Arabic yeh, Persian yeh
+
+
+@pytest.mark.parametrize(("doc", "phrase"), [
+    ("zh1", "国家互联网信息办公室"), ("zh1", "删除"), ("zh1", "2023年11月发布的新规定"),
+    ("zh1", "办公室称iPhone15用户"), ("ja1", "記事の削除を命じた"), ("ja1", "2024年に閉鎖"),
+    ("th1", "ปิดกั้นเว็บไซต์"), ("th1", "ศาลสั่งปิดกั้นเว็บไซต์ข่าวอิสระเมื่อวันอังคาร"),
+])
+def test_phrases_in_scripts_without_spaces(scripts: SearchBackend, doc: str, phrase: str,
+                                          request: pytest.FixtureRequest) -> None:
+    if doc == "th1" and type(scripts).__name__ != "TantivyBackend" and request.getfixturevalue("es_service").standin:
+        # The osmem-server STAND-IN analyses Thai in documents otherwise than its own _analyze says (no
+        # Thai word is found, even one bigram); Lucene's standard tokenizer keeps each spaced bigram.
+        pytest.xfail("Thai in documents on the osmem-server stand-in")
+    assert found(scripts, f'"{phrase}"') == {doc}
+    assert found(scripts, phrase) == {doc}
+
+
+def test_no_false_phrase_in_scripts_without_spaces(scripts: SearchBackend) -> None:
+    assert found(scripts, '"删除新规定"') == set()
+    assert found(scripts, '"命じた記事"') == set()
+
+
+def test_snippets_show_the_text_as_written(scripts: SearchBackend) -> None:
+    [hit] = scripts.search(SearchQuery('"国家互联网"')).hits
+    assert "<mark>" in hit.snippet
+    plain = hit.snippet.replace("<mark>", "").replace("</mark>", "")
+    assert "国家互联网信息办公室称iPhone15用户" in plain  # no bigram spaces, case kept
+    [hit] = scripts.search(SearchQuery(BENGALI_DECOMPOSED)).hits
+    assert BENGALI_PRECOMPOSED in hit.snippet.replace("<mark>", "").replace("</mark>", "")

@@ -28,9 +28,11 @@ from archive.removals.outcomes import OutcomeJudge
 from archive.warc.dedup import Deduplicator
 from archive.warc.store import PendingRecord, RollingWarcWriter, Sha256WARCWriter, hex_digest
 from crawler import CaptureFailed, CaptureResult
+from crawler.httpwire import Exchange
 from crawler.version import __version__
 from detect import observe, observe_failure
-from search import SearchBackend, extract
+from detect.observe import payload
+from search import Extracted, SearchBackend, extract
 
 SOFTWARE = f"takedown-archive/{__version__} (warcio, Playwright + Chromium, recording proxy)"
 
@@ -108,6 +110,21 @@ def build_records(result: CaptureResult, text: str, dedup: Deduplicator | None =
     provenance = json.dumps(result.provenance, indent=1, ensure_ascii=False, default=str).encode("utf-8")
     records.append(resource("provenance", provenance, "application/json", rec_type="metadata"))
     return records
+
+
+# Main documents of these types are HTML the server sent; anything else (a PDF, an image, plain
+# text) is known only through what the browser rendered of it.
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def extract_capture(main: Exchange | None, dom: str, url: str, browser_charset: str | None) -> Extracted:
+    """Title, text and language of a capture: from the main response's bytes, decoded as the
+    HTML standard says, with the rendered DOM beside them (search.extract chooses); from the
+    DOM alone when the main document is not HTML."""
+    content_type = (main.header("content-type") or "") if main is not None else ""
+    if main is None or not main.body_length or (content_type and not content_type.lower().startswith(_HTML_TYPES)):
+        return extract(dom, url)
+    return extract(payload(main), url, content_type=content_type or None, dom=dom, dom_charset=browser_charset)
 
 
 @dataclass(frozen=True)
@@ -195,9 +212,11 @@ def store_capture(found: Found, into: Storage) -> Stored:
     result = found.result
     if result is None:
         raise ValueError(f"store_capture needs the page captured from {found.url}; use store() for a failure")
-    extracted = extract(result.dom, result.final_url)
+    extracted = extract_capture(result.main, result.dom, result.final_url, result.provenance.get("browser_charset"))
+    result.provenance["text"] = extracted.provenance()
     # The article title (as a reader sees it) rather than the tab title with its " - Site" suffix.
-    title = extracted.title or result.title
+    # (Chromium's tab title is mojibake too when its DOM is.)
+    title = extracted.title or ("" if extracted.dom_mojibake else result.title)
     judge = into.judge
     outcome = judge.judge(into.db, observe(result, extracted.text), result.url, result.vantage) if judge else None
     refs = into.writer.write(build_records(result, extracted.text, Deduplicator(into.db) if into.dedup else None))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.capturing.countries import provenance_country
+from archive.capturing.store import extract_capture
 from archive.catalog import RecordRef, payload_ref, to_iso
 from archive.removals.outcomes import OutcomeJudge
 from archive.warc.store import hex_digest, read_record
@@ -26,7 +27,6 @@ from archive.warc.walk import Walked, WarcWalk
 from crawler.httpwire import Exchange
 from detect import Observation, observe_failure
 from detect.observe import MAX_BODY, body_text, redirect_hops
-from search import extract
 
 _RESOURCE_ROLES = ("screenshot", "dom", "text")
 
@@ -150,9 +150,9 @@ def _iso(text: str | None, fallback: str) -> str:
 def capture_row(db: sqlite3.Connection, warc_dir: Path, group: CaptureGroup, judge: OutcomeJudge) -> dict[str, Any]:
     """The catalog row store_capture (or store_unreachable) wrote for this capture, rebuilt.
 
-    Title and language are extracted again from the DOM record (the same extract() on the same
-    DOM); the outcome is judged again from the main response, against the catalog as rebuilt
-    so far (captures are rebuilt in file order, which is time order).
+    Title and language are extracted again from the main response and the DOM record (the same
+    extract_capture() on the same bytes); the outcome is judged again from the main response,
+    against the catalog as rebuilt so far (captures are rebuilt in file order, which is time order).
     """
     p = group.provenance
     url = p.get("requested_url") or group.metadata_uri
@@ -168,9 +168,12 @@ def capture_row(db: sqlite3.Connection, warc_dir: Path, group: CaptureGroup, jud
                 "vantage": vantage, "vantage_country": provenance_country(p), "outcome": outcome.label,
                 "evidence": outcome.evidence}
     final_url = p.get("final_url") or url
-    extracted = extract(group.dom or "", final_url)
+    main_ex, headers = _main_exchange(db, warc_dir, group, main)
+    extracted = extract_capture(main_ex, group.dom or "", final_url, p.get("browser_charset"))
     text = group.text if group.text is not None else extracted.text
-    observation = _observe(db, warc_dir, group, main, url, final_url, text)
+    observation = Observation(requested_url=url, final_url=final_url, status=main_ex.status or None,
+                              headers=headers, body_text=body_text(main_ex), main_text=text,
+                              redirects=redirect_hops(url, group.hops))
     outcome = judge.judge(db, observation, url, vantage)
     return {"url": url, "final_url": final_url, "captured_at": started, "ended_at": ended,
             "status": p.get("status", observation.status), "title": extracted.title, "lang": extracted.lang,
@@ -180,9 +183,9 @@ def capture_row(db: sqlite3.Connection, warc_dir: Path, group: CaptureGroup, jud
             "evidence": outcome.evidence, "bytes": p.get("bytes")}
 
 
-def _observe(db: sqlite3.Connection, warc_dir: Path, group: CaptureGroup, main: RecordRef, url: str,
-             final_url: str, text: str) -> Observation:
-    """What the classifier saw when the capture was made: the main response as stored."""
+def _main_exchange(db: sqlite3.Connection, warc_dir: Path, group: CaptureGroup,
+                   main: RecordRef) -> tuple[Exchange, list]:
+    """The main response as stored, as the capture had it (the classifier's and extraction's input)."""
     record = read_record(warc_dir, main)
     holder = main
     if main.record_type == "revisit":  # its payload is in the original, maybe earlier in this capture
@@ -193,6 +196,4 @@ def _observe(db: sqlite3.Connection, warc_dir: Path, group: CaptureGroup, main: 
     main_ex = Exchange(url=main.target_uri, method="GET", started=datetime.now(), ip="", request_head=b"",
                        request_body=b"", response_head=headers.to_bytes() if headers else b"",
                        body=BytesIO(raw), body_length=len(raw), status=status or 0)
-    return Observation(requested_url=url, final_url=final_url, status=status or None,
-                       headers=list(headers.headers) if headers else [], body_text=body_text(main_ex),
-                       main_text=text, redirects=redirect_hops(url, group.hops))
+    return main_ex, list(headers.headers) if headers else []
