@@ -198,6 +198,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN parent_job_id INTEGER;
     ALTER TABLE jobs ADD COLUMN token_id INTEGER;
     """,
+    # 7: where an imported capture came from when that was more than a bare WARC: JSON such as
+    # {"kind": "wacz", "package": ..., "signed": true, "signed_by": ..., "signed_at": ...}; NULL otherwise.
+    """
+    ALTER TABLE captures ADD COLUMN source TEXT;
+    """,
 )
 
 
@@ -323,7 +328,7 @@ def add_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Iterab
     """Insert a capture and its record locations in one transaction; return its id."""
     cols = ("url", "final_url", "captured_at", "ended_at", "status", "title", "lang",
             "sha256", "partial", "partial_reasons", "blocked", "job_id", "vantage", "outcome", "evidence",
-            "watch_id", "permalink", "bytes")
+            "watch_id", "permalink", "bytes", "source")
     row = {c: capture.get(c) for c in cols}
     row["permalink"] = row["permalink"] or new_permalink()
     row["evidence"] = json.dumps(row["evidence"] or {}, ensure_ascii=False)
@@ -333,6 +338,7 @@ def add_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Iterab
     row["title"] = row["title"] or ""
     row["vantage"] = row["vantage"] or "direct"
     row["lang"] = row["lang"] or ""
+    row["source"] = json.dumps(row["source"], ensure_ascii=False) if row["source"] else None
     db.execute("BEGIN IMMEDIATE")
     try:
         cur = db.execute(
@@ -361,6 +367,8 @@ def _capture_dict(row: sqlite3.Row | None) -> dict[str, Any] | None:
     d["blocked"] = json.loads(d["blocked"])
     if "evidence" in d:
         d["evidence"] = json.loads(d["evidence"] or "{}")
+    if "source" in d:
+        d["source"] = json.loads(d["source"]) if d["source"] else None
     return d
 
 

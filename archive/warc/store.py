@@ -25,8 +25,10 @@ from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
 from archive.catalog import RecordRef
+from archive.warc.arc import is_arc_record
 
 OPEN_SUFFIX = ".open"
+IMPORT_PREFIX = "import-"  # files another tool wrote, copied in by `import` (archive/rebuild/importer.py)
 
 
 class Sha256WARCWriter(WARCWriter):
@@ -254,7 +256,12 @@ def read_record(warc_dir: Path, ref: RecordRef):
     """
     data = read_bytes(warc_dir, ref)
     try:
-        return ArcWarcRecordLoader().parse_record_stream(BytesIO(_inflate(data, ref)), known_format="warc")
+        raw = _inflate(data, ref)
+        if is_arc_record(raw[:16]):  # an imported ARC file: read as WARC, with the id the walk gave it
+            record = ArcWarcRecordLoader(arc2warc=True).parse_record_stream(BytesIO(raw), known_format="arc")
+            record.rec_headers.replace_header("WARC-Record-ID", ref.record_id)
+            return record
+        return ArcWarcRecordLoader().parse_record_stream(BytesIO(raw), known_format="warc")
     except WarcStoreError:
         raise
     except Exception as exc:
