@@ -83,7 +83,9 @@ class WaczPackage:
 
 
 def is_wacz(path: Path) -> bool:
-    return zipfile.is_zipfile(path)
+    """A zip file, or the start of one (a cut-off package is still a package, to be refused as such)."""
+    with open(path, "rb") as fh:
+        return fh.read(4) == b"PK\x03\x04" or zipfile.is_zipfile(path)
 
 
 def _hash_of(zf: zipfile.ZipFile, name: str, algo: str) -> tuple[str, int]:
