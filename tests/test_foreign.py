@@ -291,3 +291,42 @@ def test_bad_wacz_inputs_each_have_a_clear_error(env, settings, tmp_path):
     proc = run_cli(env, "import", str(truncated))
     _no_traceback(proc)
     assert proc.returncode == 2 and str(truncated) in proc.stderr and "nothing was imported" in proc.stderr
+
+
+def _our_capture_warc(path: Path, url: str, provenance_uri: str) -> None:
+    """One capture in our layout (response, request, text, provenance), its provenance record at ``provenance_uri``."""
+    from io import BytesIO
+
+    from warcio.statusandheaders import StatusAndHeaders
+
+    from archive.warc.store import Sha256WARCWriter
+
+    body = b"<html><head><title>Quarterly water report</title></head><body><p>Quarterly water report.</p></html>"
+    with open(path, "wb") as fh:
+        writer = Sha256WARCWriter(fh, gzip=True, warc_version="1.1")
+        writer.write_record(writer.create_warcinfo_record(path.name, {"software": "takedown-archive"}))
+        response = writer.create_warc_record(url, "response", payload=BytesIO(body), length=len(body),
+                                             http_headers=StatusAndHeaders("200 OK", [("Content-Type", "text/html")],
+                                                                           protocol="HTTP/1.1"))
+        writer.write_record(response)
+        main_id = response.rec_headers.get_header("WARC-Record-ID")
+        for uri, rec_type, data, kind, link in (
+                (url, "request", b"", None, "WARC-Concurrent-To"),
+                (f"urn:text:{url}", "resource", b"Quarterly water report.", "text/plain", "WARC-Concurrent-To"),
+                (provenance_uri, "metadata", b'{"status": 200}', "application/json", "WARC-Refers-To")):
+            http = StatusAndHeaders("GET / HTTP/1.1", [], is_http_request=True) if rec_type == "request" else None
+            writer.write_record(writer.create_warc_record(uri, rec_type, payload=BytesIO(data), length=len(data),
+                                                          warc_content_type=kind, http_headers=http,
+                                                          warc_headers_dict={link: main_id}))
+
+
+def test_reindex_reads_provenance_records_at_urn_pageinfo_and_at_the_page_url(env, settings):
+    settings.warc_dir.mkdir(parents=True)
+    _our_capture_warc(settings.warc_dir / "capture-20241101-1-00001.warc.gz", "https://old.example.org/report",
+                      "https://old.example.org/report")  # as files were written before urn:pageinfo:
+    _our_capture_warc(settings.warc_dir / "capture-20261207-1-00001.warc.gz", "https://new.example.org/report",
+                      "urn:pageinfo:https://new.example.org/report")
+    proc = run_cli(env, "reindex", "--catalog")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [c["url"] for c in _captures(settings.archive_home)] == ["https://old.example.org/report",
+                                                                    "https://new.example.org/report"]

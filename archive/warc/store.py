@@ -28,7 +28,18 @@ from archive.catalog import RecordRef
 from archive.warc.arc import is_arc_record
 
 OPEN_SUFFIX = ".open"
+PAGEINFO = "urn:pageinfo:"  # a capture's provenance record is at urn:pageinfo:<url>, as Browsertrix names it
 IMPORT_PREFIX = "import-"  # files another tool wrote, copied in by `import` (archive/rebuild/importer.py)
+
+
+def pageinfo_uri(url: str) -> str:
+    """The provenance record's target URI: not the page's own, so no replay tool serves it as the page."""
+    return PAGEINFO + url
+
+
+def page_of_pageinfo(uri: str) -> str:
+    """The page URL a provenance record is about, from its target URI (files before 2026-12 used the URL itself)."""
+    return uri.removeprefix(PAGEINFO)
 
 
 class Sha256WARCWriter(WARCWriter):
