@@ -330,3 +330,31 @@ def test_reindex_reads_provenance_records_at_urn_pageinfo_and_at_the_page_url(en
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert [c["url"] for c in _captures(settings.archive_home)] == ["https://old.example.org/report",
                                                                     "https://new.example.org/report"]
+
+
+def test_a_plain_warc_or_arc_capture_downloads_as_a_valid_warc_gz_and_wacz(env, settings, tmp_path):
+    from .conftest import warcio_check
+    from .test_wacz import wacz_validate
+
+    for name in ("warcio__example.warc", "warcio__example.arc"):
+        proc = run_cli(env, "import", str(CORPUS / name))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    captures = _captures(settings.archive_home)
+    assert len(captures) == 2
+    with LiveServer(settings) as server:
+        for capture in captures:
+            warc = server.get(f"/capture/{capture['id']}/warc")
+            assert warc.status_code == 200 and int(warc.headers["Content-Length"]) == len(warc.content)
+            path = tmp_path / f"capture-{capture['id']}.warc.gz"
+            path.write_bytes(warc.content)
+            with open(path, "rb") as fh:  # one gzip member per record, as the name says
+                it = ArchiveIterator(fh)
+                records = [(it.get_record_offset(), r.rec_type, r.rec_headers.get_header("WARC-Target-URI"))
+                           for r in it]
+            assert all(warc.content[offset:offset + 2] == b"\x1f\x8b" for offset, _, _ in records)
+            assert ("response", "http://example.com/") in [(t, uri) for _, t, uri in records]
+            warcio_check([path])
+            package = tmp_path / f"capture-{capture['id']}.wacz"
+            package.write_bytes(server.get(f"/capture/{capture['id']}/wacz").content)
+            wacz_validate(package)
+            assert verify_wacz(package).warcs  # and our own reader takes it back

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import hashlib
 import os
 import threading
@@ -290,11 +291,41 @@ def read_payload(warc_dir: Path, ref: RecordRef) -> bytes:
     return read_record(warc_dir, ref).content_stream().read()
 
 
+def export_bytes(warc_dir: Path, ref: RecordRef) -> bytes:
+    """The record as one gzip member of a WARC file: byte for byte when stored so (ours, any .warc.gz).
+
+    A record from an imported plain WARC is gzipped whole (its bytes unchanged inside); one from an
+    ARC file is rewritten as the WARC record warcio reads it as, with its id and SHA-256 digests.
+    """
+    data = read_bytes(warc_dir, ref)
+    if not is_arc_record(_inflate(data, ref)[:16]):
+        return data if data.startswith(b"\x1f\x8b") else gzip.compress(data, mtime=0)
+    record = read_record(warc_dir, ref)
+    body = record.raw_stream.read()
+    headers = {name: record.rec_headers.get_header(name) for name in ("WARC-Record-ID", "WARC-Date",
+                                                                       "WARC-IP-Address", "WARC-Filename")}
+    out = BytesIO()
+    writer = Sha256WARCWriter(out, gzip=True, warc_version="1.0")
+    writer.write_record(writer.create_warc_record(
+        record.rec_headers.get_header("WARC-Target-URI") or "", record.rec_type, payload=BytesIO(body),
+        length=len(body), http_headers=record.http_headers,
+        warc_content_type=record.rec_headers.get_header("Content-Type") or "",
+        warc_headers_dict={k: v for k, v in headers.items() if v}))
+    return out.getvalue()
+
+
+def export_length(warc_dir: Path, ref: RecordRef) -> int:
+    """Bytes of ``export_bytes(ref)``, without reading a record that is exported as stored."""
+    if ref.warc_file.endswith(".warc.gz"):
+        return ref.length
+    return len(export_bytes(warc_dir, ref))
+
+
 def capture_warc(warc_dir: Path, refs: Iterable[RecordRef]) -> Iterator[bytes]:
-    """A standalone WARC of one capture: its file's warcinfo then its records, byte for byte."""
+    """A standalone .warc.gz of one capture: its file's warcinfo then its records, each as ``export_bytes``."""
     seen = set()
     for ref in refs:
         key = (ref.warc_file, ref.offset)
         if key not in seen:
             seen.add(key)
-            yield read_bytes(warc_dir, ref)
+            yield export_bytes(warc_dir, ref)
