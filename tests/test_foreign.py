@@ -358,3 +358,47 @@ def test_a_plain_warc_or_arc_capture_downloads_as_a_valid_warc_gz_and_wacz(env, 
             package.write_bytes(server.get(f"/capture/{capture['id']}/wacz").content)
             wacz_validate(package)
             assert verify_wacz(package).warcs  # and our own reader takes it back
+
+
+def test_a_revisit_whose_original_is_in_another_file_under_another_url(env, settings, tmp_path):
+    from io import BytesIO
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    def html(title: str) -> tuple[bytes, StatusAndHeaders]:
+        body = f"<html><head><title>{title}</title></head><body><p>{title}, in full.</p></body></html>".encode()
+        return body, StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+
+    first, second = tmp_path / "first.warc.gz", tmp_path / "second.warc.gz"
+    with open(first, "wb") as fh:  # warcio's own writer: SHA-1 digests, as warcio and pywb write them
+        writer = WARCWriter(fh, gzip=True)
+        body, head = html("Ministry report on water use")
+        original = writer.create_warc_record("http://example.org/report", "response", payload=BytesIO(body),
+                                             length=len(body), http_headers=head)
+        writer.write_record(original)
+    with open(second, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        body, head = html("Ministry report on water use")
+        revisit = writer.create_revisit_record(  # names its original by URI and date only, no WARC-Refers-To
+            "http://mirror.example.org/report", original.rec_headers.get_header("WARC-Payload-Digest"),
+            "http://example.org/report", original.rec_headers.get_header("WARC-Date"), http_headers=head)
+        writer.write_record(revisit)
+        body, head = html("Follow-up on the water report")
+        writer.write_record(writer.create_warc_record("http://example.org/follow-up", "response",
+                                                      payload=BytesIO(body), length=len(body), http_headers=head))
+    for path in (first, second):
+        proc = run_cli(env, "import", str(path))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    db = catalog.connect(settings.catalog_path)
+    try:
+        follow_up = next(c for c in _captures(settings.archive_home) if c["url"] == "http://example.org/follow-up")
+        refs = catalog.get_records(db, follow_up["id"], with_originals=True)
+    finally:
+        db.close()
+    revisits = [r for r in refs if r.record_type == "revisit"]
+    assert [r.target_uri for r in revisits] == ["http://mirror.example.org/report"]
+    assert revisits[0].refers_to == original.rec_headers.get_header("WARC-Record-ID")
+    assert refs[-1].role == "original" and refs[-1].warc_file.endswith("first.warc.gz")  # travels with it
+    check = run_cli(env, "verify")
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -24,13 +24,13 @@ import re
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from archive.catalog import RecordRef, add_capture, to_iso
+from archive.catalog import RecordRef, add_capture, find_original, to_iso
 from archive.rebuild.regroup import record_ref
 from archive.removals.outcomes import OutcomeJudge
 from archive.warc.store import IMPORT_PREFIX, digest_bytes, read_record
@@ -255,6 +255,7 @@ def catalog_page(db: sqlite3.Connection, warc_dir: Path, name: str, page: Page, 
         refs.append(record_ref(name, "request", page.request))
     first = warcinfo.record_id if warcinfo else None  # already listed, as the file's warcinfo
     refs += [record_ref(name, _role(w), w) for w in page.others if w.header("WARC-Record-ID") != first]
+    refs = link_revisits(db, refs)
     url = main.target_uri
     extracted = extract(page.html, url)
     headers = page.main.record.http_headers
@@ -270,6 +271,21 @@ def catalog_page(db: sqlite3.Connection, warc_dir: Path, name: str, page: Page, 
            "blocked": [], "vantage": IMPORT_VANTAGE, "outcome": outcome.label, "evidence": outcome.evidence,
            "bytes": sum(r.length for r in refs[1:])}
     return add_capture(db, row, refs), extracted.text, row
+
+
+def link_revisits(db: sqlite3.Connection, refs: list[RecordRef]) -> list[RecordRef]:
+    """Revisits that name their original only by URI and date (warcio, pywb, Heritrix write them so),
+    linked to it by payload digest: earlier among ``refs``, else anywhere in the catalog (another
+    file, another URL), so the capture's download carries the payload. Unfound, they stay unlinked."""
+    linked: list[RecordRef] = []
+    for ref in refs:
+        if ref.record_type == "revisit" and not ref.refers_to and ref.payload_digest:
+            original = next((r for r in linked if r.record_type == "response"
+                             and r.payload_digest == ref.payload_digest), None) or find_original(db, ref.payload_digest)
+            if original is not None:
+                ref = replace(ref, refers_to=original.record_id)
+        linked.append(ref)
+    return linked
 
 
 def known(db: sqlite3.Connection, record_id: str) -> int | None:
