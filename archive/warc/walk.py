@@ -105,14 +105,16 @@ def _whole(fh, offset: int, length: int, record: ArcWarcRecord) -> tuple[int, st
     damage. An ARC record gets a stable WARC-Record-ID (archive/warc/arc.py).
     """
     fh.seek(offset)
-    stored = fh.read(length)
-    gzipped = stored.startswith(GZIP_MAGIC)
-    head = zlib.decompressobj(wbits=31).decompress(stored, 16) if gzipped else stored[:16]
+    start = fh.read(min(length, 1024))  # enough to inflate the record's first bytes
+    gzipped = start.startswith(GZIP_MAGIC)
+    head = zlib.decompressobj(wbits=31).decompress(start, 16) if gzipped else start[:16]
     if is_arc_record(head):
-        record.rec_headers.replace_header("WARC-Record-ID", arc_record_id(stored))
+        fh.seek(offset)
+        record.rec_headers.replace_header("WARC-Record-ID", arc_record_id(fh.read(length)))
     if gzipped:
         return length, None  # the member holds the separator
     expected = separator(head)
+    fh.seek(offset + length)
     if fh.read(len(expected)) != expected:
         return length, (f"record not followed by {expected!r}: cut off, or its Content-Length is wrong")
     return length + len(expected), None
