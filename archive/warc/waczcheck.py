@@ -15,6 +15,8 @@ import hashlib
 import json
 import warnings
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -58,17 +60,11 @@ class WaczPackage:
     titles: dict[str, str] = field(default_factory=dict)  # page URL -> title, from pages.jsonl
     signature: Signature | None = None
 
-    def open(self, member: str) -> IO[bytes]:
-        """A member's bytes (close the zip with the returned stream: it holds the file open)."""
-        zf = zipfile.ZipFile(self.path)
-        stream = zf.open(member)
-        close = stream.close
-
-        def close_both() -> None:
-            close()
-            zf.close()
-        stream.close = close_both  # type: ignore[method-assign]
-        return stream
+    @contextmanager
+    def open(self, member: str) -> Iterator[IO[bytes]]:
+        """A member's bytes, streamed from the package."""
+        with zipfile.ZipFile(self.path) as zf, zf.open(member) as fh:
+            yield fh
 
     def size(self, member: str) -> int:
         with zipfile.ZipFile(self.path) as zf:
