@@ -7,9 +7,18 @@ PYTHON3 ?= python3
 REPLAY_VERSION := 2.5.3
 REPLAY_DIR     := vendor/replaywebpage-$(REPLAY_VERSION)
 
+PYWB_VENV := .pywb-venv
+
 .PHONY: setup chromium run test lint bench clean
 
-setup: $(STAMP) chromium $(REPLAY_DIR)/sw.js
+setup: $(STAMP) chromium $(REPLAY_DIR)/sw.js $(PYWB_VENV)/bin/wayback
+
+# pywb, the reference replay tool the round-trip tests run (tests/test_pywb.py): in its own
+# virtualenv, as it pins older dependencies than ours.
+$(PYWB_VENV)/bin/wayback: tests/pywb-requirements.txt
+	test -x $(PYWB_VENV)/bin/python || $(PYTHON3) -m venv $(PYWB_VENV)
+	$(PYWB_VENV)/bin/python -m pip install -q --disable-pip-version-check -r tests/pywb-requirements.txt
+	touch $@
 
 # replayweb.page (AGPL-3.0), the client-side replay viewer: fetched from npm, never committed.
 $(REPLAY_DIR)/sw.js:
@@ -56,4 +65,4 @@ bench: setup
 	$(PY) bench/load.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PYWB_VENV) .pytest_cache .ruff_cache

@@ -224,6 +224,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX login_failures_key ON login_failures(kind, key, at);
     CREATE INDEX watches_source ON watches(source) WHERE active = 1;
     """,
+    # 9: where an imported capture came from when that was more than a bare WARC: JSON such as
+    # {"kind": "wacz", "package": ..., "signed": true, "signed_by": ..., "signed_at": ...}; NULL otherwise.
+    """
+    ALTER TABLE captures ADD COLUMN source TEXT;
+    """,
 )
 
 # The one visibility rule. Staff may take a capture out of public view (visibility 'private' or
@@ -411,7 +416,7 @@ def insert_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Ite
     so what else the capture changes (its removal event, its job) commits with it."""
     cols = ("url", "final_url", "captured_at", "ended_at", "status", "title", "lang",
             "sha256", "partial", "partial_reasons", "blocked", "job_id", "vantage", "outcome", "evidence",
-            "watch_id", "permalink", "bytes", "vantage_country")
+            "watch_id", "permalink", "bytes", "vantage_country", "source")
     row = {c: capture.get(c) for c in cols}
     row["permalink"] = row["permalink"] or new_permalink()
     row["evidence"] = json.dumps(row["evidence"] or {}, ensure_ascii=False)
@@ -421,6 +426,7 @@ def insert_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Ite
     row["title"] = row["title"] or ""
     row["vantage"] = row["vantage"] or "direct"
     row["lang"] = row["lang"] or ""
+    row["source"] = json.dumps(row["source"], ensure_ascii=False) if row["source"] else None
     cur = db.execute(f"INSERT INTO captures ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})", row)
     capture_id = cur.lastrowid
     db.executemany(
@@ -442,6 +448,8 @@ def _capture_dict(row: sqlite3.Row | None) -> dict[str, Any] | None:
     d["blocked"] = json.loads(d["blocked"])
     if "evidence" in d:
         d["evidence"] = json.loads(d["evidence"] or "{}")
+    if "source" in d:
+        d["source"] = json.loads(d["source"]) if d["source"] else None
     return d
 
 

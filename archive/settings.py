@@ -55,6 +55,26 @@ def _vantages(value: str) -> dict[str, Vantage]:
         raise SettingError(f"CAPTURE_VANTAGES: {exc}") from exc
 
 
+def _host_rules(value: str) -> str:
+    from crawler.netpolicy import HostRules
+
+    try:
+        HostRules(value)  # read now, so a rule that cannot work stops the command, not every capture
+    except ValueError as exc:
+        raise SettingError(str(exc)) from exc
+    return value
+
+
+def _host_rules(value: str) -> str:
+    from crawler.netpolicy import HostRules
+
+    try:
+        HostRules(value)  # read now, so a rule that cannot work stops the command, not every capture
+    except ValueError as exc:
+        raise SettingError(str(exc)) from exc
+    return value
+
+
 def _viewport(value: str) -> tuple[int, int]:
     w, _, h = value.lower().partition("x")
     return int(w), int(h)
@@ -149,8 +169,9 @@ class Settings:
             "Comma-separated CIDR networks captures may reach although private/loopback "
             "(e.g. 127.0.0.0/8 for tests). Empty: only public addresses.", _networks)
     capture_host_rules: str = _setting("",
-            "Chromium --host-resolver-rules, also honoured by the recording proxy "
-            "(e.g. 'MAP kloop.kg 127.0.0.1:8081').")
+            "Host rules in Chromium's --host-resolver-rules form (MAP host address[:port], EXCLUDE host; "
+            "wildcards allowed, e.g. 'MAP kloop.kg 127.0.0.1:8081' or 'MAP * 127.0.0.1:8081'), applied by "
+            "the recording proxy that every request of a capture goes through.", _host_rules)
     capture_vantages: dict[str, Vantage] = _setting("",
             "Vantage points captures may go through: comma-separated name=COUNTRY=proxy, the proxy "
             "http://host:port (CONNECT) or socks5://host:port, e.g. 'kg-bishkek=KG=socks5://10.0.0.5:1080'. "

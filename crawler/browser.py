@@ -29,7 +29,11 @@ def find_chromium(configured: str = "") -> str:
 
 
 def launch_args(host_rules: str = "") -> list[str]:
-    """Chromium flags for captures: quiet, no upgrades of http://, all traffic through our proxy."""
+    """Chromium flags for captures: quiet, no upgrades of http://, all traffic through our proxy.
+
+    ``host_rules`` only for a Chromium that fetches without the recording proxy (bench/capture.py's
+    bare Playwright): captures leave the rules to the proxy.
+    """
     args = [
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--no-first-run", "--disable-quic", "--disable-default-apps", "--mute-audio",

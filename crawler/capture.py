@@ -153,7 +153,9 @@ class Capturer:
                 self._pw = await async_playwright().start()
             self._browser = await self._pw.chromium.launch(
                 executable_path=find_chromium(self.options.chromium_path),
-                args=launch_args(self.options.host_rules), headless=True)
+                # No host rules for Chromium: every request goes through the recording proxy, which applies
+                # them; given to Chromium, a wildcard rule would remap the proxy's own address too.
+                args=launch_args(), headless=True)
             return self._browser
 
     async def close(self) -> None:

@@ -69,14 +69,7 @@ class HostRules:
             if not words:
                 continue
             if words[0].upper() == "MAP" and len(words) == 3:
-                host, port = words[2], None
-                if host.startswith("["):
-                    host, _, rest = host[1:].partition("]")
-                    port = int(rest[1:]) if rest.startswith(":") else None
-                elif host.count(":") == 1:
-                    host, p = host.split(":")
-                    port = int(p)
-                self.rules.append(HostRule(words[1].lower(), host, port))
+                self.rules.append(HostRule(words[1].lower(), *_target(part.strip(), words[2])))
             elif words[0].upper() == "EXCLUDE" and len(words) == 2:
                 self.rules.append(HostRule(words[1].lower(), None, None))
             else:
@@ -92,6 +85,23 @@ class HostRules:
                     return host, port
                 return rule.target, rule.port or port
         return host, port
+
+
+def _target(rule: str, text: str) -> tuple[str, int | None]:
+    """(host, port) a MAP rule sends to; ValueError naming the rule when it cannot be followed."""
+    host, port = text, None
+    if host.startswith("["):
+        host, _, rest = host[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+    elif host.count(":") == 1:
+        host, port = host.split(":")
+    if not host or any(c in host for c in "*?~"):
+        # Chromium's ~NOTFOUND and patterns name no address the recording proxy could connect to.
+        raise ValueError(f"CAPTURE_HOST_RULES: rule {rule!r} maps to {text!r}, which is not a host or address; "
+                         "give one, e.g. 'MAP * 127.0.0.1:8081', or leave the host out of the rules")
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"CAPTURE_HOST_RULES: rule {rule!r} has port {port!r}; a port is a number from 1 to 65535")
+    return host, int(port) if port is not None else None
 
 
 def resolve(host: str, port: int, rules: HostRules) -> tuple[list[IPAddress], int]:

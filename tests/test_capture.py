@@ -80,6 +80,8 @@ def test_screenshot_dom_text_and_provenance_records(captured):
     assert "district court in Bishkek" in text
     meta = [(r, c) for r, c in warc_records(home) if r.rec_type == "metadata"]
     assert len(meta) == 1
+    # Not at the page's own URL, which pywb would list (and serve by date) as a second capture of the page.
+    assert meta[0][0].rec_headers.get_header("WARC-Target-URI") == "urn:pageinfo:http://news.example.com/"
     prov = json.loads(meta[0][1])
     for key in ("software", "browser", "user_agent", "viewport", "started_at", "ended_at", "final_url", "status",
                 "blocked_requests"):

@@ -288,9 +288,11 @@ def test_wacz_of_a_real_browser_capture(env, tmp_path):
     assert page["url"] == "http://news.example.com/" and page["title"] == captured["title"]
     assert "independent outlet" in page["text"]
     assert (package["mainPageURL"], package["mainPageDate"]) == (page["url"], page["ts"])
-    # The provenance record is in the WARC but not in the index: a replay must never serve it as the page.
+    # The provenance record is at urn:pageinfo:<url>, never at the page's URL: a replay must never serve it
+    # as the page (its index line, if any, is under that URN).
     warc = zf.read(zf.namelist()[0])
-    provenance = [it.get_record_offset() for it in [ArchiveIterator(BytesIO(warc))] for rec in it
-                  if rec.rec_type == "metadata" and rec.rec_headers.get_header("WARC-Target-URI") == page["url"]]
-    assert len(provenance) == 1
-    assert str(provenance[0]) not in {json.loads(line.split(" ", 2)[2])["offset"] for line in index}
+    provenance = [(it.get_record_offset(), rec.rec_headers.get_header("WARC-Target-URI"))
+                  for it in [ArchiveIterator(BytesIO(warc))] for rec in it if rec.rec_type == "metadata"]
+    assert [uri for _, uri in provenance] == ["urn:pageinfo:" + page["url"]]
+    assert all(json.loads(line.split(" ", 2)[2])["url"] == "urn:pageinfo:" + page["url"] for line in index
+               if json.loads(line.split(" ", 2)[2])["offset"] == str(provenance[0][0]))

@@ -26,7 +26,7 @@ from archive.catalog import RecordRef, insert_capture, set_indexed, transaction
 from archive.removals.events import CountryOf, apply_capture
 from archive.removals.outcomes import OutcomeJudge
 from archive.warc.dedup import Deduplicator
-from archive.warc.store import PendingRecord, RollingWarcWriter, Sha256WARCWriter, hex_digest
+from archive.warc.store import PendingRecord, RollingWarcWriter, Sha256WARCWriter, hex_digest, pageinfo_uri
 from crawler import CaptureFailed, CaptureResult
 from crawler.httpwire import Exchange
 from crawler.version import __version__
@@ -98,7 +98,7 @@ def build_records(result: CaptureResult, text: str, dedup: Deduplicator | None =
         if main_id:
             headers["WARC-Concurrent-To" if rec_type == "resource" else "WARC-Refers-To"] = main_id
         rec = _builder.create_warc_record(
-            f"urn:{kind}:{result.url}" if rec_type == "resource" else result.url, rec_type,
+            f"urn:{kind}:{result.url}" if rec_type == "resource" else pageinfo_uri(result.url), rec_type,
             payload=BytesIO(data), length=len(data), warc_content_type=content_type,
             warc_headers_dict=headers)
         return PendingRecord(kind, rec)
@@ -251,7 +251,7 @@ def store_unreachable(found: Found, into: Storage) -> Stored:
     ended = failed.ended or started
     provenance = json.dumps(failed.provenance, indent=1, ensure_ascii=False, default=str).encode("utf-8")
     record = _builder.create_warc_record(
-        url, "metadata", payload=BytesIO(provenance), length=len(provenance),
+        pageinfo_uri(url), "metadata", payload=BytesIO(provenance), length=len(provenance),
         warc_content_type="application/json", warc_headers_dict={"WARC-Date": _warc_date(ended)})
     refs = into.writer.write([PendingRecord("provenance", record)])
     failure = failed.failure or {"kind": "unknown", "error": str(failed)}

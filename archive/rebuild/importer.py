@@ -1,8 +1,12 @@
-"""`python -m archive import FILE.warc.gz …`: WARC files made by other tools (wget, warcio,
-Browsertrix, pywb) into the archive.
+"""`python -m archive import FILE …`: WARC, ARC and WACZ files made by other tools (wget, warcio,
+Heritrix, Browsertrix, Scoop, pywb) into the archive.
 
-Each file is copied into the WARC directory byte for byte (named ``import-<sha256>-<name>``, so
-the same file is never stored twice) and read with warcio. Every HTML ``response`` (status
+Each WARC or ARC file is copied into the WARC directory byte for byte (named
+``import-<sha256>-<name>``, so the same file is never stored twice) and read with warcio (an ARC
+file as warcio reads it: as WARC). A WACZ package is verified whole first (archive/warc/waczcheck.py);
+its WARCs are then copied in like any others, with a ``.source.json`` beside each saying which
+package they came from, whether and by whom it was signed, and its pages' titles, so a
+``reindex --catalog`` rebuilds the same captures. Every HTML ``response`` (status
 200-399, ``text/html``) becomes a capture: its response record (role ``main``) and its request
 if there is one; its text is extracted, its outcome judged, and it is indexed. Every other
 record (warcinfo, images, scripts, revisits, resources, metadata) stays in the file and is listed
@@ -14,32 +18,34 @@ with its file and offset.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from archive.catalog import RecordRef, add_capture, to_iso
+from archive.catalog import RecordRef, add_capture, find_original, to_iso
 from archive.keys import create_private, private_dir
 from archive.rebuild.regroup import record_ref
 from archive.removals.outcomes import OutcomeJudge
 from archive.warc.gzipmember import GZIP_MAGIC
-from archive.warc.store import digest_bytes, read_record
+from archive.warc.store import IMPORT_PREFIX, digest_bytes, read_record
+from archive.warc.waczcheck import WaczInvalid, WaczPackage, is_wacz, verify_wacz
 from archive.warc.walk import Damage, Walked, WarcWalk
 from crawler.httpwire import Exchange
 from detect import Observation
 from detect.observe import body_text
 from search import IndexDoc, extract
 
-IMPORT_PREFIX = "import-"
 IMPORT_VANTAGE = "imported"  # not seen from any vantage of ours: another tool made it
-WARC_MAGIC = (GZIP_MAGIC, b"WARC/")
+WARC_MAGIC = (GZIP_MAGIC, b"WARC/", b"filedesc://")  # gzipped, WARC, ARC v1
+SOURCE_SUFFIX = ".source.json"  # beside a WARC taken from a package: where it came from
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -94,35 +100,67 @@ class ImportReport:
         return text
 
 
-def check_files(paths: Iterable[Path]) -> list[Path]:
-    """Every path is a readable WARC file; ImportFileError names the first that is not (nothing is stored)."""
-    checked = []
+def check_files(paths: Iterable[Path]) -> list[tuple[Path, WaczPackage | None]]:
+    """Every path is a readable WARC or ARC file or a WACZ package that verifies; ImportFileError
+    names the first that is not (nothing is stored)."""
+    checked: list[tuple[Path, WaczPackage | None]] = []
     for path in map(Path, paths):
         if not path.is_file():
-            raise ImportFileError(f"{path}: no such file; give the path of a .warc or .warc.gz file")
+            raise ImportFileError(f"{path}: no such file; give the path of a .warc(.gz), .arc(.gz) or .wacz file")
+        if is_wacz(path):
+            try:
+                checked.append((path, verify_wacz(path)))
+            except WaczInvalid as exc:
+                raise ImportFileError(f"{exc} (tampered or damaged: import it only from an intact copy)") from None
+            continue
         with open(path, "rb") as fh:
-            head = fh.read(5)
+            head = fh.read(11)
         if not head.startswith(WARC_MAGIC):
-            raise ImportFileError(f"{path}: not a WARC file (it starts neither with gzip's magic bytes nor "
-                                  "'WARC/'); give a .warc or .warc.gz file")
-        checked.append(path)
+            raise ImportFileError(f"{path}: not a WARC, ARC or WACZ file (it starts neither with gzip's magic "
+                                  "bytes, 'WARC/', 'filedesc://' nor a zip header); give a .warc(.gz), .arc(.gz) "
+                                  "or .wacz file")
+        checked.append((path, None))
     return checked
 
 
 def copy_in(path: Path, warc_dir: Path) -> str:
     """Copy ``path`` into ``warc_dir`` unchanged (unless that file is there already); return its name there."""
+    return _copy(lambda: open(path, "rb"), path.name, path.stat().st_size, warc_dir)
+
+
+def copy_member(package: WaczPackage, member: str, warc_dir: Path) -> str:
+    """Copy a WARC out of a package into ``warc_dir`` with what the package says of it beside it."""
+    size = package.size(member)
+    name = _copy(lambda: package.open(member), f"{package.path.stem}_{Path(member).name}", size, warc_dir)
+    sidecar = warc_dir / (name + SOURCE_SUFFIX)
+    partial = sidecar.with_name(sidecar.name + ".writing")
+    partial.write_text(json.dumps({"source": package.source(), "titles": package.titles}, ensure_ascii=False))
+    os.replace(partial, sidecar)
+    return name
+
+
+def read_source(path: Path) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """(where the file came from, its pages' titles) as copy_member noted them; (None, {}) for a plain file."""
+    sidecar = path.with_name(path.name + SOURCE_SUFFIX)
+    if not sidecar.exists():
+        return None, {}
+    noted = json.loads(sidecar.read_text())
+    return noted.get("source"), noted.get("titles") or {}
+
+
+def _copy(open_source: Callable[[], Any], base: str, size: int, warc_dir: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_source() as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
-    name = f"{IMPORT_PREFIX}{digest.hexdigest()[:16]}-{_UNSAFE.sub('_', path.name)}"
+    name = f"{IMPORT_PREFIX}{digest.hexdigest()[:16]}-{_UNSAFE.sub('_', base)}"
     target = warc_dir / name
-    if target.exists() and target.stat().st_size == path.stat().st_size:
+    if target.exists() and target.stat().st_size == size:
         return name  # the same bytes (the name holds their digest)
     private_dir(warc_dir)
     partial = target.with_name(name + ".copying")
     partial.unlink(missing_ok=True)  # left by an import that died mid-copy
-    with open(path, "rb") as src, create_private(partial) as dst:
+    with open_source() as src, create_private(partial) as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
         dst.flush()
         os.fsync(dst.fileno())
@@ -208,14 +246,19 @@ def page_sha256(warc_dir: Path, main: RecordRef) -> str | None:
 
 
 def catalog_page(db: sqlite3.Connection, warc_dir: Path, name: str, page: Page, warcinfo: RecordRef | None,
-                 judge: OutcomeJudge) -> tuple[int, str, dict[str, Any]]:
-    """Add one page as a capture; return (capture id, its text, its row)."""
+                 judge: OutcomeJudge, source: dict[str, Any] | None = None,
+                 titles: dict[str, str] | None = None) -> tuple[int, str, dict[str, Any]]:
+    """Add one page as a capture; return (capture id, its text, its row).
+
+    ``source`` and ``titles`` are what its package said (read_source): a title there wins over
+    the one extracted, as the tool that made the package saw the page whole."""
     main = record_ref(name, "main", page.main)
     refs = ([warcinfo] if warcinfo else []) + [main]
     if page.request is not None:
         refs.append(record_ref(name, "request", page.request))
     first = warcinfo.record_id if warcinfo else None  # already listed, as the file's warcinfo
     refs += [record_ref(name, _role(w), w) for w in page.others if w.header("WARC-Record-ID") != first]
+    refs = link_revisits(db, refs)
     url = main.target_uri
     extracted = extract(page.html, url)
     headers = page.main.record.http_headers
@@ -224,12 +267,28 @@ def catalog_page(db: sqlite3.Connection, warc_dir: Path, name: str, page: Page, 
                               redirects=[])
     outcome = judge.judge(db, observation, url, IMPORT_VANTAGE)
     row = {"url": url, "final_url": url, "captured_at": _iso(main.warc_date), "ended_at": _iso(main.warc_date),
-           "status": _status(page.main), "title": extracted.title, "lang": extracted.lang,
+           "status": _status(page.main), "title": (titles or {}).get(url) or extracted.title,
+           "lang": extracted.lang, "source": source,
            "sha256": page_sha256(warc_dir, main), "partial": bool(main.truncated),
            "partial_reasons": [f"response truncated ({main.truncated})"] if main.truncated else [],
            "blocked": [], "vantage": IMPORT_VANTAGE, "outcome": outcome.label, "evidence": outcome.evidence,
            "bytes": sum(r.length for r in refs[1:])}
     return add_capture(db, row, refs), extracted.text, row
+
+
+def link_revisits(db: sqlite3.Connection, refs: list[RecordRef]) -> list[RecordRef]:
+    """Revisits that name their original only by URI and date (warcio, pywb, Heritrix write them so),
+    linked to it by payload digest: earlier among ``refs``, else anywhere in the catalog (another
+    file, another URL), so the capture's download carries the payload. Unfound, they stay unlinked."""
+    linked: list[RecordRef] = []
+    for ref in refs:
+        if ref.record_type == "revisit" and not ref.refers_to and ref.payload_digest:
+            original = next((r for r in linked if r.record_type == "response"
+                             and r.payload_digest == ref.payload_digest), None) or find_original(db, ref.payload_digest)
+            if original is not None:
+                ref = replace(ref, refers_to=original.record_id)
+        linked.append(ref)
+    return linked
 
 
 def known(db: sqlite3.Connection, record_id: str) -> int | None:
@@ -255,6 +314,7 @@ def import_file(db: sqlite3.Connection, warc_dir: Path, name: str, judge: Outcom
     path = warc_dir / name
     walk = page_walk(path)
     warcinfo = first_warcinfo(path)
+    source, titles = read_source(path)
     docs: list[IndexDoc] = []
     pages = 0
 
@@ -267,7 +327,7 @@ def import_file(db: sqlite3.Connection, warc_dir: Path, name: str, judge: Outcom
         if not page.key or known(db, page.key) is not None:
             report.already += bool(page.key)
             continue
-        capture_id, text, _ = catalog_page(db, warc_dir, name, page, warcinfo, judge)
+        capture_id, text, _ = catalog_page(db, warc_dir, name, page, warcinfo, judge, source, titles)
         report.added += 1
         docs.append(doc_of(capture_id, text))
         if index is not None and len(docs) >= 100:
@@ -283,7 +343,7 @@ def import_file(db: sqlite3.Connection, warc_dir: Path, name: str, judge: Outcom
 
 
 def import_warcs(settings, paths: Iterable[Path], stream=None) -> ImportReport:
-    """Import WARC files made elsewhere (see the module's docstring); progress on ``stream`` (stderr)."""
+    """Import WARC, ARC and WACZ files made elsewhere (see the module's docstring); progress on ``stream`` (stderr)."""
     from archive import catalog
     from archive.capturing.indexing import index_doc
     from archive.progress import Progress
@@ -296,7 +356,7 @@ def import_warcs(settings, paths: Iterable[Path], stream=None) -> ImportReport:
     judge = OutcomeJudge.from_settings(settings)
     country_of = vantage_countries(settings.capture_vantages)
     report = ImportReport()
-    progress = Progress("import", len(files), sum(p.stat().st_size for p in files), stream=stream)
+    progress = Progress("import", len(files), sum(p.stat().st_size for p, _ in files), stream=stream)
     done_before = 0
 
     def doc_of(capture_id: int, text: str) -> IndexDoc:
@@ -309,14 +369,24 @@ def import_warcs(settings, paths: Iterable[Path], stream=None) -> ImportReport:
             catalog.set_indexed(db, int(doc.id))
 
     try:
-        for path in files:
-            name = copy_in(path, settings.warc_dir)
-            report.files.append(name)
-            import_file(db, settings.warc_dir, name, judge, index, doc_of, report,
-                        on_record=lambda w, base=done_before: progress.update(base + w.offset + w.length, records=1))
-            if report.damage and report.damage[-1].warc_file == name:  # name the file as the user gave it
-                found = report.damage.pop()
-                report.damage.append(Damage(f"{path} (kept whole as {name})", found.offset, found.reason))
+        for path, package in files:
+            if package is None:
+                names = [(copy_in(path, settings.warc_dir), str(path))]
+            else:
+                names = [(copy_member(package, member, settings.warc_dir), f"{path}:{member}")
+                         for member in package.warcs]
+                report.notes.append(f"{path}: WACZ {package.version} from {package.software or 'unknown software'}, "
+                                    f"every file matches its hash; "
+                                    + (str(package.signature) + " (signature verified)" if package.signature
+                                       else "not signed"))
+            for name, shown in names:
+                report.files.append(name)
+                import_file(db, settings.warc_dir, name, judge, index, doc_of, report,
+                            on_record=lambda w, base=done_before: progress.update(base + w.offset + w.length,
+                                                                                  records=1))
+                if report.damage and report.damage[-1].warc_file == name:  # name the file as the user gave it
+                    found = report.damage.pop()
+                    report.damage.append(Damage(f"{shown} (kept whole as {name})", found.offset, found.reason))
             done_before += path.stat().st_size
             progress.update(done_before, files=1)
         progress.done()

@@ -22,7 +22,7 @@ from archive.capturing.countries import provenance_country
 from archive.capturing.store import extract_capture
 from archive.catalog import RecordRef, payload_ref, to_iso
 from archive.removals.outcomes import OutcomeJudge
-from archive.warc.store import hex_digest, read_record
+from archive.warc.store import hex_digest, page_of_pageinfo, read_record
 from archive.warc.walk import Walked, WarcWalk
 from crawler.httpwire import Exchange
 from detect import Observation, observe_failure
@@ -38,7 +38,7 @@ class CaptureGroup:
     warc_file: str
     refs: list[RecordRef]  # the file's warcinfo first, then the capture's records in file order
     provenance: dict[str, Any]
-    metadata_uri: str  # the metadata record's target URI: the URL asked for
+    metadata_uri: str  # the metadata record's target URI: urn:pageinfo:<the URL asked for> (older files: the URL)
     metadata_date: str
     end: int  # offset just past the capture's last record: where the next one starts
     text: str | None = None
@@ -155,7 +155,7 @@ def capture_row(db: sqlite3.Connection, warc_dir: Path, group: CaptureGroup, jud
     against the catalog as rebuilt so far (captures are rebuilt in file order, which is time order).
     """
     p = group.provenance
-    url = p.get("requested_url") or group.metadata_uri
+    url = p.get("requested_url") or page_of_pageinfo(group.metadata_uri)
     vantage = (p.get("vantage") or {}).get("name") or "direct"
     started = _iso(p.get("started_at"), group.metadata_date)
     ended = _iso(p.get("ended_at"), group.metadata_date)

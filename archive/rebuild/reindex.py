@@ -33,6 +33,7 @@ from archive.rebuild.regroup import capture_row, walk_captures
 from archive.removals.events import rebuild_events, vantage_countries
 from archive.removals.outcomes import OutcomeJudge
 from archive.settings import Settings
+from archive.warc.arc import ARCHIVE_SUFFIXES
 from archive.warc.store import OPEN_SUFFIX
 from archive.warc.walk import Damage
 from search import IndexDoc, open_backend
@@ -76,7 +77,7 @@ def warc_files(warc_dir: Path) -> list[str]:
     names = set()
     for path in warc_dir.iterdir() if warc_dir.is_dir() else ():
         name = path.name.removesuffix(OPEN_SUFFIX)
-        if name.endswith((".warc.gz", ".warc")):
+        if name.endswith(ARCHIVE_SUFFIXES):
             names.add(name)
     return sorted(names)
 

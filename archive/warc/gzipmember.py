@@ -51,4 +51,12 @@ def whole_member(data: bytes, keep: bool = True) -> bytes:
     return b"".join(parts)
 
 
-__all__ = ["GZIP_MAGIC", "DamagedMember", "inflate_member", "whole_member"]
+def record_head(stored: bytes, size: int = 16) -> bytes:
+    """The first ``size`` bytes of a stored record, inflated if it is a gzip member (enough to tell a
+    WARC record from an ARC one)."""
+    if stored.startswith(GZIP_MAGIC):
+        return zlib.decompressobj(wbits=31).decompress(stored, size)
+    return stored[:size]
+
+
+__all__ = ["GZIP_MAGIC", "DamagedMember", "inflate_member", "record_head", "whole_member"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import hashlib
 import os
 import threading
@@ -25,9 +26,22 @@ from warcio.warcwriter import WARCWriter
 
 from archive.catalog import RecordRef
 from archive.keys import create_private, private_dir
+from archive.warc.arc import is_arc_record
 from archive.warc.gzipmember import GZIP_MAGIC, DamagedMember, whole_member
 
 OPEN_SUFFIX = ".open"
+PAGEINFO = "urn:pageinfo:"  # a capture's provenance record is at urn:pageinfo:<url>, as Browsertrix names it
+IMPORT_PREFIX = "import-"  # files another tool wrote, copied in by `import` (archive/rebuild/importer.py)
+
+
+def pageinfo_uri(url: str) -> str:
+    """The provenance record's target URI: not the page's own, so no replay tool serves it as the page."""
+    return PAGEINFO + url
+
+
+def page_of_pageinfo(uri: str) -> str:
+    """The page URL a provenance record is about, from its target URI (files before 2026-12 used the URL itself)."""
+    return uri.removeprefix(PAGEINFO)
 
 
 class Sha256WARCWriter(WARCWriter):
@@ -251,7 +265,12 @@ def read_record(warc_dir: Path, ref: RecordRef):
     """
     data = read_bytes(warc_dir, ref)
     try:
-        return ArcWarcRecordLoader().parse_record_stream(BytesIO(_inflate(data, ref)), known_format="warc")
+        raw = _inflate(data, ref)
+        if is_arc_record(raw[:16]):  # an imported ARC file: read as WARC, with the id the walk gave it
+            record = ArcWarcRecordLoader(arc2warc=True).parse_record_stream(BytesIO(raw), known_format="arc")
+            record.rec_headers.replace_header("WARC-Record-ID", ref.record_id)
+            return record
+        return ArcWarcRecordLoader().parse_record_stream(BytesIO(raw), known_format="warc")
     except WarcStoreError:
         raise
     except Exception as exc:
@@ -269,11 +288,41 @@ def read_payload(warc_dir: Path, ref: RecordRef) -> bytes:
     return read_record(warc_dir, ref).content_stream().read()
 
 
+def export_bytes(warc_dir: Path, ref: RecordRef) -> bytes:
+    """The record as one gzip member of a WARC file: byte for byte when stored so (ours, any .warc.gz).
+
+    A record from an imported plain WARC is gzipped whole (its bytes unchanged inside); one from an
+    ARC file is rewritten as the WARC record warcio reads it as, with its id and SHA-256 digests.
+    """
+    data = read_bytes(warc_dir, ref)
+    if not is_arc_record(_inflate(data, ref)[:16]):
+        return data if data.startswith(b"\x1f\x8b") else gzip.compress(data, mtime=0)
+    record = read_record(warc_dir, ref)
+    body = record.raw_stream.read()
+    headers = {name: record.rec_headers.get_header(name) for name in ("WARC-Record-ID", "WARC-Date",
+                                                                       "WARC-IP-Address", "WARC-Filename")}
+    out = BytesIO()
+    writer = Sha256WARCWriter(out, gzip=True, warc_version="1.0")
+    writer.write_record(writer.create_warc_record(
+        record.rec_headers.get_header("WARC-Target-URI") or "", record.rec_type, payload=BytesIO(body),
+        length=len(body), http_headers=record.http_headers,
+        warc_content_type=record.rec_headers.get_header("Content-Type") or "",
+        warc_headers_dict={k: v for k, v in headers.items() if v}))
+    return out.getvalue()
+
+
+def export_length(warc_dir: Path, ref: RecordRef) -> int:
+    """Bytes of ``export_bytes(ref)``, without reading a record that is exported as stored."""
+    if ref.warc_file.endswith(".warc.gz"):
+        return ref.length
+    return len(export_bytes(warc_dir, ref))
+
+
 def capture_warc(warc_dir: Path, refs: Iterable[RecordRef]) -> Iterator[bytes]:
-    """A standalone WARC of one capture: its file's warcinfo then its records, byte for byte."""
+    """A standalone .warc.gz of one capture: its file's warcinfo then its records, each as ``export_bytes``."""
     seen = set()
     for ref in refs:
         key = (ref.warc_file, ref.offset)
         if key not in seen:
             seen.add(key)
-            yield read_bytes(warc_dir, ref)
+            yield export_bytes(warc_dir, ref)

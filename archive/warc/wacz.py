@@ -31,7 +31,7 @@ from warcio.timeutils import iso_date_to_timestamp, timestamp_to_iso_date
 from archive import catalog
 from archive.catalog import to_utc, visible_sql
 from archive.warc.cdxj import SortedLines, index_line
-from archive.warc.store import capture_warc
+from archive.warc.store import capture_warc, export_length
 from crawler.version import __version__
 
 WACZ_VERSION = "1.1.1"
@@ -60,14 +60,17 @@ def wacz_name(capture: dict[str, Any]) -> str:
     return f"capture-{capture['id']}-{_stamp(capture)}.wacz"
 
 
-def warc_layout(refs: Iterable[catalog.RecordRef]) -> list[tuple[catalog.RecordRef, int]]:
-    """Each record of a capture's standalone WARC (as ``capture_warc`` writes it) and its offset there."""
+def warc_layout(refs: Iterable[catalog.RecordRef], warc_dir: Path | None = None) -> list[tuple[catalog.RecordRef, int]]:
+    """Each record of a capture's standalone WARC (as ``capture_warc`` writes it) and its offset there.
+
+    ``warc_dir`` is needed only for records of imported files not stored as .warc.gz (export_length).
+    """
     layout, seen, offset = [], set(), 0
     for ref in refs:
         if (ref.warc_file, ref.offset) not in seen:
             seen.add((ref.warc_file, ref.offset))
             layout.append((ref, offset))
-            offset += ref.length
+            offset += ref.length if warc_dir is None else export_length(warc_dir, ref)
     return layout
 
 
@@ -109,10 +112,10 @@ def _add_file(zf: zipfile.ZipFile, path: str, source: IO[bytes], compress: int) 
 def _add_capture(zf: zipfile.ZipFile, warc_dir: Path, capture: dict[str, Any],
                  refs: list[catalog.RecordRef], index: SortedLines) -> tuple[dict[str, Any], dict[str, Any]]:
     """Write one capture's WARC into the package and index it; return (resource, page)."""
-    layout = warc_layout(refs)
+    layout = warc_layout(refs, warc_dir)
     refs = [ref for ref, _ in layout]
     name = warc_name(capture)
-    entry = _Entry(zf, f"archive/{name}", sum(r.length for r in refs), zipfile.ZIP_STORED,
+    entry = _Entry(zf, f"archive/{name}", sum(export_length(warc_dir, r) for r in refs), zipfile.ZIP_STORED,
                    to_utc(capture["captured_at"]).timetuple()[:6])
     page = {"id": f"capture-{capture['id']}", "url": capture["url"],
             "ts": timestamp_to_iso_date(iso_date_to_timestamp(capture["captured_at"])),

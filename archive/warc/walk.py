@@ -1,6 +1,6 @@
-"""Reading a WARC file from end to end (or from an offset) with warcio, stopping at damage.
+"""Reading a WARC (or ARC) file from end to end (or from an offset) with warcio, stopping at damage.
 
-`reindex` and `import` both walk whole files. Each record is yielded with its offset and
+`reindex` and `import` both walk whole files, gzipped per record or not. Each record is yielded with its offset and
 stored length, and its payload when the caller wants it. A gzip member that does not inflate
 whole (a truncated file, flipped bytes) ends the walk: what came before it is good, and
 ``damage`` says where and why, for the command's report.
@@ -14,7 +14,8 @@ from pathlib import Path
 from warcio.archiveiterator import ArchiveIterator
 from warcio.recordloader import ArcWarcRecord
 
-from archive.warc.gzipmember import GZIP_MAGIC, DamagedMember, whole_member
+from archive.warc.arc import arc_record_id, is_arc_record, separator
+from archive.warc.gzipmember import GZIP_MAGIC, DamagedMember, record_head, whole_member
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class WarcWalk:
         size = self.path.stat().st_size
         with open(self.path, "rb") as fh, open(self.path, "rb") as check:
             fh.seek(self.start)
-            it = ArchiveIterator(fh, no_record_parse=False)
+            it = ArchiveIterator(fh, no_record_parse=False, arc2warc=True)
             try:
                 for record in it:
                     payload = record.content_stream().read() if self.want_payload(record) else None
@@ -75,6 +76,10 @@ class WarcWalk:
                         self._damaged(self.end, "bytes here are not a WARC record")
                         return
                     problem = _member_problem(check, offset, length)
+                    if problem:
+                        self._damaged(offset, problem)
+                        return
+                    length, problem = _whole(check, offset, length, record)
                     if problem:
                         self._damaged(offset, problem)
                         return
@@ -88,6 +93,29 @@ class WarcWalk:
 
     def _damaged(self, offset: int, reason: str) -> None:
         self.damage = Damage(self.path.name, offset, reason)
+
+
+def _whole(fh, offset: int, length: int, record: ArcWarcRecord) -> tuple[int, str | None]:
+    """The record's stored length, separator included, or why it is not whole.
+
+    warcio leaves an uncompressed record's closing separator out of its length and only warns
+    when the separator is missing (a record cut short, a wrong Content-Length): here that is
+    damage. An ARC record gets a stable WARC-Record-ID (archive/warc/arc.py).
+    """
+    fh.seek(offset)
+    start = fh.read(min(length, 1024))  # enough to inflate the record's first bytes
+    gzipped = start.startswith(GZIP_MAGIC)
+    head = record_head(start)
+    if is_arc_record(head):
+        fh.seek(offset)
+        record.rec_headers.replace_header("WARC-Record-ID", arc_record_id(fh.read(length)))
+    if gzipped:
+        return length, None  # the member holds the separator
+    expected = separator(head)
+    fh.seek(offset + length)
+    if fh.read(len(expected)) != expected:
+        return length, (f"record not followed by {expected!r}: cut off, or its Content-Length is wrong")
+    return length + len(expected), None
 
 
 def _member_problem(fh, offset: int, length: int) -> str | None:

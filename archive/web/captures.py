@@ -12,7 +12,7 @@ from archive.lookup.citations import citations, facts_of
 from archive.lookup.present import citation
 from archive.removals.reports import load_evidence, orders_for_url
 from archive.staff.moderation import replay_pass
-from archive.warc.store import capture_warc, read_payload
+from archive.warc.store import capture_warc, export_length, read_payload
 from archive.web.db import capture_or_404, get_db, get_settings
 from archive.web.security import SANDBOX_CSP, allow_own_scripts
 
@@ -86,7 +86,7 @@ def warc(capture_id: int) -> Response:
     refs = get_records(get_db(), capture_id, with_originals=True)
     if not refs:
         abort(404, f"Capture {capture_id} has no WARC records.")
-    unique = {(r.warc_file, r.offset): r.length for r in refs}
+    unique = {(r.warc_file, r.offset): export_length(get_settings().warc_dir, r) for r in refs}
     chunks = capture_warc(get_settings().warc_dir, refs)
     # Read the first record now, so a missing file is an error page rather
     # than a download cut off after its headers were sent.

@@ -24,7 +24,7 @@ def offline_check(capture: dict[str, Any]) -> dict[str, Any]:
     The page's payload is in its ``response`` record, or for a revisit in the original the revisit
     refers to, which the WARC download carries after the capture's own records.
     """
-    layout = warc_layout(get_records(get_db(), capture["id"], with_originals=True))
+    layout = warc_layout(get_records(get_db(), capture["id"], with_originals=True), get_settings().warc_dir)
     facts: dict[str, Any] = {"warc": warc_name(capture), "wacz": wacz_name(capture), "page": None}
     main = next((ref for ref, _ in layout if ref.role == "main"), None)
     if main is None:
