@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -198,6 +199,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN parent_job_id INTEGER;
     ALTER TABLE jobs ADD COLUMN token_id INTEGER;
     """,
+    # 7: when scheduled captures started, by time, so WATCH_HOST_DELAY is measured from a host's
+    # last start (the scheduler and the worker look back that far) without scanning every job.
+    """
+    CREATE INDEX jobs_watch_started ON jobs(started_at) WHERE watch_id IS NOT NULL;
+    """,
 )
 
 
@@ -236,12 +242,37 @@ def connect(path: Path, migrate_schema: bool = True) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     db.row_factory = sqlite3.Row
-    db.execute("PRAGMA journal_mode=WAL")
+    _use_wal(db)
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
     if migrate_schema:
         migrate(db)
     return db
+
+
+def _use_wal(db: sqlite3.Connection, patience: float = 30.0) -> None:
+    """Put the catalog in WAL mode, retrying while another connection holds it.
+
+    On a new file the switch needs the file to itself, and SQLite answers "database is locked"
+    at once instead of waiting its busy timeout: `serve`'s worker or scheduler thread, opening the
+    catalog beside the web app's, died of it (issue 23). WAL is kept in the file, so later opens
+    find it set and switch nothing.
+    """
+    deadline = time.monotonic() + patience
+    pause = 0.01
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() == "wal":
+                return
+            # Not switched (SQLite then names the old mode): someone else has the file; wait and retry.
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError(f"could not switch the catalog to WAL mode in {patience:.0f} s: "
+                                           "another process keeps it locked")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
 
 
 def migrate(db: sqlite3.Connection) -> int:

@@ -66,6 +66,7 @@ def _fraction(value: str) -> float:
     return number
 
 
+MIN_DURATION = 60  # seconds: the shortest interval parse_duration accepts
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -78,8 +79,10 @@ def parse_duration(value: str) -> int:
         seconds = int(float(number) * (unit or 1))
     except ValueError:
         raise ValueError(f"{value!r} is not a duration; use a number with s, m, h, d or w, like 6h") from None
-    if seconds < 60:
-        raise ValueError(f"{value!r} is shorter than a minute")
+    if seconds < MIN_DURATION:
+        # A floor, not a unit problem: `90s` is fine. Watching a page more often than this is
+        # not archiving but hammering the site.
+        raise ValueError(f"{value!r} is shorter than the shortest interval, one minute; use 1m or more, like 6h")
     return seconds
 
 
@@ -127,6 +130,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CAPTURE_NICE", "10",
             "Scheduling niceness (0-19) of capture work: the worker's threads and the Chromium they start, "
             "so readers are served first when `serve` runs both.", _int),
+    Setting("SHUTDOWN_GRACE", "30",
+            "Seconds `serve` and `worker` give running captures to finish after SIGINT or SIGTERM; captures "
+            "still fetching then are stopped and their jobs queued again without using up an attempt.", float),
     Setting("MAX_URL_LENGTH", "2048", "Longest URL accepted for capture.", _int),
     Setting("WARC_MAX_SIZE", "1000000000", "Bytes after which a WARC file is closed and a new one started.", _int),
     Setting("WARC_DEDUP", "on",
@@ -147,7 +153,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CHANGE_THRESHOLD", "0.8",
             "Main-text similarity (0-1) to the last `ok` capture below which a 2xx capture is `changed`.",
             _fraction),
-    Setting("WATCH_EVERY", "6h", "Default interval between captures of a watched URL (s, m, h, d).", _duration),
+    Setting("WATCH_EVERY", "6h",
+            "Default interval between captures of a watched URL: a number with s, m, h or d, at least 1m (60s).",
+            _duration),
     Setting("WATCH_JITTER", "0.1",
             "Fraction of the interval by which each next capture time is moved at random, so watches spread out.",
             _fraction),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -98,3 +99,28 @@ def test_rows_from_before_version_3_are_never_dedup_targets(tmp_path):
     kept = catalog.get_records(db, 1)[0]
     assert (kept.record_id, kept.warc_date, kept.truncated) == ("<urn:uuid:1>", None, None)
     assert catalog.find_original(db, DIGEST) is None  # its completeness was never recorded
+
+
+def test_many_connections_opening_a_new_catalog_at_once_all_succeed(tmp_path):
+    """Issue 23 point 12: `serve`'s threads opening a new catalog together; the switch to WAL
+    answered "database is locked" at once and killed the thread that got it."""
+    failures = []
+    for trial in range(40):
+        path = tmp_path / f"catalog-{trial}.sqlite3"
+        start = threading.Barrier(12)
+
+        def open_it(migrate: bool, path=path, start=start) -> None:
+            start.wait()
+            try:
+                catalog.connect(path, migrate_schema=migrate).close()
+            except sqlite3.Error as exc:
+                failures.append(f"{path.name}: {exc}")
+
+        threads = [threading.Thread(target=open_it, args=(i % 3 == 0,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert failures == []
+    db = catalog.connect(tmp_path / "catalog-0.sqlite3")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
