@@ -82,7 +82,7 @@ def parse_duration(value: str) -> int:
     if seconds < MIN_DURATION:
         # A floor, not a unit problem: `90s` is fine. Watching a page more often than this is
         # not archiving but hammering the site.
-        raise ValueError(f"{value!r} is shorter than the shortest interval, one minute; use 1m or more, like 6h")
+        raise ValueError(f"{value!r} is shorter than a minute, the shortest interval; use 1m or more, like 6h")
     return seconds
 
 
