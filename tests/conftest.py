@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from archive.replay.origin import missing_replay_assets
 from archive.settings import Settings
 
 from .sites import DATA, FixtureSite, send
@@ -47,6 +48,15 @@ def site(private_site):
 def host_rules(site, private_site):
     return ", ".join([site.rule("news.example.com"), site.rule("www.news.example.com"),
                       private_site.rule("intranet.example")])
+
+
+@pytest.fixture(scope="session")
+def replay_viewer() -> None:
+    """Replay in a browser needs replayweb.page (`make setup`): without it, fail at once saying so,
+    rather than wait a minute for a frame that never loads."""
+    missing = missing_replay_assets(Settings.from_env())
+    if missing:
+        pytest.fail(missing, pytrace=False)
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ fetch(APP + '/api/captures', {{method: 'POST', credentials: 'include',
 </script></body></html>"""
 
 
-def test_hostile_page_cannot_use_the_apps_cookies_or_api(env, settings, site):
+def test_hostile_page_cannot_use_the_apps_cookies_or_api(env, settings, site, replay_viewer):
     port, replay_port = free_port(), free_port()
     app = f"http://127.0.0.1:{port}"
     site.routes["/hostile.html"] = lambda h: send(h, 200, HOSTILE.format(app=app).encode())

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from waitress import create_server
 
 from archive.capturing.worker import start_worker_thread
-from archive.replay.origin import create_replay_app
+from archive.replay.origin import create_replay_app, missing_replay_assets
 from archive.settings import Settings
 from archive.watches.scheduler import start_scheduler_thread
 from archive.web import create_app
@@ -47,6 +47,9 @@ def serve(settings: Settings, host: str, port: int, worker: bool = True) -> None
     if (replay.hostname, replay.port) == (host, port):
         raise SystemExit("REPLAY_URL must not be the app's own origin: archived pages would run with its cookies")
     app = create_app(settings)  # creates or migrates the catalog: before any thread opens it
+    missing = missing_replay_assets(settings)
+    if missing:
+        log.warning("archived pages cannot be replayed: %s", missing)
     replay_server = create_server(create_replay_app(settings, app_origin), host=host,
                                   port=settings.replay_port, threads=8, ident="takedown-archive-replay")
     threading.Thread(target=replay_server.run, name="replay-origin", daemon=True).start()
