@@ -16,6 +16,7 @@ from .sites import DATA, FixtureSite, send
 
 pytest_plugins = [
     "tests.webapp",  # fixtures for the web app: web_settings, archive_builder, web_server
+    "tests.corpus",  # captured_corpus: the whole shared corpus captured once per session
     "tests.elastic",  # es_service (Elasticsearch or its osmem-server stand-in), es_alias, es_backend
 ]
 
