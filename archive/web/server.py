@@ -64,9 +64,9 @@ def serve(settings: Settings, host: str, port: int, worker: bool = True) -> None
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _request_shutdown)
         signal.signal(signal.SIGINT, _request_shutdown)
-    print(f"Archive at {app_origin}/ , replay origin at {settings.replay_origin}/ "
-          f"(data in {settings.archive_home})", flush=True)
     try:
+        print(f"Archive at {app_origin}/ , replay origin at {settings.replay_origin}/ "
+              f"(data in {settings.archive_home})", flush=True)
         app_server.run()
     except KeyboardInterrupt as exc:
         log.info("stopping (%s): no new requests or jobs; running captures have %g s to finish",
