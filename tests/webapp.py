@@ -25,13 +25,14 @@ import requests
 from waitress.server import create_server
 
 from archive import catalog
+from archive.capturing.indexing import index_doc
 from archive.capturing.store import build_records
 from archive.settings import Settings
 from archive.warc.store import RollingWarcWriter, Sha256WARCWriter, read_payload
 from archive.web import create_app
 from crawler import CaptureResult
 from crawler.httpwire import Exchange
-from search import IndexDoc, open_backend
+from search import open_backend
 
 # Test hosts resolve (through CAPTURE_HOST_RULES, without DNS) to public
 # addresses, so submissions pass the address policy; nothing is ever fetched.
@@ -122,10 +123,7 @@ class ArchiveBuilder:
         for capture_id in capture_ids:
             row = catalog.get_capture(self.db, capture_id)
             text_ref = catalog.get_records(self.db, capture_id, role="text")[0]
-            docs.append(IndexDoc(
-                id=str(capture_id), url=row["url"], domain=urlsplit(row["final_url"]).hostname.removeprefix("www."),
-                title=row["title"], text=read_payload(self.settings.warc_dir, text_ref).decode(), lang=row["lang"],
-                captured_at=catalog.from_iso(row["captured_at"]), status=row["status"]))
+            docs.append(index_doc(self.db, row, read_payload(self.settings.warc_dir, text_ref).decode()))
         self.backend.add(docs)
         for capture_id in capture_ids:
             catalog.set_indexed(self.db, capture_id)
