@@ -105,7 +105,7 @@ def test_many_connections_opening_a_new_catalog_at_once_all_succeed(tmp_path):
     """Issue 23 point 12: `serve`'s threads opening a new catalog together; the switch to WAL
     answered "database is locked" at once and killed the thread that got it."""
     failures = []
-    for trial in range(40):
+    for trial in range(60):  # the race is rare (seen in 1 to 2 of 40 fresh files here; 4 in 94 `serve` starts)
         path = tmp_path / f"catalog-{trial}.sqlite3"
         start = threading.Barrier(12)
 
