@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -229,6 +230,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE captures ADD COLUMN source TEXT;
     """,
+    # 10: when scheduled captures started, by time, so WATCH_HOST_DELAY is measured from a host's
+    # last start (the scheduler and the worker look back that far) without scanning every job.
+    """
+    CREATE INDEX jobs_watch_started ON jobs(started_at) WHERE watch_id IS NOT NULL;
+    """,
 )
 
 # The one visibility rule. Staff may take a capture out of public view (visibility 'private' or
@@ -297,7 +303,7 @@ def connect(path: Path, migrate_schema: bool = True) -> sqlite3.Connection:
         private_file(path)  # it holds password hashes; SQLite gives its -wal and -shm files the same mode
     db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     db.row_factory = sqlite3.Row
-    db.execute("PRAGMA journal_mode=WAL")
+    _use_wal(db)
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
     if migrate_schema:
@@ -333,6 +339,31 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         if db.in_transaction:  # also when COMMIT itself failed: the lock must not stay held
             db.execute("ROLLBACK")
         raise
+
+
+def _use_wal(db: sqlite3.Connection, patience: float = 30.0) -> None:
+    """Put the catalog in WAL mode, retrying while another connection holds it.
+
+    On a new file the switch needs the file to itself, and SQLite answers "database is locked"
+    at once instead of waiting its busy timeout: `serve`'s worker or scheduler thread, opening the
+    catalog beside the web app's, died of it (issue 23). WAL is kept in the file, so later opens
+    find it set and switch nothing.
+    """
+    deadline = time.monotonic() + patience
+    pause = 0.01
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() == "wal":
+                return
+            # Not switched (SQLite then names the old mode): someone else has the file; wait and retry.
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError(f"could not switch the catalog to WAL mode in {patience:.0f} s: "
+                                           "another process keeps it locked")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
 
 
 def migrate(db: sqlite3.Connection) -> int:

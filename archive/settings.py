@@ -91,6 +91,7 @@ def _fraction(value: str) -> float:
     return number
 
 
+MIN_DURATION = 60  # seconds: the shortest interval parse_duration accepts
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -107,8 +108,10 @@ def parse_duration(value: str) -> int:
         seconds = int(float(number) * (unit or 1))
     except ValueError:
         raise ValueError(f"{value!r} is not a duration; use a number with s, m, h, d or w, like 6h") from None
-    if seconds < 60:
-        raise DurationTooShort(f"{value!r} is shorter than a minute")
+    if seconds < MIN_DURATION:
+        # A floor, not a unit problem: `90s` is fine. Watching a page more often than this is
+        # not archiving but hammering the site.
+        raise DurationTooShort(f"{value!r} is shorter than a minute, the shortest interval; use 1m or more, like 6h")
     return seconds
 
 
@@ -193,6 +196,9 @@ class Settings:
     capture_nice: int = _setting("10",
             "Scheduling niceness (0-19) of capture work: the worker's threads and the Chromium they start, "
             "so readers are served first when `serve` runs both.", _int)
+    shutdown_grace: float = _setting("30",
+        "Seconds `serve` and `worker` give running captures to finish after SIGINT or SIGTERM; captures "
+        "still fetching then are stopped and their jobs queued again without using up an attempt.", float)
     max_url_length: int = _setting("2048", "Longest URL accepted for capture.", _int)
     warc_max_size: int = _setting("1000000000", "Bytes after which a WARC file is closed and a new one started.", _int)
     warc_dedup: bool = _setting("on",
@@ -213,7 +219,9 @@ class Settings:
     change_threshold: float = _setting("0.8",
             "Main-text similarity (0-1) to the last `ok` capture below which a 2xx capture is `changed`.",
             _fraction)
-    watch_every: int = _setting("6h", "Default interval between captures of a watched URL (s, m, h, d).", _duration)
+    watch_every: int = _setting("6h",
+            "Default interval between captures of a watched URL: a number with s, m, h or d, at least 1m (60s).",
+            _duration)
     watch_jitter: float = _setting("0.1",
             "Fraction of the interval by which each next capture time is moved at random, so watches spread out.",
             _fraction)

@@ -99,7 +99,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--path", default="/", help="fixture page to capture (e.g. /gallery.html, with a photo)")
     p.add_argument("--fidelity", type=int, default=20, metavar="N",
                    help="also measure replay fidelity on N corpus pages and the fixture site (0: skip)")
+    p.add_argument("--smoke", action="store_true",
+                  help="tiny sizes, to check that the script runs and prints its figures "
+                       "(tests/test_bench_smoke.py); the figures mean nothing then")
     args = p.parse_args(argv)
+    if args.smoke:
+        vars(args).update({"pages": 1, "concurrency": 1, "fidelity": 0})
     with FixtureSite(DATA / "site") as site, tempfile.TemporaryDirectory() as tmp:
         rules = site.rule("news.example.com")
         urls = [f"http://news.example.com{args.path}?page={i}" for i in range(args.pages)]

@@ -44,7 +44,12 @@ async def capture_all(urls: list[str], options: CaptureOptions) -> list[tuple[ob
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pages", type=int, default=20)
+    p.add_argument("--smoke", action="store_true",
+                  help="tiny sizes, to check that the script runs and prints its figures "
+                       "(tests/test_bench_smoke.py); the figures mean nothing then")
     args = p.parse_args(argv)
+    if args.smoke:
+        vars(args).update({"pages": 2})
     corpus = sorted(d.name for d in CORPUS.iterdir() if (d / "source.html").is_file())
     with FixtureSite(DATA / "site") as site, FixtureSite(CORPUS) as articles, tempfile.TemporaryDirectory() as tmp:
         rules = f"{site.rule('news.example.com')}, {articles.rule('corpus.example.com')}"

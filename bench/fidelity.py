@@ -25,7 +25,12 @@ from tests.replaying import capture_pages, corpus_pages, replay_origin_server  #
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pages", type=int, default=20)
+    p.add_argument("--smoke", action="store_true",
+                  help="tiny sizes, to check that the script runs and prints its figures "
+                       "(tests/test_bench_smoke.py); the figures mean nothing then")
     args = p.parse_args(argv)
+    if args.smoke:
+        vars(args).update({"pages": 1})
     with tempfile.TemporaryDirectory() as tmp:
         settings, ids = capture_pages(Path(tmp), corpus_pages(args.pages), with_fixture=True,
                                       environ=dict(os.environ))

@@ -203,10 +203,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--think", type=float, default=0.5, help="mean seconds a client waits between requests")
     parser.add_argument("--jobs-timeout", type=float, default=600, help="seconds to wait for submitted jobs")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed-captures", type=int, default=SEED_CAPTURES,
+                        help=f"pages captured before the load starts (default {SEED_CAPTURES})")
     parser.add_argument("--worker-process", action="store_true",
                         help="run captures in a separate `python -m archive worker` (serve --no-worker) instead of "
                              "serve's own worker thread, to see what the in-process worker costs searches")
+    parser.add_argument("--smoke", action="store_true",
+                       help="tiny sizes, to check that the script runs and prints its figures "
+                            "(tests/test_bench_smoke.py); the figures mean nothing then")
     args = parser.parse_args(argv)
+    if args.smoke:
+        vars(args).update({"seconds": 2, "clients": 2, "submissions": 1, "seed_captures": 1, "jobs_timeout": 300})
 
     with tempfile.TemporaryDirectory(prefix="load-") as tmp, FixtureSite(DATA / "site") as site:
         port = free_port()
@@ -214,10 +221,10 @@ def main(argv: list[str] | None = None) -> int:
                    CAPTURE_ALLOW_NETWORKS=f"{site.host}/32", CAPTURE_HOST_RULES=site.rule(HOST),
                    CAPTURE_SETTLE_TIMEOUT="3", CAPTURE_TIMEOUT="60", REPLAY_PORT=str(free_port()),
                    RATE_LIMIT_TOKEN="100000/minute")  # the bench measures the server, not the limiter
-        print(f"capturing {SEED_CAPTURES} pages of the fixture site with Chromium ...", file=sys.stderr)
-        for i in range(SEED_CAPTURES):
+        print(f"capturing {args.seed_captures} pages of the fixture site with Chromium ...", file=sys.stderr)
+        for i in range(args.seed_captures):
             archive(env, "capture", f"http://{HOST}{PAGES[i % len(PAGES)]}?seed={i}")
-            print(f"  {i + 1}/{SEED_CAPTURES}", file=sys.stderr)
+            print(f"  {i + 1}/{args.seed_captures}", file=sys.stderr)
         token = archive(env, "token", "create", "bench-load").split(": ", 1)[1].strip()
         server = start_server(env, port, worker=not args.worker_process)
         worker = None

@@ -100,7 +100,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--captures", type=int, default=100_000)
     p.add_argument("--lookups", type=int, default=2000)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--smoke", action="store_true",
+                  help="tiny sizes, to check that the script runs and prints its figures "
+                       "(tests/test_bench_smoke.py); the figures mean nothing then")
     args = p.parse_args(argv)
+    if args.smoke:
+        vars(args).update({"captures": 300, "lookups": 20})
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "catalog.sqlite3"

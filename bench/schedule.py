@@ -134,7 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=5, help="scheduling rounds timed per size")
     p.add_argument("--requests", type=int, default=300, help="requests per page timed")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--smoke", action="store_true",
+                  help="tiny sizes, to check that the script runs and prints its figures "
+                       "(tests/test_bench_smoke.py); the figures mean nothing then")
     args = p.parse_args(argv)
+    if args.smoke:
+        vars(args).update({"sizes": "6000", "runs": 20, "rounds": 1, "requests": 5})  # 600 due: the baseline takes CAP
     sizes = [int(s) for s in args.sizes.split(",")]
     rng = random.Random(args.seed)
     pages = ["/", "/api/jobs/1"]

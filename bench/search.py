@@ -369,7 +369,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=0,
                         help="indexing runs of each, the best counts (default 2 up to 100,000 docs, else 1)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each query (median counts)")
+    parser.add_argument("--smoke", action="store_true",
+                       help="tiny sizes, to check that the script runs and prints its figures "
+                            "(tests/test_bench_smoke.py); the figures mean nothing then")
     args = parser.parse_args(argv)
+    if args.smoke:
+        vars(args).update({"docs": 300, "queries": 6, "repeats": 1, "rounds": 1})
 
     rounds = args.rounds or (2 if args.docs <= 100_000 else 1)
 

@@ -151,7 +151,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--bytes", type=int, default=200_000_000, help="payload bytes to write and read (1e9 for 1 GB)")
     p.add_argument("--per-call", type=int, default=20, help="records per RollingWarcWriter.write call")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--smoke", action="store_true",
+                  help="tiny sizes, to check that the script runs and prints its figures "
+                       "(tests/test_bench_smoke.py); the figures mean nothing then")
     args = p.parse_args(argv)
+    if args.smoke:
+        vars(args).update({"bytes": 2_000_000})
     with tempfile.TemporaryDirectory() as tmp:
         warc_dir, bare_path = Path(tmp) / "archive", Path(tmp) / "bare.warc.gz"
         write_s, payload, refs = write_both(args, warc_dir, bare_path)

@@ -17,12 +17,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from archive.replay.origin import missing_replay_assets
 from archive.settings import Settings
 
 from .sites import DATA, FixtureSite, send
 
 pytest_plugins = [
     "tests.webapp",  # fixtures for the web app: web_settings, archive_builder, web_server
+    "tests.corpus",  # captured_corpus: the whole shared corpus captured once per session
     "tests.elastic",  # es_service (Elasticsearch or its osmem-server stand-in), es_alias, es_backend
 ]
 
@@ -55,6 +57,15 @@ def site(private_site):
 def host_rules(site, private_site):
     return ", ".join([site.rule("news.example.com"), site.rule("www.news.example.com"),
                       private_site.rule("intranet.example")])
+
+
+@pytest.fixture(scope="session")
+def replay_viewer() -> None:
+    """Replay in a browser needs replayweb.page (`make setup`): without it, fail at once saying so,
+    rather than wait a minute for a frame that never loads."""
+    missing = missing_replay_assets(Settings.from_env())
+    if missing:
+        pytest.fail(missing, pytrace=False)
 
 
 @pytest.fixture

@@ -45,8 +45,8 @@ def test_capture_json_describes_the_capture(captured):
     assert out["title"] == "Court upholds order to block independent outlet"
     assert out["partial"] is False
     assert len(out["sha256"]) == 64
-    assert out["warc_files"] and all((home / "warcs" / f).exists() or (home / "warcs" / (f + ".open")).exists()
-                                     for f in out["warc_files"])
+    # The command closes its WARC file before it answers: no `.open` file is left behind.
+    assert out["warc_files"] and all((home / "warcs" / f).exists() for f in out["warc_files"])
 
 
 def test_every_exchange_is_a_response_then_request(captured):
@@ -119,6 +119,6 @@ def test_search_finds_the_capture(captured):
     result = json.loads(proc.stdout)
     assert result["total"] >= 1
     hit = result["hits"][0]
-    assert hit["id"] in (out["id"], str(out["id"]))
+    assert hit["id"] == out["id"]  # an integer, as everywhere in the JSON
     assert set(hit) >= {"id", "url", "title", "captured_at", "snippet"}
-    assert "<mark>" in hit["snippet"] or "<b>" in hit["snippet"]
+    assert "<mark>" in hit["snippet"]

@@ -13,18 +13,19 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from archive import catalog
 from archive.capturing.worker import capture_now
+from archive.rebuild.reindex import PAUSE_AFTER_ENV, PAUSED_FILE
 from archive.settings import Settings
 from search import SearchQuery, open_backend
 
 from .conftest import ROOT, run_cli
 from .statefulsite import PARAGRAPHS, StatefulNewsSite
+from .waiting import wait_until
 
 CAPTURE_FIELDS = ("url", "final_url", "captured_at", "ended_at", "status", "title", "lang", "sha256", "partial",
                   "partial_reasons", "blocked", "vantage", "outcome", "evidence", "bytes")
@@ -141,22 +142,29 @@ def test_reindex_refuses_to_run_twice_at_once(copy):
     assert proc.returncode == 2 and "another reindex is running" in proc.stderr
 
 
-def _reindex(env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "archive", "reindex", "--batch", "1"], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _reindex(env: dict, out: Path) -> subprocess.Popen:
+    """A reindex that stops after its second committed batch and waits there to be signalled.
+
+    Its output goes to files (``out``.stdout, .stderr): a pipe nobody reads while it runs could fill
+    and block it."""
+    env = dict(env, **{PAUSE_AFTER_ENV: "2"})
+    with open(f"{out}.stdout", "w") as stdout, open(f"{out}.stderr", "w") as stderr:
+        return subprocess.Popen([sys.executable, "-m", "archive", "reindex", "--batch", "1"], env=env, cwd=ROOT,
+                                stdout=stdout, stderr=stderr, text=True)
 
 
-def _wait_for_progress(checkpoint: Path, proc: subprocess.Popen) -> dict:
-    """The checkpoint once the index phase has committed something (polled: no time limit is asserted)."""
-    while proc.poll() is None:
-        try:
-            state = json.loads(checkpoint.read_text())
-        except (FileNotFoundError, ValueError):
-            state = {}
-        if state.get("phase") == "index" and state.get("file"):  # a batch is in: (file, offset) past it
-            return state
-        time.sleep(0.02)
-    raise AssertionError(f"reindex ended before it could be interrupted: {proc.communicate()}")
+def _wait_for_pause(home: Path, proc: subprocess.Popen, out: Path) -> dict:
+    """The checkpoint where the reindex paused (two batches committed, the index phase underway)."""
+    paused = home / PAUSED_FILE
+
+    def at_pause() -> dict | None:
+        assert proc.poll() is None, f"reindex ended before it paused: {Path(f'{out}.stderr').read_text()[-3000:]}"
+        return json.loads(paused.read_text()) if paused.exists() else None
+
+    state = wait_until(at_pause, "the reindex to pause after two batches",
+                       seen=lambda: Path(f"{out}.stderr").read_text()[-3000:])
+    paused.unlink()
+    return state
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
@@ -167,10 +175,13 @@ def test_an_interrupted_reindex_continues_where_it_stopped(copy, how):
     live_before = _search_ids(settings, "")
     checkpoint = settings.archive_home / "reindex-checkpoint.json"
 
-    proc = _reindex(env)
-    state = _wait_for_progress(checkpoint, proc)
+    out = settings.archive_home.parent / "reindex"
+    proc = _reindex(env, out)
+    state = _wait_for_pause(settings.archive_home, proc, out)
+    assert state["phase"] == "index" and state["file"], state  # a batch is in: (file, offset) past it
     proc.send_signal(how)
-    out, err = proc.communicate()
+    proc.wait(120)
+    err = Path(f"{out}.stderr").read_text()
     assert proc.returncode == (-signal.SIGKILL if how == signal.SIGKILL else 130), err
     if how == signal.SIGINT:
         assert "run `python -m archive reindex` again to continue" in err

@@ -11,13 +11,15 @@ import requests
 from playwright.sync_api import sync_playwright
 
 from archive.replay.fidelity import measure, replay_frame, replay_screenshot
+from archive.replay.origin import missing_replay_assets
 from crawler.browser import find_chromium, launch_args
 
 from .replaying import capture_pages, corpus_pages, replay_origin_server
+from .webapp import make_settings
 
 
 @pytest.fixture(scope="module")
-def replayed(tmp_path_factory):
+def replayed(tmp_path_factory, replay_viewer):
     """The fixture site and four real pages, captured, their server stopped, the replay origin up."""
     settings, ids = capture_pages(tmp_path_factory.mktemp("replay") / "home", corpus_pages(4), with_fixture=True,
                                   environ=dict(os.environ))
@@ -90,3 +92,14 @@ def test_similarity_tells_different_pages_apart(replayed):
     shots = [read_payload(settings.warc_dir, catalog.get_records(db, i, role="screenshot")[0]) for i in ids]
     assert similarity(shots[0], shots[0], (1280, 900)) == 1.0
     assert similarity(shots[-1], shots[1], (1280, 900)) < 0.8  # the fixture page against a news page
+
+
+def test_missing_replay_viewer_is_named_with_the_fix(tmp_path):
+    settings = make_settings(tmp_path / "home", replay_assets=str(tmp_path / "vendor"))
+    assert missing_replay_assets(settings) == (f"replay viewer missing at {tmp_path / 'vendor'} (no sw.js, ui.js):"
+                                               " run `make setup`")
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "vendor" / "sw.js").write_text("// sw")
+    assert missing_replay_assets(settings).endswith("(no ui.js): run `make setup`")
+    (tmp_path / "vendor" / "ui.js").write_text("// ui")
+    assert missing_replay_assets(settings) is None

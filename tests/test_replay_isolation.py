@@ -3,19 +3,17 @@ its API as the user gets nothing, because it runs on the separate replay origin.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 
-import requests
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
 from archive import catalog
 from archive.capturing import jobs
 from crawler.browser import find_chromium, launch_args
 
-from .conftest import ROOT, free_port, run_cli
+from .conftest import free_port, run_cli
 from .sites import send
+from .waiting import Served, wait_until
 
 HOSTILE = """<html><head><title>Hostile page</title></head><body><p id="out">waiting</p><script>
 var APP = '{app}', out = ['cookie=' + document.cookie];
@@ -30,7 +28,7 @@ fetch(APP + '/api/captures', {{method: 'POST', credentials: 'include',
 </script></body></html>"""
 
 
-def test_hostile_page_cannot_use_the_apps_cookies_or_api(env, settings, site):
+def test_hostile_page_cannot_use_the_apps_cookies_or_api(env, settings, site, replay_viewer):
     port, replay_port = free_port(), free_port()
     app = f"http://127.0.0.1:{port}"
     site.routes["/hostile.html"] = lambda h: send(h, 200, HOSTILE.format(app=app).encode())
@@ -39,38 +37,29 @@ def test_hostile_page_cannot_use_the_apps_cookies_or_api(env, settings, site):
     proc = run_cli(env, "capture", "http://news.example.com/hostile.html", "--json")
     assert proc.returncode == 0, proc.stderr
     capture_id = json.loads(proc.stdout)["id"]
-    server = subprocess.Popen([sys.executable, "-m", "archive", "serve", "--port", str(port), "--no-worker"],
-                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
+    with Served(env, "--no-worker", port=port), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=find_chromium(), args=launch_args())
+        context = browser.new_context()
+        # The worst case: a readable (not HttpOnly) cookie of the app's origin.
+        context.add_cookies([{"name": "session", "value": "SECRET-SESSION", "url": app}])
+        page = context.new_page()
+        page.goto(f"{app}/capture/{capture_id}")
+        frame_src = page.get_attribute("iframe#replay", "src")
+        assert frame_src.startswith(f"http://localhost:{replay_port}/"), frame_src
+
+        def script_result() -> str:
+            # Sync Playwright learns of new frames only while one of its calls runs: let it listen a moment.
+            page.wait_for_timeout(100)
+            frame = next((f for f in page.frames if "mp_/" in f.url), None)
             try:
-                requests.get(app + "/", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=find_chromium(), args=launch_args())
-            context = browser.new_context()
-            # The worst case: a readable (not HttpOnly) cookie of the app's origin.
-            context.add_cookies([{"name": "session", "value": "SECRET-SESSION", "url": app}])
-            page = context.new_page()
-            page.goto(f"{app}/capture/{capture_id}")
-            frame_src = page.get_attribute("iframe#replay", "src")
-            assert frame_src.startswith(f"http://localhost:{replay_port}/"), frame_src
-            deadline = time.monotonic() + 60
-            text = ""
-            while time.monotonic() < deadline and not text.startswith("DONE"):
-                frame = next((f for f in page.frames if "mp_/" in f.url), None)
-                if frame is not None:
-                    try:
-                        text = frame.inner_text("#out", timeout=1000)
-                    except Exception:
-                        pass
-                page.wait_for_timeout(200)
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(10)
+                text = frame.inner_text("#out", timeout=5000) if frame is not None else ""
+            except PlaywrightError:  # the replay frame is still loading or was replaced: look again
+                return ""
+            return text if text.startswith("DONE") else ""
+
+        text = wait_until(script_result, "the hostile script to finish in the replay frame",
+                          seen=lambda: [f.url for f in page.frames])
+        browser.close()
     assert text.startswith("DONE"), f"the hostile script did not run in replay: {text!r}"
     assert "SECRET-SESSION" not in text
     assert "cookie= |" in text  # it could read no cookie at all

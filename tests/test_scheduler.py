@@ -5,7 +5,6 @@ import random
 import subprocess
 import sys
 import textwrap
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,6 +23,7 @@ from archive.watches.scheduler import (
 from archive.watches.watchlist import add_watch
 
 from .conftest import ROOT
+from .waiting import wait_until
 from .webapp import make_settings
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -232,12 +232,53 @@ def test_scheduler_thread_queues_due_watches(db, settings):
     watch_id = add_watch(db, "https://kloop.kg/", 3600)
     thread, stop = start_scheduler_thread(settings, interval=0.05)
     try:
-        done = threading.Event()
-        while not done.wait(0.05):  # until the thread has run a round; no time limit asserted
-            if db.execute("SELECT count(*) FROM jobs").fetchone()[0]:
-                done.set()
+        wait_until(lambda: db.execute("SELECT count(*) FROM jobs").fetchone()[0], "the thread to run a round")
     finally:
         stop.set()
         thread.join(timeout=30)
     assert not thread.is_alive()
     assert [(r["watch_id"], r["status"]) for r in job_rows(db)] == [(watch_id, "queued")]
+
+
+def test_recent_starts_are_one_indexed_query(db):
+    steps = plan(db, jobs.RECENT_STARTS_SQL, (to_iso(T0),))
+    assert any("jobs_watch_started" in s for s in steps), steps
+    assert not any(s.startswith("SCAN j") for s in steps), steps
+
+
+def test_host_delay_is_kept_from_the_last_start_over_many_rounds(tmp_path):
+    """Issue 23 point 13: watches on one host coming due in different rounds, each capture quick.
+    Measured only against pending jobs, the next one started a round after the last, under the delay."""
+    delay = 0.5
+    settings = make_settings(tmp_path / "home", watch_jitter="0", watch_host_delay=str(delay))
+    db = catalog.connect(settings.catalog_path)
+    now = datetime.now(UTC)
+    for i in range(6):  # due a little apart, closer than the delay
+        watch(db, f"https://kloop.kg/{i}", due=now + timedelta(seconds=0.15 * i))
+    watch(db, "https://rus.azattyk.org/other", due=now)  # another host is not held back
+
+    def round_then_quick_captures() -> bool:
+        schedule_due(db, settings)
+        while (job := jobs.claim(db, "tests:1")) is not None:  # a worker that is never late
+            jobs.fail(db, job["id"], "not captured in this test", max_attempts=1, retry=False)
+        return db.execute("SELECT count(*) FROM jobs WHERE started_at IS NOT NULL").fetchone()[0] == 7
+
+    wait_until(round_then_quick_captures, "every watch's capture to start", timeout=120, seen=lambda: job_rows(db))
+    starts = [from_iso(r[0]) for r in db.execute(
+        "SELECT j.started_at FROM jobs j JOIN watches w ON w.id = j.watch_id WHERE w.host = 'kloop.kg'"
+        " ORDER BY j.started_at")]
+    gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
+    assert len(gaps) == 5 and min(gaps) >= delay, gaps
+
+
+def test_a_scheduled_job_claimed_too_soon_after_its_hosts_last_start_waits(db):
+    a_watch, b_watch = watch(db, "https://kloop.kg/a"), watch(db, "https://kloop.kg/b")
+    other_watch = watch(db, "https://rus.azattyk.org/c")
+    for watch_id, url in ((a_watch, "https://kloop.kg/a"), (b_watch, "https://kloop.kg/b"),
+                          (other_watch, "https://rus.azattyk.org/c")):
+        jobs.enqueue(db, url, watch_id=watch_id)
+    a, b, other = (jobs.claim(db, "tests:1") for _ in range(3))  # a worker was late: all start at once
+    assert jobs.too_soon_after(db, a, 10) is None  # the first start on the host goes ahead
+    assert jobs.too_soon_after(db, b, 10) == from_iso(a["started_at"]) + timedelta(seconds=10)
+    assert jobs.too_soon_after(db, other, 10) is None  # another host
+    assert jobs.too_soon_after(db, jobs.get_job(db, jobs.enqueue(db, "https://kloop.kg/user")), 10) is None

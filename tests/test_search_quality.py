@@ -1,5 +1,6 @@
-"""Search quality over real captures: every page of ../shared/corpus/readability is captured
-by the real worker (real Chromium, CAPTURE_CONCURRENCY 2), then found by one of its sentences.
+"""Search quality over real captures: every page of ../shared/corpus/readability is captured by
+the real worker (real Chromium, CAPTURE_CONCURRENCY 2; once per session, tests/corpus.py), then
+found by one of its sentences.
 
 Unlike tests/test_search_corpus.py (extract() on source.html straight into an index), this goes
 the whole way a page goes in production: browser, recording proxy, WARC, catalog, the worker's
@@ -8,59 +9,22 @@ there; titles and languages are checked against expected-metadata.json where it 
 """
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import threading
-import time
 
 import pytest
 
-from archive import catalog
-from archive.capturing import jobs
-from archive.capturing.worker import Worker
-from archive.settings import Settings
 from search import SearchQuery, open_backend, query_from_text
 
-from .sites import CORPUS, FixtureSite
+from .sites import CORPUS
 from .test_search_corpus import choose_sentence, reference_text
 
-HOST = "pages.example.org"
+# The first test pays for capturing the whole corpus (tests/corpus.py), minutes on a shared machine:
+# more than the suite's per-test limit. A deadline all the same, to fail rather than hang.
+pytestmark = pytest.mark.timeout(1500)
 
 
-def _url(name: str) -> str:
-    return f"http://{HOST}/{name}/source.html"
-
-
-@pytest.fixture(scope="module")
-def captured(tmp_path_factory) -> tuple[Settings, dict[str, dict]]:
-    """Every corpus page captured once for the module: (settings, name -> catalog row)."""
-    if not CORPUS.is_dir():
-        pytest.fail(f"the shared corpus is missing at {CORPUS}: clone this repository beside ../shared")
-    names = sorted(p.name for p in CORPUS.iterdir() if p.is_dir())
-    home = tmp_path_factory.mktemp("quality") / "home"
-    started = time.monotonic()
-    with FixtureSite(CORPUS) as corpus:
-        settings = Settings.from_env(dict(
-            os.environ, ARCHIVE_HOME=str(home), CAPTURE_ALLOW_NETWORKS="127.0.0.1/32",
-            CAPTURE_HOST_RULES=corpus.rule(HOST), CAPTURE_CONCURRENCY="2", CAPTURE_TIMEOUT="60",
-            # The corpus pages' third-party resources are refused at once (not allowed networks);
-            # a short settle keeps 130 captures within minutes.
-            CAPTURE_SETTLE_TIMEOUT="2"))
-        db = catalog.connect(settings.catalog_path)
-        job_ids = {name: jobs.enqueue(db, _url(name)) for name in names}
-        asyncio.run(Worker(settings).run(threading.Event(), once=True))
-        found = {name: jobs.get_job(db, job_id) for name, job_id in job_ids.items()}
-        failed = {name: (j["status"], j["error"]) for name, j in found.items() if j["status"] != "done"}
-        assert not failed, f"captures failed: {failed}"
-        rows = {name: catalog.get_capture(db, j["capture_id"]) for name, j in found.items()}
-        db.close()
-    print(f"\ncaptured {len(rows)} corpus pages in {time.monotonic() - started:.0f} s")
-    return settings, rows
-
-
-def test_every_captured_page_is_found_by_a_sentence(captured) -> None:
-    settings, rows = captured
+def test_every_captured_page_is_found_by_a_sentence(captured_corpus) -> None:
+    settings, rows = captured_corpus
     assert len(rows) == 130
     texts = {name: reference_text(CORPUS / name) for name in rows}
     by_id = {str(row["id"]): name for name, row in rows.items()}
@@ -87,8 +51,8 @@ def _lang(tag: str | None) -> str:
     return (tag or "").split("-")[0].lower()
 
 
-def test_titles_and_languages_match_the_reference(captured) -> None:
-    _, rows = captured
+def test_titles_and_languages_match_the_reference(captured_corpus) -> None:
+    _, rows = captured_corpus
     titles, langs = [], []
     for name, row in rows.items():
         expected = json.loads((CORPUS / name / "expected-metadata.json").read_text(encoding="utf-8"))

@@ -328,7 +328,10 @@ def test_syntax_errors(backend: SearchBackend, q: str, message: str) -> None:
     ],
 )
 def test_lenient_queries_do_not_raise(backend: SearchBackend, q: str) -> None:
-    backend.search(SearchQuery(q=q))
+    result = backend.search(SearchQuery(q=q))
+    # An answer, not an exception: hits that are real documents, and a total that agrees with them.
+    assert {hit.id for hit in result.hits} <= {d.id for d in DOCS}
+    assert result.total == len(result.hits) <= len(DOCS)
 
 
 def test_query_from_text_makes_any_text_searchable(backend: SearchBackend) -> None:
@@ -346,7 +349,7 @@ def test_snippets_are_escaped_html(tmp_path: Path) -> None:
             snippet = b.search(SearchQuery(q=q)).hits[0].snippet
             without_marks = snippet.replace("<mark>", "").replace("</mark>", "")
             assert "<" not in without_marks and ">" not in without_marks
-            assert "&lt;script&gt;" in without_marks or "&lt;<mark>script" in snippet
+            assert "&lt;script&gt;" in without_marks
             assert "&amp;" in without_marks
         hit = b.search(SearchQuery(q="blocked")).hits[0]
         assert "<mark>blocked</mark>" in hit.snippet

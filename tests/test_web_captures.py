@@ -126,7 +126,8 @@ def test_warc_download_verifies(archive_builder, web_server):
     assert not set(seen) & {ref.record_id for ref in catalog.get_records(archive_builder.db, other)
                             if ref.role != "warcinfo"}
     types = [ref.record_type for ref in catalog.get_records(archive_builder.db, capture_id)]
-    assert types == ["warcinfo", "response", "request", "resource", "resource", "resource"]
+    # As the worker writes them (the builder uses its build_records): the provenance metadata record last.
+    assert types == ["warcinfo", "response", "request", "resource", "resource", "resource", "metadata"]
 
 
 def test_missing_warc_file_is_an_error_page(archive_builder, web_server, web_settings):

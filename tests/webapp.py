@@ -23,13 +23,16 @@ import lxml.html
 import pytest
 import requests
 from waitress.server import create_server
-from warcio.statusandheaders import StatusAndHeaders
 
 from archive import catalog
+from archive.capturing.indexing import index_doc
+from archive.capturing.store import build_records
 from archive.settings import Settings
-from archive.warc.store import PendingRecord, RollingWarcWriter, Sha256WARCWriter, read_payload
+from archive.warc.store import RollingWarcWriter, Sha256WARCWriter, read_payload
 from archive.web import create_app
-from search import IndexDoc, open_backend
+from crawler import CaptureResult
+from crawler.httpwire import Exchange
+from search import open_backend
 
 # Test hosts resolve (through CAPTURE_HOST_RULES, without DNS) to public
 # addresses, so submissions pass the address policy; nothing is ever fetched.
@@ -61,14 +64,20 @@ def page_html(title: str, paragraphs: list[str]) -> bytes:
 
 
 class ArchiveBuilder:
-    """Adds captures to the archive under ``settings`` and indexes them."""
+    """Adds captures to the archive under ``settings`` and indexes them.
+
+    A capture is made as the crawler hands one over (a CaptureResult with its HTTP exchange,
+    screenshot and DOM) and stored by the archive's own ``build_records`` and WARC writer: the
+    tests read what production writes, not a second copy of it.
+    """
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self.writer = RollingWarcWriter(settings.warc_dir, settings.warc_max_size, "web tests", prefix="webtest")
         self.db = catalog.connect(settings.catalog_path)
-        self._records = Sha256WARCWriter(None, warc_version="1.1")
         self.backend = open_backend(settings.search_backend, settings.index_dir, settings)
+        # For the few tests that craft a record production never writes on its own (a bare revisit).
+        self._records = Sha256WARCWriter(None, warc_version="1.1")
 
     def _record(self, uri: str, rec_type: str, data: bytes, content_type: str = "", **kw):
         return self._records.create_warc_record(uri, rec_type, payload=BytesIO(data), length=len(data),
@@ -83,33 +92,26 @@ class ArchiveBuilder:
         """
         final_url = final_url or url
         body = page_html(title, paragraphs)
-        text = "\n".join(paragraphs)
-        date = captured_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        http_headers = StatusAndHeaders(
-            f"{status} {HTTPStatus(status).phrase}", [("Content-Type", "text/html; charset=utf-8"),
-                                                      ("Content-Length", str(len(body)))], protocol="HTTP/1.1")
-        response = self._record(final_url, "response", body, http_headers=http_headers,
-                                warc_headers_dict={"WARC-Date": date, "WARC-IP-Address": "93.184.216.34"})
-        main_id = response.rec_headers.get_header("WARC-Record-ID")
         parts = urlsplit(final_url)
-        request = self._record(final_url, "request", b"", http_headers=StatusAndHeaders(
-            f"GET {parts.path or '/'} HTTP/1.1", [("Host", parts.netloc)], is_http_request=True),
-            warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": main_id})
-        linked = {"WARC-Date": date, "WARC-Concurrent-To": main_id}
-        pending = [PendingRecord("main", response), PendingRecord("request", request)]
-        screenshot = tiny_png() if screenshot is None else screenshot
-        if screenshot:
-            pending.append(PendingRecord("screenshot", self._record(
-                f"urn:screenshot:{url}", "resource", screenshot, "image/png", warc_headers_dict=linked)))
-        pending.append(PendingRecord("dom", self._record(
-            f"urn:dom:{url}", "resource", body, "text/html; charset=utf-8", warc_headers_dict=linked)))
-        pending.append(PendingRecord("text", self._record(
-            f"urn:text:{url}", "resource", text.encode(), "text/plain; charset=utf-8", warc_headers_dict=linked)))
-        refs = self.writer.write(pending)
+        exchange = Exchange(
+            url=final_url, method="GET", started=captured_at, ip="93.184.216.34",
+            request_head=f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode(),
+            request_body=b"", status=status,
+            response_head=(f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+                           f"Content-Type: text/html; charset=utf-8\r\nContent-Length: {len(body)}\r\n\r\n").encode())
+        exchange.body.write(body)
+        exchange.body_length = len(body)
+        result = CaptureResult(
+            url=url, final_url=final_url, status=status, title=title, started=captured_at, ended=captured_at,
+            exchanges=[exchange], main=exchange, blocked=list(blocked), failed=[],
+            screenshot=tiny_png() if screenshot is None else screenshot, dom=body.decode(),
+            partial_reasons=list(partial_reasons), provenance={"software": "web tests", "final_url": final_url})
+        refs = self.writer.write(build_records(result, "\n".join(paragraphs)))
         capture_id = catalog.add_capture(self.db, {
-            "url": url, "final_url": final_url, "captured_at": date, "ended_at": date, "status": status,
-            "title": title, "lang": lang, "sha256": hashlib.sha256(body).hexdigest(),
-            "partial": bool(partial_reasons), "partial_reasons": list(partial_reasons), "blocked": list(blocked),
+            "url": url, "final_url": final_url, "captured_at": catalog.to_iso(captured_at),
+            "ended_at": catalog.to_iso(captured_at), "status": status, "title": title, "lang": lang,
+            "sha256": hashlib.sha256(body).hexdigest(), "partial": result.partial,
+            "partial_reasons": result.partial_reasons, "blocked": result.blocked,
         }, refs)
         if index:
             self.index(capture_id)
@@ -121,10 +123,7 @@ class ArchiveBuilder:
         for capture_id in capture_ids:
             row = catalog.get_capture(self.db, capture_id)
             text_ref = catalog.get_records(self.db, capture_id, role="text")[0]
-            docs.append(IndexDoc(
-                id=str(capture_id), url=row["url"], domain=urlsplit(row["final_url"]).hostname.removeprefix("www."),
-                title=row["title"], text=read_payload(self.settings.warc_dir, text_ref).decode(), lang=row["lang"],
-                captured_at=catalog.from_iso(row["captured_at"]), status=row["status"]))
+            docs.append(index_doc(self.db, row, read_payload(self.settings.warc_dir, text_ref).decode()))
         self.backend.add(docs)
         for capture_id in capture_ids:
             catalog.set_indexed(self.db, capture_id)

@@ -124,17 +124,60 @@ def fail(db: sqlite3.Connection, job_id: int, error: str, max_attempts: int, ret
     return status
 
 
-def recover(db: sqlite3.Connection, max_attempts: int, stale_after: float) -> list[int]:
-    """Hand back jobs whose worker died (gone, or silent for ``stale_after`` seconds)."""
+def recover(db: sqlite3.Connection, max_attempts: int, stale_after: float, restarting: str | None = None) -> list[int]:
+    """Hand back jobs whose worker died (gone, or silent for ``stale_after`` seconds).
+
+    ``restarting`` names a worker starting again in the same process (`serve` restarts a worker
+    thread that died): the jobs still under its name were left by the run that died.
+    """
     cutoff = datetime.now(UTC) - timedelta(seconds=stale_after)
     recovered = []
     for job in db.execute("SELECT id, worker, heartbeat_at FROM jobs WHERE status = 'running'").fetchall():
         silent = job["heartbeat_at"] is None or from_iso(job["heartbeat_at"]) < cutoff
-        if _alive(job["worker"]) and not silent:
+        if _alive(job["worker"]) and not silent and job["worker"] != restarting:
             continue
         fail(db, job["id"], f"worker {job['worker']} stopped during the capture", max_attempts)
         recovered.append(job["id"])
     return recovered
+
+
+# Scheduled jobs on one host that started at or after a time (the jobs_watch_started index), newest first.
+RECENT_STARTS_SQL = ("SELECT w.host, j.id, j.started_at FROM jobs j JOIN watches w ON w.id = j.watch_id"
+                     " WHERE j.watch_id IS NOT NULL AND j.started_at >= ? ORDER BY j.started_at DESC")
+
+
+def recent_starts(db: sqlite3.Connection, since: datetime) -> dict[str, datetime]:
+    """Per host, the last start of a scheduled job at or after ``since`` (done, failed or running alike)."""
+    latest: dict[str, datetime] = {}
+    for host, _, started in db.execute(RECENT_STARTS_SQL, (to_iso(since),)):
+        latest.setdefault(host, from_iso(started))
+    return latest
+
+
+def too_soon_after(db: sqlite3.Connection, job: dict[str, Any], delay: float) -> datetime | None:
+    """For a claimed scheduled job: when it may start, if another scheduled job on its host started
+    less than ``delay`` seconds before it (else None). Ties in time go to the lower job id."""
+    if not job.get("watch_id") or not job.get("started_at") or delay <= 0:
+        return None
+    mine = from_iso(job["started_at"])
+    host = db.execute("SELECT host FROM watches WHERE id = ?", (job["watch_id"],)).fetchone()
+    if host is None:
+        return None
+    for other_host, other_id, started in db.execute(RECENT_STARTS_SQL, (to_iso(mine - timedelta(seconds=delay)),)):
+        at = from_iso(started)
+        if other_host == host[0] and other_id != job["id"] and (at, other_id) < (mine, job["id"]):
+            return at + timedelta(seconds=delay)
+    return None
+
+
+def queue_state(db: sqlite3.Connection) -> dict[str, Any]:
+    """Queued jobs, and the age in seconds of the oldest one that may start now (None if none may)."""
+    now = utcnow()
+    depth = db.execute("SELECT count(*) FROM jobs WHERE status = 'queued'").fetchone()[0]
+    oldest = db.execute("SELECT min(created_at) FROM jobs WHERE status = 'queued'"
+                        " AND (not_before IS NULL OR not_before <= ?)", (now,)).fetchone()[0]
+    age = (from_iso(now) - from_iso(oldest)).total_seconds() if oldest else None
+    return {"depth": depth, "oldest_queued_age_seconds": round(age, 3) if age is not None else None}
 
 
 def counts(db: sqlite3.Connection) -> dict[str, int]:
@@ -149,4 +192,5 @@ def queued_before(db: sqlite3.Connection, seconds: float) -> int:
 
 
 __all__ = ["enqueue", "job_options", "children", "postpone", "get_job", "claim", "heartbeat", "finish", "fail",
-           "recover", "counts", "queued_before", "worker_name", "to_iso"]
+           "recover", "counts", "queued_before", "worker_name", "to_iso", "recent_starts", "too_soon_after",
+           "queue_state", "RECENT_STARTS_SQL"]

@@ -11,6 +11,7 @@ import logging
 import os
 import sqlite3
 import threading
+from datetime import UTC, datetime
 
 from archive import catalog
 from archive.capturing import jobs
@@ -18,6 +19,7 @@ from archive.capturing.budget import OverBudget, check_budget
 from archive.capturing.countries import fill_vantage_countries
 from archive.capturing.outlinks import choose_outlinks
 from archive.capturing.store import SOFTWARE, Found, Storage, store
+from archive.capturing.supervisor import Supervised
 from archive.catalog import to_iso
 from archive.removals.events import CountryOf, vantage_countries
 from archive.removals.outcomes import OutcomeJudge
@@ -31,6 +33,7 @@ from search import open_backend
 log = logging.getLogger("archive.worker")
 
 HEARTBEAT_SECONDS = 5
+POLL_SECONDS = 0.2  # how often an idle worker looks for new jobs
 ONCE_HORIZON_SECONDS = 600
 
 
@@ -47,6 +50,7 @@ class Worker:
         self.judge = OutcomeJudge.from_settings(settings)
         self.country_of = vantage_countries(settings.capture_vantages)
         self._local = threading.local()
+        self._capturing: set[asyncio.Task] = set()  # jobs still fetching (not yet storing)
 
     def _db(self):
         # One connection per thread: storing runs in worker threads, claiming on the loop.
@@ -71,43 +75,68 @@ class Worker:
         before the catalog kept vantage countries theirs."""
         for name in recover_orphans(self.settings.warc_dir):
             log.warning("finished WARC file %s left open by a stopped worker", name)
-        for job_id in jobs.recover(self._db(), self.settings.capture_max_attempts, stale_after(self.settings)):
+        for job_id in jobs.recover(self._db(), self.settings.capture_max_attempts, stale_after(self.settings),
+                                   restarting=self.name):
             log.warning("job %s was interrupted; requeued or failed", job_id)
         if filled := fill_vantage_countries(self._db(), self.settings.warc_dir, self.country_of):
             log.info("kept the vantage country of %d earlier capture(s)", filled)
 
     async def run(self, stop: threading.Event, once: bool = False) -> None:
-        """Work until ``stop`` is set (or, with ``once``, until the queue is empty)."""
+        """Work until ``stop`` is set (or, with ``once``, until the queue is empty).
+
+        Once ``stop`` is set no job is taken; running captures get SHUTDOWN_GRACE seconds to finish,
+        and those still fetching then are stopped and their jobs queued again without using up an
+        attempt. The WARC file is closed either way.
+        """
         self.recover()
         db = self._db()
         running: set[asyncio.Task] = set()
-        async with Capturer(CaptureOptions.from_settings(self.settings)) as capturer:
-            while not stop.is_set():
-                while len(running) < self.settings.capture_concurrency:
-                    job = jobs.claim(db, self.name)
-                    if job is None:
+        try:
+            async with Capturer(CaptureOptions.from_settings(self.settings)) as capturer:
+                while not stop.is_set():
+                    self._claim_jobs(db, capturer, running)
+                    # --once waits for jobs spaced out per host, not for ones postponed to a budget reset.
+                    if once and not running and jobs.queued_before(db, ONCE_HORIZON_SECONDS) == 0:
                         break
-                    task = asyncio.create_task(self._run_job(capturer, job))
-                    running.add(task)
-                    task.add_done_callback(running.discard)
-                # --once waits for jobs spaced out per host, not for ones postponed to a budget reset.
-                if once and not running and jobs.queued_before(db, ONCE_HORIZON_SECONDS) == 0:
-                    break
-                await asyncio.sleep(0.2)
-            if running:
-                await asyncio.gather(*running, return_exceptions=True)
-        self.writer.close()
+                    await asyncio.sleep(POLL_SECONDS)
+                await self._wind_down(running)
+        finally:
+            self.writer.close()
+
+    def _claim_jobs(self, db, capturer: Capturer, running: set[asyncio.Task]) -> None:
+        while len(running) < self.settings.capture_concurrency:
+            try:
+                job = jobs.claim(db, self.name)
+            except sqlite3.OperationalError as exc:
+                # Busy past the catalog's timeout: not a reason to stop working; the next poll retries.
+                log.warning("could not take a job: %s", exc)
+                return
+            if job is None:
+                return
+            task = asyncio.create_task(self._run_job(capturer, job))
+            running.add(task)
+            task.add_done_callback(running.discard)
+
+    async def _wind_down(self, running: set[asyncio.Task]) -> None:
+        """Let running jobs finish within the grace period, then stop the ones still capturing."""
+        if not running:
+            return
+        _, late = await asyncio.wait(set(running), timeout=self.settings.shutdown_grace)
+        for task in late:
+            if task in self._capturing:  # storing is never cut short: it finishes, then the job is done
+                task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
     async def _run_job(self, capturer: Capturer, job: dict) -> None:
         db = self._db()
-        if job.get("watch_id") and self._postponed_over_budget(db, job):
+        if job.get("watch_id") and (self._postponed_over_budget(db, job) or self._postponed_for_host(db, job)):
             return
         beat = asyncio.create_task(self._heartbeat(job["id"]))
         try:
             url = url_checker(self.settings)(job["url"])  # again: the address policy may have changed
             vantage = vantage_named(self.settings.capture_vantages, job.get("vantage"))
             try:
-                result = await asyncio.wait_for(capturer.capture(url, vantage), self.settings.capture_timeout + 60)
+                result = await self._capture(capturer, url, vantage)
             except CaptureFailed as exc:
                 if not exc.site_unreachable:
                     raise
@@ -133,8 +162,23 @@ class Worker:
             log.exception("job %s failed", job["id"])
             jobs.fail(db, job["id"], f"internal error: {type(exc).__name__}: {exc}",
                       self.settings.capture_max_attempts)
+        except asyncio.CancelledError:
+            # Stopped by a shutdown past its grace period: nothing was stored, nothing was the
+            # site's fault, so the attempt is given back and the job runs again after a restart.
+            jobs.postpone(db, job["id"], to_iso(datetime.now(UTC)), "stopped by a shutdown before it finished")
+            log.info("job %s stopped by the shutdown; queued again", job["id"])
+            raise
         finally:
             beat.cancel()
+
+    async def _capture(self, capturer: Capturer, url: str, vantage):
+        """The capture itself, the only step a shutdown may cut short (see ``_wind_down``)."""
+        task = asyncio.current_task()
+        self._capturing.add(task)
+        try:
+            return await asyncio.wait_for(capturer.capture(url, vantage), self.settings.capture_timeout + 60)
+        finally:
+            self._capturing.discard(task)
 
     def _postponed_over_budget(self, db, job: dict) -> bool:
         """A scheduled capture of a host over today's budget waits for the reset, unfailed."""
@@ -145,6 +189,15 @@ class Worker:
             log.info("job %s postponed: %s", job["id"], exc)
             return True
         return False
+
+    def _postponed_for_host(self, db, job: dict) -> bool:
+        """A scheduled capture claimed under WATCH_HOST_DELAY after another on its host started
+        (a worker was late with the earlier one) waits until the delay is kept."""
+        later = jobs.too_soon_after(db, job, self.settings.watch_host_delay)
+        if later is None:
+            return False
+        jobs.postpone(db, job["id"], to_iso(later), "postponed: WATCH_HOST_DELAY after its host's last capture")
+        return True
 
     def _choose_outlinks(self, job: dict, result) -> list[str]:
         return choose_outlinks(self._db(), job, result.dom, result.final_url or result.url,
@@ -175,12 +228,9 @@ def lower_priority(nice: int) -> None:
         log.warning("could not lower the capture worker's priority: %s", exc)
 
 
-def start_worker_thread(settings: Settings) -> tuple[threading.Thread, threading.Event]:
-    """A worker in a background thread (for `serve`); set the event to stop it."""
-    stop = threading.Event()
-    thread = threading.Thread(target=run_worker, args=(settings, stop), name="capture-worker", daemon=True)
-    thread.start()
-    return thread, stop
+def start_worker_thread(settings: Settings) -> Supervised:
+    """A worker in a background thread (for `serve`), restarted if it dies; set its ``stop`` to end it."""
+    return Supervised("capture-worker", lambda stop: run_worker(settings, stop)).start()
 
 
 def storage_for(settings: Settings, db: sqlite3.Connection, writer: RollingWarcWriter,

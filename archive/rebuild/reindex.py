@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +42,10 @@ from search import IndexDoc, open_backend
 CHECKPOINT = "reindex-checkpoint.json"
 BATCH_DOCS = 200  # documents per commit of the new index (and per checkpoint)
 BATCH_CHARS = 20_000_000  # or fewer, when pages are large
+# A test hook, not a setting: with this environment variable at N, the index phase stops after its
+# Nth committed batch, writes ARCHIVE_HOME/PAUSED_FILE and waits there for a signal.
+PAUSE_AFTER_ENV = "ARCHIVE_TEST_REINDEX_PAUSE_AFTER"
+PAUSED_FILE = "reindex-paused.json"
 
 
 class ReindexBusy(RuntimeError):
@@ -226,15 +231,20 @@ def _index_phase(db: sqlite3.Connection, settings: Settings, names: list[str], c
     progress = _progress("index", settings.warc_dir, names, start_file, start_offset, stream)
     batch: list[IndexDoc] = []
     chars = 0
+    committed = 0
+    pause_after = int(os.environ.get(PAUSE_AFTER_ENV) or 0)
 
     def flush(name: str, offset: int) -> None:
-        nonlocal batch, chars
+        nonlocal batch, chars, committed
         if batch:
             rebuild.add(batch)
             report.indexed += len(batch)
             db.executemany("UPDATE captures SET indexed = 1 WHERE id = ?", [(int(d.id),) for d in batch])
+            committed += 1
         batch, chars = [], 0
         checkpoint.save(file=name, offset=offset)  # only after the batch is committed
+        if pause_after and committed == pause_after:
+            _pause_for_a_signal(settings.archive_home, checkpoint)
 
     for name in names:
         if name < start_file:
@@ -265,6 +275,16 @@ def _index_phase(db: sqlite3.Connection, settings: Settings, names: list[str], c
     checkpoint.save(phase="swapping")
     rebuild.finish()
     checkpoint.save(phase="swapped")
+
+
+def _pause_for_a_signal(home: Path, checkpoint: Checkpoint) -> None:
+    """The test hook's stop: say where the reindex is (PAUSED_FILE, the checkpoint) and wait for a
+    signal, so a test interrupts it at a known point instead of racing it with a timer."""
+    ready = home / PAUSED_FILE
+    ready.with_suffix(".tmp").write_text(json.dumps(checkpoint.state))
+    ready.with_suffix(".tmp").replace(ready)  # whole or absent: the test never reads half of it
+    while True:
+        signal.pause()  # SIGINT raises KeyboardInterrupt out of here; SIGKILL ends the process
 
 
 def _texts(path: Path, start: int, report: ReindexReport) -> Iterator[tuple[str, str | None, int, int]]:

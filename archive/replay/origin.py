@@ -106,6 +106,24 @@ def private(response: Response, info: dict) -> Response:
     return response
 
 
+VIEWER_FILES = ("sw.js", "ui.js")
+
+
+def replay_assets(settings) -> Path:
+    """Where replayweb.page's files are (REPLAY_ASSETS, relative to the checkout unless absolute)."""
+    assets = Path(settings.replay_assets)
+    return assets if assets.is_absolute() else REPO / assets
+
+
+def missing_replay_assets(settings) -> str | None:
+    """Why archived pages cannot be replayed here (the viewer is not installed), or None."""
+    assets = replay_assets(settings)
+    missing = [name for name in VIEWER_FILES if not (assets / name).is_file()]
+    if missing:
+        return f"replay viewer missing at {assets} (no {', '.join(missing)}): run `make setup`"
+    return None
+
+
 def create_replay_app(settings, app_origin: str) -> Flask:
     """The replay origin's app; ``app_origin`` (the archive app) is the only other page that may frame it."""
     data = ReplayData(settings)
@@ -125,9 +143,7 @@ def create_replay_app(settings, app_origin: str) -> Flask:
                 abort(STATUS.get(info["visibility"], 403), info["withheld"])
             info["pass"] = request.args["pass"]
         return info
-    assets = Path(settings.replay_assets)
-    if not assets.is_absolute():
-        assets = REPO / assets
+    assets = replay_assets(settings)
 
     @app.after_request
     def headers(response: Response) -> Response:
@@ -145,8 +161,9 @@ def create_replay_app(settings, app_origin: str) -> Flask:
     @app.get("/replay/<any('sw.js', 'ui.js'):name>")
     def viewer(name: str):
         """replayweb.page's service worker and viewer, from the npm package fetched at setup."""
-        if not (assets / name).exists():
-            abort(503, f"replay viewer missing at {assets}: run `make setup`")
+        missing = missing_replay_assets(settings)
+        if missing:
+            abort(503, missing)
         response = send_from_directory(assets, name, mimetype="application/javascript", max_age=3600)
         response.headers["Service-Worker-Allowed"] = "/replay/"
         return response

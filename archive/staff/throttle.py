@@ -12,7 +12,7 @@ import math
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
-from archive.catalog import from_iso, to_iso
+from archive.catalog import from_iso, to_iso, transaction
 
 WINDOW = timedelta(minutes=15)
 # An account is guessed at from many addresses; an address guesses at many accounts.
@@ -46,15 +46,10 @@ def record_failure(db: sqlite3.Connection, username: str, address: str | None) -
     """Count a failed sign-in against the account and the address; forget every failure older than WINDOW
     (so the table holds one window's failures, however many names and addresses were tried)."""
     now = datetime.now(UTC)
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         db.execute("DELETE FROM login_failures WHERE at <= ?", (to_iso(now - WINDOW),))
         for kind, key in _keys(username, address).items():
             db.execute("INSERT INTO login_failures (kind, key, at) VALUES (?, ?, ?)", (kind, key, to_iso(now)))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
 
 
 def forget_account(db: sqlite3.Connection, username: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from archive.catalog import utcnow
+from archive.catalog import transaction, utcnow
 from archive.staff import audit
 
 ROLES = ("staff", "admin")
@@ -91,16 +91,11 @@ def end_sessions(db: sqlite3.Connection, user_id: int) -> None:
 def set_disabled(db: sqlite3.Connection, username: str, disabled: bool) -> int:
     """Disable (no sign-in, sessions ended) or enable account ``username``; return its id. UserError if none."""
     user_id = _named(db, username)["id"]
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         db.execute("UPDATE users SET disabled_at = ? WHERE id = ?", (utcnow() if disabled else None, user_id))
         if disabled:
             end_sessions(db, user_id)
         audit.record(db, None, "user.disable" if disabled else "user.enable", f"user:{username}")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return user_id
 
 
@@ -108,13 +103,8 @@ def reset_password(db: sqlite3.Connection, username: str, password: str) -> int:
     """Give account ``username`` a new password and end its sessions; return its id. UserError if it cannot."""
     user_id = _named(db, username)["id"]
     _check_password(password)
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         db.execute("UPDATE users SET password_hash = ? WHERE id = ?", (generate_password_hash(password), user_id))
         end_sessions(db, user_id)
         audit.record(db, None, "user.reset_password", f"user:{username}")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return user_id

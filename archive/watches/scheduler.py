@@ -15,7 +15,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from archive import catalog
-from archive.capturing.jobs import enqueue
+from archive.capturing.jobs import enqueue, recent_starts
+from archive.capturing.supervisor import Supervised
 from archive.catalog import from_iso, to_iso, transaction
 from archive.settings import Settings
 
@@ -51,8 +52,13 @@ def schedule_due(db: sqlite3.Connection, settings: Settings, now: datetime | Non
     due = db.execute(DUE_SQL, (to_iso(now), cap)).fetchall()
     if not due:
         return []
-    slots = {host: from_iso(at) for host, at in db.execute(HOST_SLOTS_SQL)}
     delay = timedelta(seconds=settings.watch_host_delay)
+    # A host's next start is a delay after its latest one: planned (pending jobs) or made (a job
+    # that already started, even one done by now: measuring only pending jobs let a quick capture's
+    # successor start one round later, under the delay; issue 23).
+    slots = recent_starts(db, now - delay)
+    for host, at in db.execute(HOST_SLOTS_SQL):
+        slots[host] = max(slots.get(host, from_iso(at)), from_iso(at))
     queued: list[int] = []
     for watch in due:
         if pending + len(queued) >= cap:
@@ -104,13 +110,11 @@ def run_scheduler(settings: Settings, stop: threading.Event, interval: float = 5
         db.close()
 
 
-def start_scheduler_thread(settings: Settings, interval: float = 5.0) -> tuple[threading.Thread, threading.Event]:
-    """The scheduler in a background thread (for `serve` and `worker`); set the event to stop it."""
-    stop = threading.Event()
-    thread = threading.Thread(target=run_scheduler, args=(settings, stop, interval), name="watch-scheduler",
-                              daemon=True)
-    thread.start()
-    return thread, stop
+def start_scheduler_thread(settings: Settings, interval: float = 5.0) -> tuple[Supervised, threading.Event]:
+    """The scheduler in a background thread (for `serve` and `worker`), restarted if it dies;
+    set the event to stop it."""
+    thread = Supervised("watch-scheduler", lambda stop: run_scheduler(settings, stop, interval)).start()
+    return thread, thread.stop
 
 
 __all__ = ["schedule_due", "run_scheduler", "start_scheduler_thread", "next_due"]

@@ -15,12 +15,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from archive.catalog import iso_utc, to_iso, transaction, visible_sql
-from archive.settings import DurationTooShort, Settings, parse_duration
+from archive.settings import MIN_DURATION, DurationTooShort, Settings, parse_duration
 from archive.urlcheck import url_variants
 from crawler.netpolicy import URLRejected, normalize_url
 from crawler.vantage import DIRECT, vantage_named
 
-MIN_EVERY = 60  # the floor parse_duration enforces: the CLI may watch this often
+MIN_EVERY = MIN_DURATION  # the floor parse_duration enforces: the CLI may watch this often
 WEB_MIN_EVERY = 15 * 60  # anonymous web and API watches: no more often than this
 MAX_EVERY = 366 * 86400  # a year and a day; longer is a typo, and would overflow dates sooner or later
 PROGRESS_EVERY = 1000  # lines between progress reports of an import

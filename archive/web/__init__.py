@@ -32,6 +32,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     security.init_app(app, settings.replay_origin)
     for blueprint in (search.bp, captures.bp, wacz.bp, submit.bp, api.bp):
         app.register_blueprint(blueprint)
+    from archive.web import health  # /healthz: catalog, index, worker and scheduler, queue
+    app.register_blueprint(health.bp)
     from archive.web import openapi  # /api/openapi.json, generated from the routes and schemas, and the /api page
     app.register_blueprint(openapi.bp)
     from archive.web import watches  # the watchlist page and /api/watches
