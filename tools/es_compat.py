@@ -1,14 +1,14 @@
-"""A header-rewriting HTTP proxy between the Elasticsearch 9 client and a stand-in server.
+"""A compatibility shim for OpenSearch and Elasticsearch 7 in front of the Elasticsearch 9 client.
 
-The official client sends ``Content-Type``/``Accept: application/vnd.elasticsearch+json;
+The official 9.x client sends ``Content-Type``/``Accept: application/vnd.elasticsearch+json;
 compatible-with=9`` (``+x-ndjson`` for bulk) and refuses replies without
-``X-Elastic-Product: Elasticsearch``. osmem-server (an in-memory OpenSearch-compatible
-engine used as a STAND-IN for Elasticsearch in tests and the bench) answers 406 to
-those media types, so this proxy turns them into plain ``application/json`` /
-``application/x-ndjson`` going in and adds the product header coming back.
-Nothing else is changed: bodies pass through byte for byte.
+``X-Elastic-Product: Elasticsearch``. OpenSearch and Elasticsearch 7 answer 406 to those media
+types, so this HTTP proxy turns them into plain ``application/json`` / ``application/x-ndjson``
+going in and adds the product header coming back. Nothing else is changed: bodies pass through
+byte for byte. The tests' engine (tools/search_engine.py, OpenSearch) and `make search-engine` run
+behind it; an Elasticsearch 8/9 server needs no shim.
 
-    with EsProxy("http://127.0.0.1:9201") as proxy:
+    with CompatProxy("http://127.0.0.1:9201") as proxy:
         Elasticsearch(proxy.url)
 """
 
@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 # "application/vnd.elasticsearch+json; compatible-with=9" -> "application/json"
 _VENDOR_TYPE = re.compile(r"application/vnd\.elasticsearch\+([\w-]+)(\s*;\s*compatible-with=\d+)?", re.IGNORECASE)
+_REJECTED = b'{"error":{"type":"es_rejected_execution_exception","reason":"es_compat: reject_bulk"},"status":429}'
 # Hop-by-hop headers are the proxy's own business (RFC 9110 7.6.1).
-_REJECTED = b'{"error":{"type":"es_rejected_execution_exception","reason":"esproxy: busy"},"status":429}'
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 
 
@@ -32,7 +32,7 @@ def plain_media_type(value: str) -> str:
     return _VENDOR_TYPE.sub(lambda m: f"application/{m.group(1)}", value)
 
 
-class EsProxy:
+class CompatProxy:
     """Forward http://127.0.0.1:PORT to `upstream`, rewriting the headers above."""
 
     def __init__(self, upstream: str, host: str = "127.0.0.1", port: int = 0, reject_bulk: int = 0) -> None:
@@ -40,20 +40,20 @@ class EsProxy:
         loaded cluster does, to test the client's backoff."""
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname:
-            msg = f"esproxy: upstream must be an http:// URL with a host, not {upstream!r}"
+            msg = f"es_compat: upstream must be an http:// URL with a host, not {upstream!r}"
             raise ValueError(msg)
         state = {"upstream": (parts.hostname, parts.port or 80), "rejects": [reject_bulk], "lock": threading.Lock()}
         handler = type("Handler", (_Handler,), state)
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="esproxy", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="es-compat", daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> EsProxy:
+    def start(self) -> CompatProxy:
         self._thread.start()
         return self
 
@@ -61,7 +61,7 @@ class EsProxy:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> EsProxy:
+    def __enter__(self) -> CompatProxy:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -91,7 +91,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply = connection.getresponse()
             data = reply.read()
         except OSError as error:
-            self.send_error(502, f"esproxy: upstream {self.upstream[0]}:{self.upstream[1]} failed: {error}")
+            self.send_error(502, f"es_compat: upstream {self.upstream[0]}:{self.upstream[1]} failed: {error}")
             return
         finally:
             connection.close()
@@ -120,4 +120,4 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
-        pass  # quiet: the test output is about the archive, not the proxy
+        pass  # quiet: the output is about the archive, not the shim
