@@ -1,10 +1,9 @@
 """Elasticsearch replies turned into SearchHits, safe snippets and facet counts.
 
-Highlights come back as the indexed (ё-folded) text with our private-use
-markers around matched words. Folding keeps every character's position, so
-the fragment is found in the folded text and the snippet is rebuilt from the
-original at the same positions: it shows the words as written, every
-character of page text escaped, only the <mark> tags ours (as search/snippet.py).
+Highlights come back as the stored text with our private-use markers around
+matched words; the fragment is found in the text to decide on ellipses, and
+the snippet shows the words as written, every character of page text escaped,
+only the <mark> tags ours (as search/snippet.py).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any
 
 from search.backend import SearchHit
 from search.es_template import MARK_CLOSE, MARK_OPEN, original
-from search.snippet import fold, leading
+from search.snippet import leading
 
 _SPACES = re.compile(r"\s+")
 _ELLIPSIS = "\u2026"
@@ -56,8 +55,8 @@ def marked(text: str, fragment: str) -> str:
     if MARK_OPEN not in fragment:
         return ""
     plain = fragment.replace(MARK_OPEN, "").replace(MARK_CLOSE, "")
-    start = fold(text).find(plain)
-    if start < 0:  # not found verbatim (should not happen): show the folded fragment
+    start = text.find(plain)
+    if start < 0:  # not found verbatim (should not happen): show the fragment alone
         source, start = plain, 0
     else:
         source = text

@@ -1,7 +1,7 @@
 """One suite, every backend: tantivy and Elasticsearch must give the same answers.
 
 The Elasticsearch side runs against ELASTICSEARCH_URL when set, else against
-osmem-server, an in-memory OpenSearch-compatible STAND-IN (see tests/elastic.py).
+the real OpenSearch 2.19.1 node the session starts (see tests/elastic.py).
 Scores differ between engines, so ranking is checked only where it is clear.
 """
 
