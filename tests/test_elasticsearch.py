@@ -149,6 +149,7 @@ def test_bulk_retries_when_the_cluster_is_busy(es_service: EsService, es_alias: 
     with CompatProxy(es_service.url, reject_bulk=2) as busy:
         backend = ElasticsearchBackend(Elasticsearch(busy.url), es_alias)
         assert backend.add(docs("b", 10)) == 10
+        assert busy.bulk_requests == 3  # refused twice, then taken
         assert backend.count() == 10
         backend.close()
 

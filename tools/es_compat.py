@@ -15,8 +15,10 @@ behind it; an Elasticsearch 8/9 server needs no shim.
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -35,18 +37,28 @@ def plain_media_type(value: str) -> str:
 class CompatProxy:
     """Forward http://127.0.0.1:PORT to `upstream`, rewriting the headers above."""
 
-    def __init__(self, upstream: str, host: str = "127.0.0.1", port: int = 0, reject_bulk: int = 0) -> None:
-        """`reject_bulk`: answer that many bulk requests 429 Too Many Requests first, as a
-        loaded cluster does, to test the client's backoff."""
+    def __init__(self, upstream: str, host: str = "127.0.0.1", port: int = 0, reject_bulk: int = 0,
+                 before_bulk: Callable[[int], None] | None = None) -> None:
+        """For tests of what a busy or failing server does to the client: `reject_bulk` answers that
+        many bulk requests 429 Too Many Requests first, as a loaded cluster does; `before_bulk` is
+        called with each bulk request's number (1, 2, ...) before it is forwarded (to stop the
+        node under it, say)."""
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname:
             msg = f"es_compat: upstream must be an http:// URL with a host, not {upstream!r}"
             raise ValueError(msg)
-        state = {"upstream": (parts.hostname, parts.port or 80), "rejects": [reject_bulk], "lock": threading.Lock()}
+        state = {"upstream": (parts.hostname, parts.port or 80), "rejects": [reject_bulk], "bulks": [0],
+                 "before_bulk": staticmethod(before_bulk) if before_bulk else None, "lock": threading.Lock()}
         handler = type("Handler", (_Handler,), state)
+        self._state = state
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="es-compat", daemon=True)
+
+    @property
+    def bulk_requests(self) -> int:
+        """Bulk requests received so far, the refused ones included."""
+        return self._state["bulks"][0]
 
     @property
     def url(self) -> str:
@@ -72,14 +84,22 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the client's connection pool expects
     upstream: tuple[str, int]
     rejects: list[int]
+    bulks: list[int]
+    before_bulk: Callable[[int], None] | None
     lock: threading.Lock
 
     def _forward(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
-        if self._reject():
-            self._reply(429, "Too Many Requests", [("Content-Type", "application/json")], _REJECTED)
-            return
+        if self._is_bulk():
+            with self.lock:
+                self.bulks[0] += 1
+                number = self.bulks[0]
+            if self._reject():
+                self._reply(429, "Too Many Requests", [("Content-Type", "application/json")], _REJECTED)
+                return
+            if self.before_bulk:
+                self.before_bulk(number)
         headers = {
             name: plain_media_type(value) if name.lower() in ("content-type", "accept") else value
             for name, value in self.headers.items()
@@ -91,15 +111,19 @@ class _Handler(BaseHTTPRequestHandler):
             reply = connection.getresponse()
             data = reply.read()
         except OSError as error:
-            self.send_error(502, f"es_compat: upstream {self.upstream[0]}:{self.upstream[1]} failed: {error}")
+            reason = f"es_compat: upstream {self.upstream[0]}:{self.upstream[1]} failed: {error}"
+            body = json.dumps({"error": {"type": "bad_gateway", "reason": reason}, "status": 502}).encode()
+            self._reply(502, "Bad Gateway", [("Content-Type", "application/json")], body)
             return
         finally:
             connection.close()
         self._reply(reply.status, reply.reason, reply.getheaders(), data)
 
+    def _is_bulk(self) -> bool:
+        # The 9.x client sends bulk requests as PUT /<index>/_bulk, others POST.
+        return self.command in ("POST", "PUT") and self.path.split("?")[0].endswith("/_bulk")
+
     def _reject(self) -> bool:
-        if self.command != "POST" or not self.path.split("?")[0].endswith("/_bulk"):
-            return False
         with self.lock:
             if self.rejects[0] <= 0:
                 return False

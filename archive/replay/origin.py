@@ -18,7 +18,7 @@ from archive.staff.moderation import STATUS, pass_allows, withheld_message
 from archive.warc.store import read_record
 from archive.warc.wacz import export_wacz
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # archive/replay/origin.py -> the checkout
 
 EMBED_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
