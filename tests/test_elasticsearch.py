@@ -182,3 +182,60 @@ def test_an_interrupted_rebuild_resumes(es_backend: ElasticsearchBackend) -> Non
         es_backend.rebuild(resume=first.name)
     with pytest.raises(ValueError, match="no unfinished rebuild"):
         es_backend.rebuild(resume="elsewhere-1")
+
+
+# -- the engine's own analysis (search/es_template.py) ------------------------------------------
+
+
+def _page(doc_id: str, lang: str, text: str) -> IndexDoc:
+    return IndexDoc(id=doc_id, url=f"https://example.org/{doc_id}", domain="example.org", title="", text=text,
+                    lang=lang, captured_at=BASE, status=200)
+
+
+def _found(backend: ElasticsearchBackend, q: str) -> set[str]:
+    return {hit.id for hit in backend.search(SearchQuery(q, limit=20)).hits}
+
+
+def test_the_engine_segments_and_folds_every_script(es_backend: ElasticsearchBackend) -> None:
+    """ICU word segmentation and folding, done by the engine for documents and queries alike.
+    Elasticsearch only for now: tantivy's analyzers split Thai and CJK otherwise (one token per run
+    or per ideograph) and keep accents, until the shared normalisation of issue 12 does the same
+    before text reaches either engine."""
+    es_backend.add([
+        _page("th", "th", "สวัสดีครับ เว็บไซต์ถูกปิดกั้น"),  # no spaces between Thai words
+        _page("zh", "zh", "我们是中国人"),
+        _page("fr", "fr", "Le café est fermé par ordre du tribunal."),
+        _page("wide", "en", "ＫＬＯＯＰ reported it first."),
+        _page("ru", "ru", "Мой сайт заблокировали, и ёж тоже."),
+        _page("ky", "ky", "Бийик тоодо сайт бөгөттөлдү."),
+    ])
+    assert _found(es_backend, "ครับ") == {"th"}  # a word inside a run of Thai letters
+    assert _found(es_backend, "中国人") == {"zh"}
+    assert _found(es_backend, "cafe") == _found(es_backend, "CAFÉ") == {"fr"}
+    assert _found(es_backend, "ferme") == {"fr"}
+    assert _found(es_backend, "kloop") == {"wide"}  # full-width letters, NFKC-folded
+    assert _found(es_backend, "ЕЖ") == {"ru"}  # ё→е and case, in the query too
+    assert _found(es_backend, "бийик") == {"ky"} and _found(es_backend, "биик") == set()  # й is not folded to и
+    assert _found(es_backend, "бөгөттөлдү") == {"ky"} and _found(es_backend, "боготтолду") == set()  # nor ө to о
+    [hit] = es_backend.search(SearchQuery("cafe")).hits
+    assert "<mark>café</mark>" in hit.snippet  # shown as written
+
+
+def test_a_server_without_the_icu_plugin_is_named_at_start_up(tmp_path) -> None:
+    from tools.search_engine import Engine
+
+    engine = Engine(tmp_path / "engine", icu=False).start()  # a real node, without analysis-icu
+    try:
+        with CompatProxy(engine.url) as proxy:
+            env = {"ARCHIVE_HOME": str(tmp_path / "home"), "SEARCH_BACKEND": "elasticsearch",
+                   "ELASTICSEARCH_URL": proxy.url, "ELASTICSEARCH_INDEX": "archive"}
+            with pytest.raises(RuntimeError) as refused:
+                open_search(Settings.from_env(env))
+            message = str(refused.value)
+            assert "lacks icu_tokenizer, icu_normalizer, icu_folding (from analysis-icu)" in message
+            assert "bin/opensearch-plugin install analysis-icu" in message
+            with Elasticsearch(proxy.url) as client:  # refused before anything was made
+                assert not client.indices.exists_index_template(name="archive")
+                assert not client.indices.exists_alias(name="archive")
+    finally:
+        engine.stop()

@@ -89,9 +89,11 @@ def free_port() -> int:
 class Engine:
     """One OpenSearch node: `start()` returns once it answers, `stop()` once it has exited."""
 
-    def __init__(self, home: Path, port: int = 0) -> None:
+    def __init__(self, home: Path, port: int = 0, *, icu: bool = True) -> None:
+        """`icu=False` leaves out the ICU analysis components, as a server without analysis-icu."""
         self.home = Path(home)
         self.port = port or free_port()
+        self.icu = icu
         self.log_path = self.home / "engine.log"
         self._process: subprocess.Popen | None = None
 
@@ -106,7 +108,7 @@ class Engine:
         self.home.mkdir(parents=True, exist_ok=True)
         java = shutil.which("java") or "java"
         command = [java, *HEAP, "-cp", f"{JAR}{os.pathsep}{LIB}/*", "archive.engine.SearchEngine",
-                   str(self.port), str(self.home)]
+                   str(self.port), str(self.home), *([] if self.icu else ["--no-icu"])]
         with open(self.log_path, "ab") as log:  # a file, never an unread pipe that could fill and block it
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self._wait(deadline)
