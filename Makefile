@@ -7,9 +7,15 @@ PYTHON3 ?= python3
 REPLAY_VERSION := 2.5.3
 REPLAY_DIR     := vendor/replaywebpage-$(REPLAY_VERSION)
 
-.PHONY: setup chromium run test lint bench clean
+# The real search engine of the tests and `make search-engine`: OpenSearch 2.19.1 in one JVM
+# (tools/search-engine, tools/search_engine.py), built by Maven into .engine/ (git-ignored).
+ENGINE_JAR := .engine/build/search-engine-1.jar
+ENGINE_SRC := tools/search-engine/pom.xml $(wildcard tools/search-engine/src/main/java/archive/engine/*.java)
+SEARCH_ENGINE_PORT ?= 9200
 
-setup: $(STAMP) chromium $(REPLAY_DIR)/sw.js
+.PHONY: setup chromium run test lint bench clean search-engine
+
+setup: $(STAMP) chromium $(REPLAY_DIR)/sw.js $(ENGINE_JAR)
 
 # replayweb.page (AGPL-3.0), the client-side replay viewer: fetched from npm, never committed.
 $(REPLAY_DIR)/sw.js:
@@ -34,8 +40,24 @@ chromium: $(STAMP)
 	  echo "installing Playwright's chromium"; $(VENV)/bin/playwright install chromium; \
 	fi
 
+# Java 17+ and Maven: Debian's packages as root; then the engine's jars, resolved once
+# (tools/search_engine.py builds offline after the first resolve, and only when a source changed).
+$(ENGINE_JAR): $(ENGINE_SRC) | $(STAMP)
+	@if command -v java >/dev/null && command -v mvn >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Java and Maven"; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q default-jdk-headless maven; \
+	else \
+	  echo "the search engine needs Java 17+ and Maven: apt-get install default-jdk-headless maven"; exit 1; \
+	fi
+	$(PY) tools/search_engine.py build
+
 run: setup
 	$(PY) -m archive serve
+
+# The same engine in the foreground, behind the 9.x client's compatibility shim; prints
+# ELASTICSEARCH_URL=http://127.0.0.1:$(SEARCH_ENGINE_PORT) once it answers. Ctrl-C stops it.
+search-engine: setup
+	$(PY) tools/search_engine.py serve --port $(SEARCH_ENGINE_PORT)
 
 test: setup
 	$(VENV)/bin/ruff check .
@@ -55,4 +77,4 @@ bench: setup
 	$(PY) bench/load.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .engine
