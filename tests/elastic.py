@@ -21,7 +21,7 @@ from elasticsearch import Elasticsearch
 from archive.settings import Settings
 from search.elasticsearch_backend import ElasticsearchBackend, connect
 from tools.es_compat import CompatProxy
-from tools.search_engine import Engine
+from tools.search_engine import Engine, build, built
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,16 @@ class EsService:
 
 
 @pytest.fixture(scope="session")
-def es_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EsService]:
+def es_service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EsService]:
     """The server at ELASTICSEARCH_URL, else one OpenSearch node started for this session."""
     url = os.environ.get("ELASTICSEARCH_URL")
     if url:
         yield EsService(url)
         return
-    engine = Engine(tmp_path_factory.mktemp("search-engine")).start()  # builds it first if needed
+    if not built():  # `make setup` builds it; without that, once here, saying so on the terminal
+        with request.config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+            build()
+    engine = Engine(tmp_path_factory.mktemp("search-engine")).start()
     try:
         with CompatProxy(engine.url) as proxy:
             yield EsService(proxy.url, engine)

@@ -37,7 +37,7 @@ JAR = ENGINE_DIR / "build" / "search-engine-1.jar"
 LIB = ENGINE_DIR / "lib"
 # Small enough for a 2-core test machine beside Chromium; the JVM starts once per test session.
 HEAP = ("-Xms256m", "-Xmx512m")
-START_DEADLINE = 180.0  # seconds; a cold JVM on a loaded 2-core machine takes 15-60
+START_DEADLINE = 300.0  # seconds; a cold JVM on a loaded 2-core machine takes 15-120
 
 
 class EngineError(RuntimeError):
