@@ -239,3 +239,15 @@ def test_a_server_without_the_icu_plugin_is_named_at_start_up(tmp_path) -> None:
                 assert not client.indices.exists_alias(name="archive")
     finally:
         engine.stop()
+
+
+def test_a_server_that_stays_away_is_reported_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from search import SearchUnavailable, es_rebuild
+    from tests.conftest import free_port
+
+    monkeypatch.setattr(es_rebuild, "UNAVAILABLE_GRACE", 2.0)  # not five minutes in a test
+    with CompatProxy(f"http://127.0.0.1:{free_port()}") as gone, Elasticsearch(gone.url) as client:
+        # Nothing listens behind the shim, which answers 502 as a load balancer would.
+        with pytest.raises(SearchUnavailable, match=r"has not taken documents for 2 s .*502"):
+            es_rebuild.bulk_load(client, "archive", docs("d", 3))
+        assert gone.bulk_requests >= 2  # tried again before giving up
