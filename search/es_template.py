@@ -157,7 +157,7 @@ def source(doc: IndexDoc) -> dict[str, Any]:
 
 def url_words(url: str) -> str:
     """The URL's words, split at every non-letter as tantivy does ("kloop.kg/news" is
-    three words); split here, as the standard tokenizer keeps "kloop.kg" whole."""
+    three words); split here, as the ICU (and standard) tokenizer keeps "kloop.kg" whole."""
     return "".join(ch if ch.isalnum() or unicodedata.category(ch).startswith("M") else " " for ch in unquote(url))
 
 
