@@ -444,6 +444,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     if es:
         print_es(es.name, args.docs, es_s, lat["es"], ours_s, ours_lat, raw_es_s, raw_es_lat, totals, es_totals)
+        differ = [(q, t, e) for (_, q), t, e in zip(queries, totals, es_totals, strict=True) if t != e]
+        for q, t, e in differ[:5]:
+            print(f"    differs: {q!r}: tantivy {t:,}, es {e:,}")
     print(f"peak RSS: {peak_rss_mb():,.0f} MB (target < 2,048 MB)")
     return 0
 

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 LANGS = ("ru", "en", "xx")  # sub-field per analysed language; "xx" is everything else
-STEMMED = {"ru": "russian", "en": "english"}
+# The engine's names of the Snowball stemmers tantivy uses: its `english` is the older Porter
+# stemmer, which conflates other words than tantivy's (Snowball English, "porter2") does.
+STEMMED = {"ru": "russian", "en": "porter2"}
 TEMPLATE_PRIORITY = 200  # above Elasticsearch's built-in templates (100)
 # Snippet markers: private-use characters, removed from indexed text so a page cannot forge them.
 MARK_OPEN, MARK_CLOSE = "\ue000", "\ue001"
