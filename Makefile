@@ -9,9 +9,19 @@ REPLAY_DIR     := vendor/replaywebpage-$(REPLAY_VERSION)
 
 PYWB_VENV := .pywb-venv
 
-.PHONY: setup chromium run test lint bench clean
+# The real search engine of the tests and `make search-engine`: OpenSearch 2.19.1 in one JVM
+# (tools/search-engine, tools/search_engine.py), built by Maven into .engine/ (git-ignored).
+ENGINE_JAR := .engine/build/search-engine-1.jar
+ENGINE_SRC := tools/search-engine/pom.xml $(wildcard tools/search-engine/src/main/java/archive/engine/*.java)
+SEARCH_ENGINE_PORT ?= 9200
 
-setup: $(STAMP) chromium $(REPLAY_DIR)/sw.js $(PYWB_VENV)/bin/wayback
+.PHONY: setup test-setup chromium run test lint bench clean search-engine
+
+# What `make run` needs: the venv, Chromium, the replay viewer. Nothing else is installed for it.
+setup: $(STAMP) chromium $(REPLAY_DIR)/sw.js
+
+# What the tests need besides: pywb (round trips) and the real search engine.
+test-setup: setup $(PYWB_VENV)/bin/wayback $(ENGINE_JAR)
 
 # pywb, the reference replay tool the round-trip tests run (tests/test_pywb.py): in its own
 # virtualenv, as it pins older dependencies than ours.
@@ -43,17 +53,33 @@ chromium: $(STAMP)
 	  echo "installing Playwright's chromium"; $(VENV)/bin/playwright install chromium; \
 	fi
 
+# Java 17+ and Maven: Debian's packages as root; then the engine's jars, resolved once
+# (tools/search_engine.py builds offline after the first resolve, and only when a source changed).
+$(ENGINE_JAR): $(ENGINE_SRC) | $(STAMP)
+	@if command -v java >/dev/null && command -v mvn >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Java and Maven"; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q default-jdk-headless maven; \
+	else \
+	  echo "the search engine needs Java 17+ and Maven: apt-get install default-jdk-headless maven"; exit 1; \
+	fi
+	$(PY) tools/search_engine.py build
+
 run: setup
 	$(PY) -m archive serve
 
-test: setup
+# The same engine in the foreground, behind the 9.x client's compatibility shim; prints
+# ELASTICSEARCH_URL=http://127.0.0.1:$(SEARCH_ENGINE_PORT) once it answers. Ctrl-C stops it.
+search-engine: setup $(ENGINE_JAR)
+	$(PY) tools/search_engine.py serve --port $(SEARCH_ENGINE_PORT)
+
+test: test-setup
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: setup
+bench: test-setup
 	$(PY) bench/capture.py
 	$(PY) bench/search.py
 	$(PY) bench/warc.py
@@ -65,4 +91,4 @@ bench: setup
 	$(PY) bench/load.py
 
 clean:
-	rm -rf $(VENV) $(PYWB_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PYWB_VENV) .pytest_cache .ruff_cache .engine

@@ -138,7 +138,10 @@ def main(argv: list[str] | None = None) -> list[PageScore]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pages", type=int, default=None, help="only the first N pages of each corpus (smoke: 5)")
     p.add_argument("--corpus", choices=("multilingual", "readability", "both"), default="both")
+    p.add_argument("--smoke", action="store_true", help="the first 5 pages of each corpus: seconds")
     args = p.parse_args(argv)
+    if args.smoke:
+        args.pages = 5
     started = time.perf_counter()
     names = list(CORPORA) if args.corpus == "both" else [args.corpus]
     scores = [s for corpus in names for s in page_scores(corpus, args.pages)]

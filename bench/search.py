@@ -1,6 +1,8 @@
-"""Benchmark the tantivy search backend against raw tantivy, in one run.
+"""Benchmark the tantivy search backend against raw tantivy, and the Elasticsearch backend on a
+real engine against both, in one run.
 
-    python bench/search.py [--docs 100000] [--queries 200] [--seed 7] [--rounds N]
+    python bench/search.py [--docs 100000] [--queries 200] [--seed 7] [--rounds N] [--no-engine]
+    python bench/search.py --smoke          # 200 documents, 20 queries: seconds, for the tests
     nice -n 10 python bench/search.py --docs 1000000
 
 Builds a deterministic synthetic corpus of Russian, English and Kyrgyz-like
@@ -11,10 +13,14 @@ search.open_backend("tantivy") and through raw tantivy (same analyzers,
 language fields and facet columns, one writer, one commit); the same queries
 (single words, two-word AND, phrases) run on both, top 10 with snippets and
 the seven facets' counts, and it prints indexing docs/s, p50/p95 latency,
-their ratios and the process's peak RSS. With ELASTICSEARCH_URL set, the same
-documents and queries also go through open_backend("elasticsearch").
-Targets: indexing ours/raw >= 0.7; p95 under 100 ms at 1,000,000 documents;
-peak RSS under 2 GB.
+their ratios and the process's peak RSS. The same documents and queries also
+go through the Elasticsearch backend (a rebuild, as reindex loads it; then the
+same searches, run alternately with tantivy's), on ELASTICSEARCH_URL's server
+if set, else on the engine of tools/search_engine.py (OpenSearch 2.19.1, one
+node, started here), printed beside tantivy's as ratios, and beside the bare
+client on a plain index. Targets: indexing ours/raw >= 0.7; p95 under 100 ms
+at 1,000,000 documents; peak RSS under 2 GB (this process's; the engine's JVM
+has its own heap, -Xmx512m).
 """
 
 from __future__ import annotations
@@ -41,10 +47,13 @@ if TYPE_CHECKING:
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from archive.settings import Settings  # noqa: E402
 from search import IndexDoc, SearchBackend, SearchQuery, open_backend  # noqa: E402
 from search.backend import FACET_FIELDS  # noqa: E402
 from search.tantivy_backend import WRITER_HEAP  # noqa: E402
 from search.tantivy_schema import STEMMED, SUFFIXES, analyzer  # noqa: E402
+from tools.es_compat import CompatProxy  # noqa: E402
+from tools.search_engine import VERSION, Engine, EngineError  # noqa: E402
 
 RU_ONSETS = list("бвгджзклмнпрстфхцчшщ") + ["пр", "ст", "кр", "тр", "бл", "гр", "сл"]
 RU_VOWELS = list("аеиоуыяю")
@@ -304,41 +313,50 @@ class Feed:
             yield doc
 
 
-def elasticsearch_runs(n_docs: int, seed: int, queries: list[tuple[str, str]], repeats: int) -> None:
-    """The same documents and queries through the Elasticsearch backend, if ELASTICSEARCH_URL is set."""
-    if not os.environ.get("ELASTICSEARCH_URL"):
-        return
-    try:
-        es = open_backend("elasticsearch", Path("."))
-    except (ImportError, ValueError, RuntimeError, OSError) as error:
-        print(f"elasticsearch: not run ({error})")
-        return
-    with es:
+class EsSide:
+    """The Elasticsearch backend on a real server: ELASTICSEARCH_URL's, else an engine started here."""
+
+    def __init__(self, root: Path) -> None:
+        self.engine = self.proxy = None
+        self.url = os.environ.get("ELASTICSEARCH_URL", "")
+        self.name = f"Elasticsearch at {self.url}"
+        if not self.url:
+            begin = time.perf_counter()
+            self.engine = Engine(root / "engine").start()
+            self.proxy = CompatProxy(self.engine.url).start()
+            self.url, self.name = self.proxy.url, f"{VERSION} (started in {time.perf_counter() - begin:.0f} s)"
+        self.alias = f"bench-{int(time.time())}"
+        env = dict(os.environ, ELASTICSEARCH_URL=self.url, ELASTICSEARCH_INDEX=self.alias,
+                   SEARCH_BACKEND="elasticsearch", ARCHIVE_HOME=str(root / "home"))
+        self.backend = open_backend("elasticsearch", root / "unused", Settings.from_env(env))
+
+    def index(self, n_docs: int, seed: int) -> float:
+        """Load the corpus as reindex does (a rebuild: refreshes off, then the alias swap); seconds."""
+        feed = Feed(n_docs, seed, "elasticsearch")
         begin = time.perf_counter()
-        batch: list[IndexDoc] = []
-        for doc in Feed(n_docs, seed, "elasticsearch"):
-            batch.append(doc)
-            if len(batch) == 5_000:
-                es.add(batch)
-                batch = []
-        es.add(batch)
-        took = time.perf_counter() - begin
-        lat = latencies({"es": lambda q: es.search(SearchQuery(q=q, limit=10, facets=True))}, queries, repeats)["es"]
-    raw_took, raw_lat = raw_elasticsearch(n_docs, seed, queries, repeats)
-    print(f"elasticsearch: indexing ours {n_docs / took:,.0f} docs/s ({took:.1f} s), raw client "
-          f"{n_docs / raw_took:,.0f} docs/s (ratio {raw_took / took:.2f}); query with snippets and facets "
-          f"p50 {percentile(lat, 50):.2f} ms vs raw {percentile(raw_lat, 50):.2f} ms, "
-          f"p95 {percentile(lat, 95):.2f} ms vs raw {percentile(raw_lat, 95):.2f} ms "
-          f"(ratio {percentile(lat, 95) / percentile(raw_lat, 95):.2f})")
+        with self.backend.rebuild() as rebuild:
+            rebuild.add(feed)
+            rebuild.finish()
+        return time.perf_counter() - begin - feed.generating
+
+    def close(self) -> None:
+        from tests.elastic import drop_alias
+
+        drop_alias(self.backend.client, self.alias)
+        self.backend.close()
+        if self.proxy:
+            self.proxy.close()
+        if self.engine:
+            self.engine.stop()
 
 
-def raw_elasticsearch(n_docs: int, seed: int, queries: list[tuple[str, str]], repeats: int
+def raw_elasticsearch(url: str, n_docs: int, seed: int, queries: list[tuple[str, str]], repeats: int
                       ) -> tuple[float, list[float]]:
     """The baseline: the official client alone, one plain index (standard analyzer), bulk then
     multi_match with highlighting and two terms aggregations: what any ES user would write first."""
     from elasticsearch import Elasticsearch, helpers
 
-    client = Elasticsearch(os.environ["ELASTICSEARCH_URL"], request_timeout=120)
+    client = Elasticsearch(url, request_timeout=120)
     index = f"bench-raw-{int(time.time())}"
     client.indices.create(index=index, mappings={"properties": {
         "title": {"type": "text"}, "text": {"type": "text"}, "domain": {"type": "keyword"},
@@ -369,27 +387,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=0,
                         help="indexing runs of each, the best counts (default 2 up to 100,000 docs, else 1)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each query (median counts)")
-    parser.add_argument("--smoke", action="store_true",
-                       help="tiny sizes, to check that the script runs and prints its figures "
-                            "(tests/test_bench_smoke.py); the figures mean nothing then")
+    parser.add_argument("--smoke", action="store_true", help="200 documents, 20 queries, one round: seconds")
+    parser.add_argument("--no-engine", action="store_true", help="tantivy only: no Elasticsearch side")
     args = parser.parse_args(argv)
     if args.smoke:
-        vars(args).update({"docs": 300, "queries": 6, "repeats": 1, "rounds": 1})
+        args.docs, args.queries, args.rounds, args.repeats = 200, 20, 1, 1
 
     rounds = args.rounds or (2 if args.docs <= 100_000 else 1)
 
     print(f"corpus: {args.docs:,} synthetic docs, 100-300 words each, generated while indexing", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        ours, raw, ours_s, raw_s, sample = index_both(args.docs, args.seed, Path(tmp), rounds)
-        queries = make_queries(sample, args.queries, args.seed)
-        lat = latencies({
-            "ours": lambda q: ours.search(SearchQuery(q=q, limit=10, facets=True)),
-            "raw": raw.search,
-        }, queries, args.repeats)
-        ours_lat, raw_lat = lat["ours"], lat["raw"]
-        totals = [ours.search(SearchQuery(q=q, limit=0)).total for _, q in queries]
-        ours.close()
+        es = None
+        if not args.no_engine:
+            try:
+                es = EsSide(Path(tmp))
+            except (EngineError, RuntimeError) as error:
+                print(f"elasticsearch: not run ({error})")
+        try:
+            ours, raw, ours_s, raw_s, sample = index_both(args.docs, args.seed, Path(tmp), rounds)
+            es_s = es.index(args.docs, args.seed) if es else 0.0
+            queries = make_queries(sample, args.queries, args.seed)
+            runs = {
+                "ours": lambda q: ours.search(SearchQuery(q=q, limit=10, facets=True)),
+                "raw": raw.search,
+            }
+            if es:
+                runs["es"] = lambda q: es.backend.search(SearchQuery(q=q, limit=10, facets=True))
+            lat = latencies(runs, queries, args.repeats)
+            totals = [ours.search(SearchQuery(q=q, limit=0)).total for _, q in queries]
+            es_totals = [es.backend.search(SearchQuery(q=q, limit=0)).total for _, q in queries] if es else []
+            ours.close()
+            if es:
+                raw_es_s, raw_es_lat = raw_elasticsearch(es.url, args.docs, args.seed, queries, args.repeats)
+        finally:
+            if es:
+                es.close()
 
+    ours_lat, raw_lat = lat["ours"], lat["raw"]
     ours_rate, raw_rate = args.docs / ours_s, args.docs / raw_s
     print(
         f"indexing: ours {ours_rate:,.0f} docs/s ({ours_s:.1f} s), raw {raw_rate:,.0f} docs/s "
@@ -408,9 +442,28 @@ def main(argv: list[str] | None = None) -> int:
             f"raw p50 {statistics.median(r):.2f} / p95 {percentile(r, 95):.2f} ms, "
             f"median matches {statistics.median(totals[i] for i in mine):,.0f}"
         )
-    elasticsearch_runs(args.docs, args.seed, queries, args.repeats)
+    if es:
+        print_es(es.name, args.docs, es_s, lat["es"], ours_s, ours_lat, raw_es_s, raw_es_lat, totals, es_totals)
+        differ = [(q, t, e) for (_, q), t, e in zip(queries, totals, es_totals, strict=True) if t != e]
+        for q, t, e in differ[:5]:
+            print(f"    differs: {q!r}: tantivy {t:,}, es {e:,}")
     print(f"peak RSS: {peak_rss_mb():,.0f} MB (target < 2,048 MB)")
     return 0
+
+
+def print_es(name: str, n_docs: int, es_s: float, es_lat: list[float], tantivy_s: float, tantivy_lat: list[float],
+             raw_s: float, raw_lat: list[float], totals: list[int], es_totals: list[int]) -> None:
+    """The Elasticsearch backend beside the tantivy backend (ratios es/tantivy) and the bare client."""
+    print(f"elasticsearch: {name}")
+    print(f"  indexing: es {n_docs / es_s:,.0f} docs/s ({es_s:.1f} s), tantivy {n_docs / tantivy_s:,.0f} docs/s, "
+          f"ratio es/tantivy {(n_docs / es_s) / (n_docs / tantivy_s):.2f}; bare client on a plain index "
+          f"{n_docs / raw_s:,.0f} docs/s")
+    for label, pct in (("p50", 50), ("p95", 95)):
+        e, t, r = percentile(es_lat, pct), percentile(tantivy_lat, pct), percentile(raw_lat, pct)
+        print(f"  query {label}: es {e:.2f} ms, tantivy {t:.2f} ms, ratio es/tantivy {e / t:.2f}; "
+              f"bare client {r:.2f} ms, ratio es/bare {e / r:.2f}")
+    same = sum(a == b for a, b in zip(totals, es_totals, strict=True))
+    print(f"  same number of matches as tantivy: {same} of {len(totals)} queries")
 
 
 if __name__ == "__main__":

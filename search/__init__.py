@@ -7,6 +7,7 @@ from search.backend import (
     SearchHit,
     SearchQuery,
     SearchResult,
+    SearchUnavailable,
 )
 from search.engines import open_backend, open_search
 from search.extract import Extracted, extract
@@ -20,6 +21,7 @@ __all__ = [
     "SearchHit",
     "SearchQuery",
     "SearchResult",
+    "SearchUnavailable",
     "extract",
     "open_backend",
     "open_search",

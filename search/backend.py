@@ -119,6 +119,11 @@ class QuerySyntaxError(ValueError):
         self.field = field
 
 
+class SearchUnavailable(RuntimeError):
+    """The search server stopped answering and did not come back in time; the message says which
+    server and for how long. What was written before it is kept."""
+
+
 class Rebuild(ABC):
     """A new index filled beside the live one, which keeps serving searches
     until finish() puts the new one in its place in one step.

@@ -9,8 +9,12 @@ built in es_query, replies are read in es_hits.
 Cursors are search_after values plus the time of the first page (an as-of
 filter on captured_at, so captures arriving meanwhile do not shift pages) and,
 when the server has them, a point in time (Elasticsearch's `_pit`, or
-OpenSearch's `_search/point_in_time`, which osmem-server, the test stand-in,
-speaks); an expired point in time falls back to the as-of filter alone.
+OpenSearch's `_search/point_in_time`, which the tests' engine speaks); an
+expired point in time falls back to the as-of filter alone.
+
+At start-up the server is asked whether it has every analysis component the
+index template needs (check_analysis), so a missing plugin is named with its
+install command before the first document or query.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from search.backend import FACETS, QuerySyntaxError, SearchBackend, SearchQuery,
 from search.es_hits import facet_counts, to_hit
 from search.es_query import facet_aggs, filters, highlight, sort_for, text_query
 from search.es_rebuild import EsRebuild, bulk_load, new_index_name
-from search.es_template import MARK_CLOSE, MARK_OPEN, template_body
+from search.es_template import MARK_CLOSE, MARK_OPEN, PLUGIN_OF, required_components, template_body
 from search.snippet import SNIPPET_CHARS
 
 if TYPE_CHECKING:
@@ -52,7 +56,7 @@ class ElasticsearchBackend(SearchBackend):
         self._lock = threading.Lock()
         self._closed = False
         self._ensure()
-        # OpenSearch (osmem-server, the test stand-in) differs in a few spellings.
+        # OpenSearch (the tests' engine) differs in a few spellings.
         self._opensearch = self.client.info()["version"].get("distribution") == "opensearch"
 
     @classmethod
@@ -63,6 +67,7 @@ class ElasticsearchBackend(SearchBackend):
     def _ensure(self) -> None:
         """Install the index template and, on first use, the first index behind the alias."""
         try:
+            check_analysis(self.client)
             self.client.indices.put_index_template(name=self.alias, **template_body(self.alias))
             if self.client.indices.exists_alias(name=self.alias):
                 return
@@ -122,7 +127,7 @@ class ElasticsearchBackend(SearchBackend):
         if offset + query.limit > MAX_RESULT_WINDOW:
             msg = f"results beyond the first {MAX_RESULT_WINDOW} are not available"
             raise QuerySyntaxError(msg, "offset")
-        tree = query_language.parse_normalized(query.q)
+        tree = query_language.parse(query.q)  # the analyzers fold it
         as_of = cursor["t"] if cursor else datetime.now(UTC).isoformat()
         body: dict[str, Any] = {
             "query": {"bool": {"must": [text_query(tree)], "filter": filters(query, as_of if cursor else None)}},
@@ -247,6 +252,43 @@ def connect(settings: Any) -> Elasticsearch:
     elif settings.elasticsearch_username:
         auth["basic_auth"] = (settings.elasticsearch_username, settings.elasticsearch_password)
     return Elasticsearch(url, request_timeout=60, retry_on_timeout=True, max_retries=3, **auth)
+
+
+def check_analysis(client: Elasticsearch) -> None:
+    """Fail at start-up, naming the plugin and how to install it, when the server lacks an
+    analysis component of the index template (rather than on the first index or query)."""
+    parts = required_components()
+    if _analyzes(client, parts):
+        return
+    missing = [definition["type"] for kind, definition in parts if not _analyzes(client, [(kind, definition)])]
+    plugins = sorted({PLUGIN_OF.get(name, "?") for name in missing})
+    fixes = []
+    if "analysis-icu" in plugins:
+        fixes.append("install analysis-icu on every node and restart them: `bin/opensearch-plugin install "
+                     "analysis-icu` (Elasticsearch: `bin/elasticsearch-plugin install analysis-icu`)")
+    if "analysis-common" in plugins:
+        fixes.append("analysis-common is a module every OpenSearch and Elasticsearch distribution bundles: "
+                     "use a full distribution")
+    msg = (f"the search server at ELASTICSEARCH_URL lacks {', '.join(missing)} (from {', '.join(plugins)}), "
+           f"which the archive's index template needs: {'; '.join(fixes) or 'see the server log'}")
+    raise RuntimeError(msg)
+
+
+def _analyzes(client: Elasticsearch, parts: list[tuple[str, dict[str, Any]]]) -> bool:
+    """Whether `_analyze` accepts these components together (a 400 means one is unknown)."""
+    body: dict[str, Any] = {"tokenizer": "whitespace", "text": "ёлка café"}
+    for kind, definition in parts:
+        if kind == "tokenizer":
+            body["tokenizer"] = definition
+        else:
+            body.setdefault(kind, []).append(definition)
+    try:
+        client.indices.analyze(**body)
+    except ApiError as error:
+        if error.status_code == 400:
+            return False
+        raise
+    return True
 
 
 def _encode_cursor(state: dict[str, Any]) -> str:

@@ -1,10 +1,9 @@
 """Elasticsearch replies turned into SearchHits, safe snippets and facet counts.
 
-Highlights come back as the indexed (ё-folded) text with our private-use
-markers around matched words. Folding keeps every character's position, so
-the fragment is found in the folded text and the snippet is rebuilt from the
-original at the same positions: it shows the words as written, every
-character of page text escaped, only the <mark> tags ours (as search/snippet.py).
+Highlights come back as the stored text with our private-use markers around
+matched words; the fragment is found in the text to decide on ellipses, and
+the snippet shows the words as written, every character of page text escaped,
+only the <mark> tags ours (as search/snippet.py).
 """
 
 from __future__ import annotations
@@ -16,8 +15,7 @@ from typing import Any
 
 from search.backend import SearchHit
 from search.es_template import MARK_CLOSE, MARK_OPEN, original
-from search.normalize import normalize_map
-from search.snippet import fold, leading
+from search.snippet import leading
 
 _SPACES = re.compile(r"\s+")
 _ELLIPSIS = "\u2026"
@@ -53,47 +51,27 @@ def to_hit(raw: dict[str, Any], *, snippets: bool) -> SearchHit:
 
 
 def marked(text: str, fragment: str) -> str:
-    """Safe HTML for a highlighted fragment of `text`; "" if nothing is marked.
-
-    The fragment is of the normalised text (search/normalize.py); it is shown in the words of
-    `text` as written, through the map from normalised characters to the original's."""
+    """Safe HTML for a highlighted fragment of `text`; "" if nothing is marked."""
     if MARK_OPEN not in fragment:
         return ""
     plain = fragment.replace(MARK_OPEN, "").replace(MARK_CLOSE, "")
-    start = fold(text).find(plain)
-    if start < 0:  # not found verbatim (should not happen): show the folded fragment
-        return _folded_marks(fragment)
-    # Mapped only as far as the fragment reaches (see snippet.highlighted for the factor).
-    folded, spans = normalize_map(text[: 2 * (start + len(plain)) + 256])
-    if folded[start : start + len(plain)] != plain:
-        return _folded_marks(fragment)
-    begin, position, marks = spans[start][0], start, []
-    for piece in re.split(f"([{MARK_OPEN}{MARK_CLOSE}])", fragment):
-        if piece == MARK_OPEN:
-            mark_start = position
-        elif piece == MARK_CLOSE:
-            marks.append((mark_start, position))
-        else:
-            position += len(piece)
-    stop = spans[position - 1][1] if position > start else begin
-    parts = [_ELLIPSIS if _has_words(text[max(0, begin - _CONTEXT) : begin]) else ""]
-    at = begin
-    for a, b in marks:
-        if b <= a:
+    start = text.find(plain)
+    if start < 0:  # not found verbatim (should not happen): show the fragment alone
+        source, start = plain, 0
+    else:
+        source = text
+    parts = [_ELLIPSIS if _has_words(source[max(0, start - _CONTEXT) : start]) else ""]
+    position, run = start, ""
+    for ch in fragment:
+        if ch in (MARK_OPEN, MARK_CLOSE):
+            parts.append(_escape(run) if ch == MARK_OPEN else f"<mark>{_escape(run)}</mark>")
+            run = ""
             continue
-        first, last = max(spans[a][0], at), spans[b - 1][1]
-        parts.append(_escape(text[at:first]))
-        parts.append(f"<mark>{_escape(text[first:last])}</mark>")
-        at = max(at, last)
-    parts.append(_escape(text[at:stop]))
-    parts.append(_ELLIPSIS if _has_words(text[stop : stop + _CONTEXT]) else "")
+        run += source[position]
+        position += 1
+    parts.append(_escape(run))
+    parts.append(_ELLIPSIS if _has_words(source[position : position + _CONTEXT]) else "")
     return "".join(parts).strip()
-
-
-def _folded_marks(fragment: str) -> str:
-    return "".join(_escape(piece) if piece not in (MARK_OPEN, MARK_CLOSE) else
-                   ("<mark>" if piece == MARK_OPEN else "</mark>")
-                   for piece in re.split(f"([{MARK_OPEN}{MARK_CLOSE}])", fragment)).strip()
 
 
 def facet_counts(aggregations: dict[str, Any], names: tuple[str, ...]) -> dict[str, list[tuple[str, int]]]:

@@ -85,7 +85,7 @@ def highlight(
     fragment_chars: int, scan_chars: int, open_tag: str, close_tag: str, *, opensearch: bool = False
 ) -> dict[str, Any]:
     """Highlight the best fragment of the text, marked with our own tags
-    (OpenSearch, e.g. the osmem-server stand-in, spells one option differently)."""
+    (OpenSearch spells one option differently)."""
     return {
         "fields": {f"text.{key}": {} for key in LANGS},
         "number_of_fragments": 1,

@@ -8,12 +8,14 @@ either the whole old index or the whole new one; the old is then dropped.
 
 from __future__ import annotations
 
+import itertools
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from elasticsearch import Elasticsearch, NotFoundError, helpers
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError, helpers
 
-from search.backend import Rebuild
+from search.backend import Rebuild, SearchUnavailable
 from search.es_template import index_settings, source
 
 if TYPE_CHECKING:
@@ -26,6 +28,10 @@ CHUNK_BYTES = 20_000_000
 MAX_RETRIES = 8  # for 429 Too Many Requests, with backoff doubling from INITIAL_BACKOFF up to MAX_BACKOFF
 INITIAL_BACKOFF = 1.0
 MAX_BACKOFF = 60.0
+# A server that stops answering (a node restarting, a proxy answering 502/503/504) is waited for
+# this long, the unsent chunk sent again, before a bulk load gives up with SearchUnavailable.
+UNAVAILABLE_GRACE = 300.0
+_UNAVAILABLE = (502, 503, 504)
 
 
 def new_index_name(alias: str) -> str:
@@ -34,8 +40,34 @@ def new_index_name(alias: str) -> str:
 
 
 def bulk_load(client: Elasticsearch, index: str, docs: Iterable[IndexDoc]) -> int:
-    """Index documents with streaming_bulk (429s retried with backoff); return how many."""
-    actions = ({"_index": index, "_id": doc.id, "_source": source(doc)} for doc in docs)
+    """Index documents chunk by chunk (429s retried with backoff, a server that stopped answering
+    waited for); return how many. Each chunk is sent whole again after an outage: ids make it idempotent."""
+    added = 0
+    docs = iter(docs)
+    while chunk := list(itertools.islice(docs, CHUNK_DOCS)):
+        added += _send(client, index, chunk)
+    return added
+
+
+def _send(client: Elasticsearch, index: str, chunk: list[IndexDoc]) -> int:
+    deadline = time.monotonic() + UNAVAILABLE_GRACE
+    delay = INITIAL_BACKOFF
+    while True:
+        try:
+            return _bulk(client, index, chunk)
+        except (TransportError, ApiError) as error:  # TransportError: no connection, or a timeout
+            if isinstance(error, ApiError) and error.status_code not in _UNAVAILABLE:
+                raise
+            if time.monotonic() + delay > deadline:
+                msg = (f"the search server (ELASTICSEARCH_URL) has not taken documents for {UNAVAILABLE_GRACE:.0f} s "
+                       f"(last: {error}); what was sent before is kept")
+                raise SearchUnavailable(msg) from error
+        time.sleep(delay)  # backoff before the next attempt, as streaming_bulk does for 429s
+        delay = min(delay * 2, MAX_BACKOFF)
+
+
+def _bulk(client: Elasticsearch, index: str, chunk: list[IndexDoc]) -> int:
+    actions = ({"_index": index, "_id": doc.id, "_source": source(doc)} for doc in chunk)
     added = 0
     try:
         for ok, _item in helpers.streaming_bulk(

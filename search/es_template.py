@@ -6,11 +6,13 @@ go into the sub-field of its language only: `text.ru` (russian analyzer),
 every other language). A Russian stemmer would mangle Kyrgyz words, so the
 text is not copied into every analyzer. Facet values are keyword fields.
 
-ё is folded to е twice: by a char_filter in every analyzer (so a real
-Elasticsearch is right whatever is sent to it) and by us before indexing and
-querying (osmem-server, the test stand-in, skips char filters when indexing).
-Indexed text is stored folded; the original is kept unindexed in `orig` only
-when it differs, as the tantivy backend does.
+The engine's own analysis does the folding, for documents and queries alike:
+ё→е (a char filter), NFKC and case folding (`icu_normalizer`), accents off Latin
+and other non-Cyrillic letters (`icu_folding`; й and Kyrgyz ө, ү, ң stay
+letters of their own), words found by `icu_tokenizer` (dictionary segmentation
+for Thai, Lao, Khmer, Burmese, Chinese, Japanese), Snowball stemming for ru
+and en. Text is stored as written. The ICU parts need the analysis-icu plugin;
+`required_components()` names what the template needs from the server.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from urllib.parse import unquote
 
 from crawler.netpolicy import site_host
 from search.backend import IndexDoc
-from search.snippet import fold
 
 if TYPE_CHECKING:
     from datetime import datetime
 
 LANGS = ("ru", "en", "xx")  # sub-field per analysed language; "xx" is everything else
-STEMMED = {"ru": "russian", "en": "english"}
+# The engine's names of the Snowball stemmers tantivy uses: its `english` is the older Porter
+# stemmer, which conflates other words than tantivy's (Snowball English, "porter2") does.
+STEMMED = {"ru": "russian", "en": "porter2"}
 TEMPLATE_PRIORITY = 200  # above Elasticsearch's built-in templates (100)
 # Snippet markers: private-use characters, removed from indexed text so a page cannot forge them.
 MARK_OPEN, MARK_CLOSE = "\ue000", "\ue001"
@@ -40,25 +43,51 @@ def lang_key(lang: str) -> str:
 
 
 def analysis() -> dict[str, Any]:
-    """Analyzers: ё→е folding, lower-casing, Snowball stemming for ru and en."""
-    filters: dict[str, Any] = {}
-    analyzers: dict[str, Any] = {
-        "lang_xx": {"type": "custom", "tokenizer": "standard", "char_filter": ["fold_yo"], "filter": ["lowercase"]},
+    """Analyzers: folding as the module says, then Snowball stemming for ru and en."""
+    filters: dict[str, Any] = {
+        "fold_case": {"type": "icu_normalizer", "name": "nfkc_cf"},  # ＡＢＣ → abc, ß → ss
+        # Cyrillic is left out: folding would turn й into и before the Russian stemmer sees it.
+        "fold_marks": {"type": "icu_folding", "unicode_set_filter": "[^\\p{Cyrillic}]"},  # café → cafe
     }
+    folding = ["fold_case", "fold_marks"]
+    analyzers: dict[str, Any] = {"lang_xx": _analyzer(folding)}
     for key, language in STEMMED.items():
         filters[f"stem_{key}"] = {"type": "stemmer", "language": language}
         # No stop words: tantivy keeps them, and "to be or not to be" should stay findable.
-        analyzers[f"lang_{key}"] = {
-            "type": "custom",
-            "tokenizer": "standard",
-            "char_filter": ["fold_yo"],
-            "filter": ["lowercase", f"stem_{key}"],
-        }
+        analyzers[f"lang_{key}"] = _analyzer([*folding, f"stem_{key}"])
     return {
         "char_filter": {"fold_yo": {"type": "mapping", "mappings": ["ё => е", "Ё => Е"]}},
         "filter": filters,
         "analyzer": analyzers,
     }
+
+
+def _analyzer(filters: list[str]) -> dict[str, Any]:
+    return {"type": "custom", "tokenizer": "icu_tokenizer", "char_filter": ["fold_yo"], "filter": filters}
+
+
+# Where each analysis component comes from: a server without its plugin refuses the template.
+PLUGIN_OF = {
+    "icu_tokenizer": "analysis-icu",
+    "icu_normalizer": "analysis-icu",
+    "icu_folding": "analysis-icu",
+    "mapping": "analysis-common",
+    "stemmer": "analysis-common",
+}
+
+
+def required_components() -> list[tuple[str, dict[str, Any]]]:
+    """Each analysis component the template uses, as (kind, definition) for `_analyze`:
+    kind is tokenizer, char_filter or filter; a definition names its type."""
+    spec = analysis()
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for analyzer in spec["analyzer"].values():
+        found.setdefault(analyzer["tokenizer"], ("tokenizer", {"type": analyzer["tokenizer"]}))
+        for kind, table in (("char_filter", "char_filter"), ("filter", "filter")):
+            for name in analyzer[kind]:
+                definition = spec[table][name]
+                found.setdefault(definition["type"], (kind, definition))
+    return list(found.values())
 
 
 def mappings() -> dict[str, Any]:
@@ -75,7 +104,6 @@ def mappings() -> dict[str, Any]:
             "lang": keyword,
             "title": by_lang,
             "text": by_lang,
-            "orig": {"type": "object", "enabled": False},  # originals, when ё-folding changed them
             "captured_at": {"type": "date"},
             "year": keyword,
             "month": keyword,
@@ -109,7 +137,6 @@ def template_body(alias: str) -> dict[str, Any]:
 def source(doc: IndexDoc) -> dict[str, Any]:
     """The indexed document for an IndexDoc."""
     key = lang_key(doc.lang)
-    title, text = _clean(doc.title), _clean(doc.text)
     at = utc(doc.captured_at, "captured_at")
     body: dict[str, Any] = {
         "id": doc.id,
@@ -117,8 +144,8 @@ def source(doc: IndexDoc) -> dict[str, Any]:
         "url_words": url_words(doc.url),
         "domain": site_host(doc.domain),
         "lang": doc.lang,
-        "title": {key: fold(title)},
-        "text": {key: fold(text)},
+        "title": {key: _clean(doc.title)},
+        "text": {key: _clean(doc.text)},
         "captured_at": at.isoformat(),
         "year": f"{at.year:04d}",
         "month": f"{at.year:04d}-{at.month:02d}",
@@ -128,23 +155,17 @@ def source(doc: IndexDoc) -> dict[str, Any]:
         "countries": list(doc.countries),
         "authorities": list(doc.authorities),
     }
-    orig = {name: value for name, value in (("title", title), ("text", text)) if fold(value) != value}
-    if orig:
-        body["orig"] = orig
     return body
 
 
 def url_words(url: str) -> str:
     """The URL's words, split at every non-letter as tantivy does ("kloop.kg/news" is
-    three words); split here, as the standard tokenizer keeps "kloop.kg" whole."""
-    return "".join(ch if ch.isalnum() or unicodedata.category(ch).startswith("M") else " " for ch in fold(unquote(url)))
+    three words); split here, as the ICU (and standard) tokenizer keeps "kloop.kg" whole."""
+    return "".join(ch if ch.isalnum() or unicodedata.category(ch).startswith("M") else " " for ch in unquote(url))
 
 
 def original(src: dict[str, Any], name: str) -> str:
-    """A document's title or text as written (not ё-folded)."""
-    kept = (src.get("orig") or {}).get(name)
-    if kept is not None:
-        return kept
+    """A document's title or text, from the sub-field of its language."""
     return next(iter((src.get(name) or {}).values()), "")
 
 
@@ -157,8 +178,7 @@ def utc(value: datetime, what: str) -> datetime:
 
 
 def _clean(value: str) -> str:
-    # Same length, so offsets in the indexed text hold for the original; lone
-    # surrogates would make the JSON body unencodable.
+    # Our snippet markers out; lone surrogates would make the JSON body unencodable.
     value = value.replace(MARK_OPEN, " ").replace(MARK_CLOSE, " ")
     return value.encode("utf-8", errors="replace").decode("utf-8") if _has_surrogates(value) else value
 

@@ -25,7 +25,7 @@ from .sites import DATA, FixtureSite, send
 pytest_plugins = [
     "tests.webapp",  # fixtures for the web app: web_settings, archive_builder, web_server
     "tests.corpus",  # captured_corpus: the whole shared corpus captured once per session
-    "tests.elastic",  # es_service (Elasticsearch or its osmem-server stand-in), es_alias, es_backend
+    "tests.elastic",  # es_service (a real OpenSearch node, or ELASTICSEARCH_URL), es_alias, es_backend
 ]
 
 ROOT = Path(__file__).resolve().parents[1]

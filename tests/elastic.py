@@ -1,11 +1,11 @@
 """pytest fixtures for the Elasticsearch backend.
 
 With ELASTICSEARCH_URL set (and ELASTICSEARCH_API_KEY or _USERNAME/_PASSWORD
-if it needs them), tests use that real server. Otherwise they start
-osmem-server, an in-memory OpenSearch-compatible engine that is a STAND-IN
-for Elasticsearch (no Elasticsearch server can be installed here), behind
-tests/esproxy.py, which makes it answer the 9.x client. Each test works in
-an alias of its own and removes its indices afterwards.
+if it needs them), tests use that server. Otherwise the session starts the
+real engine of tools/search_engine.py (OpenSearch 2.19.1, one node, data in a
+temporary folder) behind tools/es_compat.py, which makes it answer the 9.x
+client, and stops it at the end. Each test works in an alias of its own and
+removes its indices afterwards.
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ from elasticsearch import Elasticsearch
 
 from archive.settings import Settings
 from search.elasticsearch_backend import ElasticsearchBackend, connect
-from tests.esproxy import EsProxy
+from tools.es_compat import CompatProxy
+from tools.search_engine import Engine, build, built
 
 
 @dataclass(frozen=True)
 class EsService:
-    """Where the tests' Elasticsearch (or its stand-in) answers."""
+    """Where the tests' search server answers."""
 
     url: str
-    standin: bool  # True: osmem-server behind the proxy, not a real Elasticsearch
-    upstream: str = ""  # the stand-in's own address, without the proxy
+    engine: Engine | None = None  # the engine this session started (None: ELASTICSEARCH_URL's server)
 
     def settings(self, alias: str, **overrides: object) -> Settings:
         """Settings naming this server and `alias`, credentials from the environment."""
@@ -41,28 +41,22 @@ class EsService:
         return connect(self.settings("unused"))
 
 
-def start_standin(port: int = 0) -> tuple[object, EsProxy]:
-    """osmem-server on a free port plus the header-rewriting proxy in front of it (on `port`)."""
-    from osmem_server import OsmemServer
-
-    server = OsmemServer.start(japanese=False)
-    proxy = EsProxy(server.url, port=port).start()
-    return server, proxy
-
-
 @pytest.fixture(scope="session")
-def es_service() -> Iterator[EsService]:
-    """The real server at ELASTICSEARCH_URL, else the osmem-server stand-in."""
+def es_service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EsService]:
+    """The server at ELASTICSEARCH_URL, else one OpenSearch node started for this session."""
     url = os.environ.get("ELASTICSEARCH_URL")
     if url:
-        yield EsService(url, standin=False)
+        yield EsService(url)
         return
-    server, proxy = start_standin()
+    if not built():  # `make setup` builds it; without that, once here, saying so on the terminal
+        with request.config.pluginmanager.getplugin("capturemanager").global_and_fixture_disabled():
+            build()
+    engine = Engine(tmp_path_factory.mktemp("search-engine")).start()
     try:
-        yield EsService(proxy.url, standin=True, upstream=server.url)
+        with CompatProxy(engine.url) as proxy:
+            yield EsService(proxy.url, engine)
     finally:
-        proxy.close()
-        server.close()
+        engine.stop()
 
 
 def drop_alias(client: Elasticsearch, alias: str) -> None:

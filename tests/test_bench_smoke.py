@@ -1,7 +1,8 @@
 """Benchmarks cannot rot: each `bench/*.py` runs at its smoke size, exits 0 and prints its figures.
 
 The figures' values mean nothing at these sizes and are not checked; that each line is there is.
-bench/es_standin.py is not a benchmark (a stand-in server the Elasticsearch tests start) and is left out.
+bench/search.py runs tantivy only here (--no-engine); tests/test_bench_search.py runs it on the session's
+real search engine.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ FIGURES = {
     "search": [rf"^indexing: ours {N} docs/s .* raw {N} docs/s .* ratio ours/raw {N}",
                rf"^query p50: ours {N} ms, raw {N} ms", rf"^query p95: ours {N} ms, raw {N} ms",
                rf"^  phrase: ours p50 {N} / p95 {N} ms", rf"^peak RSS: {N} MB"],
+    "extract": [r"^multilingual: \d+ pages", r"^readability: \d+ pages", rf"^  all +\d+ +{N} +{N} +{N}",
+                rf"^  worst page: .* ours {N} vs trafilatura {N}"],
     "detect": [rf"^detect benchmark: {N} pages captured", rf"^  load fingerprints .*: +{N} ms",
                rf"^  observe \+ classify, mean per page: +{N} ms", rf"^  ratio classify / capture: +{N}",
                r"^  outcomes: \{'ok': "],
@@ -42,7 +45,7 @@ FIGURES = {
 
 
 def test_every_benchmark_has_a_smoke_run():
-    scripts = {p.stem for p in (ROOT / "bench").glob("*.py")} - {"es_standin"}
+    scripts = {p.stem for p in (ROOT / "bench").glob("*.py")}
     assert scripts == set(FIGURES)
 
 
@@ -63,7 +66,7 @@ def test_benchmark_answers_help(script):
 def test_benchmark_runs_at_smoke_size_and_prints_its_figures(script, request):
     if script == "fidelity":
         request.getfixturevalue("replay_viewer")  # replay needs replayweb.page: fail at once without it
-    proc = bench(script, "--smoke")
+    proc = bench(script, "--smoke", *(["--no-engine"] if script == "search" else []))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     missing = [pattern for pattern in FIGURES[script] if not re.search(pattern, proc.stdout, re.M)]
     assert not missing, f"{script} did not print {missing}:\n{proc.stdout}"

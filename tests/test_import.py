@@ -208,3 +208,22 @@ def test_bad_files_are_refused_and_nothing_is_stored(env, settings, tmp_path, wg
         assert proc.returncode == 2 and named in proc.stderr and "nothing was imported" in proc.stderr
     assert not settings.warc_dir.exists()
     assert not settings.catalog_path.exists()
+
+
+def test_a_wget_warc_imported_into_elasticsearch_is_found_there(env, wget_warc, es_service, es_alias):
+    from archive.settings import Settings
+    from search import open_search
+
+    env = dict(env, SEARCH_BACKEND="elasticsearch", ELASTICSEARCH_URL=es_service.url, ELASTICSEARCH_INDEX=es_alias)
+    warc, _mirror = wget_warc
+    proc = run_cli(env, "import", str(warc))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 new capture(s)" in proc.stdout
+    settings = Settings.from_env(env)
+    captures = _captures(settings.archive_home)
+    assert all(c["indexed"] == 1 for c in captures)
+    with open_search(settings) as backend:
+        assert backend.count() == 2
+        for capture in captures:
+            urls = [h.url for h in backend.search(SearchQuery(q=f'"{capture["title"]}"', limit=20)).hits]
+            assert capture["url"] in urls, (capture["title"], urls)

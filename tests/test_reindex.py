@@ -216,3 +216,98 @@ def test_imported_files_are_rebuilt_too(env, settings, tmp_path):
     db = catalog.connect(settings.catalog_path)
     assert _captures(db) == captures and _records(db) == records
     assert _search_ids(settings, "zanzibarite mine") == ["1"]
+
+
+# -- into Elasticsearch: the session's real engine (tests/elastic.py) ------------------------------
+
+
+def _es_env(env: dict, url: str, alias: str) -> dict:
+    return dict(env, SEARCH_BACKEND="elasticsearch", ELASTICSEARCH_URL=url, ELASTICSEARCH_INDEX=alias)
+
+
+def test_reindex_into_elasticsearch_swaps_its_alias_while_searches_go_on(copy, es_service, es_alias):
+    import threading
+
+    from search import open_search
+
+    settings, env = copy
+    db = catalog.connect(settings.catalog_path)
+    total = db.execute("SELECT count(*) FROM captures WHERE indexed = 1").fetchone()[0]
+    in_tantivy = _search_ids(settings, "residents protest closure")
+    env = _es_env(env, es_service.url, es_alias)
+    first = run_cli(env, "reindex")
+    assert first.returncode == 0, first.stderr
+    backend = open_search(Settings.from_env(env))
+    assert backend.count() == total
+    [old_index] = backend.client.indices.get_alias(name=es_alias).body
+    query = SearchQuery(q="residents protest closure", limit=50)
+    assert sorted(h.id for h in backend.search(query).hits) == in_tantivy  # both engines find the same
+
+    seen: list[int] = []
+    failures: list[BaseException] = []
+    searching, stop = threading.Event(), threading.Event()
+
+    def search_continuously() -> None:
+        while not stop.is_set():
+            try:
+                seen.append(backend.search(query).total)
+            except Exception as error:  # noqa: BLE001 - any failure is what this test looks for
+                failures.append(error)
+            searching.set()
+
+    searcher = threading.Thread(target=search_continuously)
+    searcher.start()
+    try:
+        assert searching.wait(60), "the searching thread never finished a search"
+        second = run_cli(env, "reindex")
+        during = len(seen)
+    finally:
+        stop.set()
+        searcher.join()
+    assert second.returncode == 0, second.stderr
+    assert failures == [] and during and set(seen) == {len(in_tantivy)}  # never an empty or half index
+    [new_index] = backend.client.indices.get_alias(name=es_alias).body
+    assert new_index != old_index and not backend.client.indices.exists(index=old_index)
+    assert sorted(h.id for h in backend.search(query).hits) == in_tantivy
+    backend.close()
+
+
+def test_reindex_survives_a_search_node_restart(copy, es_service, es_alias):
+    import threading
+
+    from search import open_search
+    from tools.es_compat import CompatProxy
+
+    if es_service.engine is None:
+        pytest.skip("restarting a node needs the engine this session started, not ELASTICSEARCH_URL's")
+    engine = es_service.engine
+    settings, env = copy
+    total = catalog.connect(settings.catalog_path).execute("SELECT count(*) FROM captures WHERE indexed = 1"
+                                                           ).fetchone()[0]
+    starting: list[threading.Thread] = []
+    start_failures: list[BaseException] = []
+
+    def start_again() -> None:
+        try:
+            engine.start()
+        except Exception as error:  # noqa: BLE001 - reported by the assertion below
+            start_failures.append(error)
+
+    def restart_under_the_second_bulk(number: int) -> None:
+        # The node goes down under this request and comes back while reindex waits for it.
+        if number == 2:
+            engine.stop()
+            starting.append(threading.Thread(target=start_again))
+            starting[0].start()
+
+    with CompatProxy(engine.url, before_bulk=restart_under_the_second_bulk) as proxy:
+        env = _es_env(env, proxy.url, es_alias)
+        proc = run_cli(env, "reindex", "--batch", "1", timeout=900)
+        for thread in starting:
+            thread.join()
+    assert starting, f"reindex sent fewer than two bulk requests: no restart happened under it; {proc.stdout}"
+    assert start_failures == []
+    assert proc.returncode == 0, proc.stderr
+    assert f"index: {total} document(s)" in proc.stdout
+    with open_search(Settings.from_env(_es_env(env, es_service.url, es_alias))) as backend:
+        assert backend.count() == total

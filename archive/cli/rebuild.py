@@ -23,6 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_reindex(settings: Settings, args) -> int:
     from archive.rebuild.reindex import ReindexBusy, reindex
+    from search import SearchUnavailable
 
     if args.batch < 1:
         print(f"error: --batch must be at least 1, not {args.batch}", file=sys.stderr)
@@ -36,6 +37,10 @@ def run_reindex(settings: Settings, args) -> int:
         print("\ninterrupted: run `python -m archive reindex` again to continue where it stopped; "
               "the live index was not touched", file=sys.stderr)
         return 130
+    except SearchUnavailable as exc:
+        print(f"error: {exc}; run `python -m archive reindex` again to continue where it stopped; "
+              "the live index was not touched", file=sys.stderr)
+        return 1
     print(report.summary())
     return 1 if report.damage else 0
 
