@@ -17,6 +17,7 @@ from warcio.archiveiterator import ArchiveIterator
 from archive import catalog
 from archive.capturing.worker import capture_now
 from archive.settings import Settings
+from archive.warc.store import pageinfo_uri
 from crawler import CaptureFailed
 
 from . import vantages
@@ -80,7 +81,7 @@ def test_blocking_is_an_unreachable_capture_from_that_vantage(archive, proxies, 
     # The WARC keeps it too: the capture's provenance names the vantage and the failure.
     provenance = [json.loads(r.content_stream().read()) for p in sorted(settings.warc_dir.glob("*.warc.gz*"))
                   for r in ArchiveIterator(open(p, "rb"))
-                  if r.rec_type == "metadata" and r.rec_headers.get_header("WARC-Target-URI") == URL]
+                  if r.rec_type == "metadata" and r.rec_headers.get_header("WARC-Target-URI") == pageinfo_uri(URL)]
     mine = [p for p in provenance if p["vantage"]["name"] == name]
     assert len(mine) == 1 and mine[0]["failure"]["kind"] == kind and mine[0]["vantage"]["country"] == "KG"
 

@@ -162,7 +162,8 @@ def test_capture_wacz_download(archive_builder, web_server, tmp_path):
                                               ARCHIVE_NAME)
     assert (package["mainPageURL"], package["mainPageDate"]) == (FINAL, "2024-04-18T09:30:15Z")
     lines = {json.loads(line.split(" ", 2)[2])["url"]: line for line in index}
-    assert set(lines) == {FINAL, f"urn:screenshot:{URL}", f"urn:dom:{URL}", f"urn:text:{URL}"}
+    # The provenance record is indexed under urn:pageinfo:, never as a second capture of the page.
+    assert set(lines) == {FINAL, f"urn:screenshot:{URL}", f"urn:dom:{URL}", f"urn:text:{URL}", f"urn:pageinfo:{URL}"}
     assert lines[FINAL].startswith("kg,kloop)/blog/2024/04/18/tiktok-blocked 20240418093015 {")
     assert json.loads(lines[FINAL].split(" ", 2)[2])["status"] == "200"
 
