@@ -235,6 +235,71 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX jobs_watch_started ON jobs(started_at) WHERE watch_id IS NOT NULL;
     """,
+    # issue 21: crawls of whole sites. A crawl (its seeds, scope, limits, politeness, robots override
+    # and why, state and counters, when it is next crawled again); its frontier, one row per URL (UNIQUE: each URL once per crawl),
+    # which feeds the ordinary job queue a few jobs per host at a time; per host, the robots.txt seen
+    # and when the next job may start; jobs name their crawl.
+    """
+    CREATE TABLE crawls (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        seeds TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('page', 'prefix', 'host', 'domain')),
+        include_re TEXT,
+        exclude_re TEXT,
+        max_depth INTEGER,
+        max_pages INTEGER,
+        max_bytes INTEGER,
+        max_seconds INTEGER,
+        host_delay REAL NOT NULL DEFAULT 1,
+        host_concurrency INTEGER NOT NULL DEFAULT 2,
+        vantage TEXT NOT NULL DEFAULT 'direct',
+        ignore_robots INTEGER NOT NULL DEFAULT 0,
+        robots_reason TEXT,
+        options TEXT NOT NULL DEFAULT '{}',
+        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'paused', 'cancelled', 'done')),
+        stop_reason TEXT,
+        previous_crawl_id INTEGER REFERENCES crawls(id),
+        token_id INTEGER,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        pages INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        recrawl_every INTEGER,
+        recrawl_due TEXT
+    );
+    CREATE INDEX crawls_state ON crawls(state);
+    CREATE INDEX crawls_recrawl_due ON crawls(recrawl_due) WHERE recrawl_due IS NOT NULL;
+    CREATE TABLE crawl_urls (
+        id INTEGER PRIMARY KEY,
+        crawl_id INTEGER NOT NULL REFERENCES crawls(id),
+        url TEXT NOT NULL,
+        host TEXT NOT NULL,
+        depth INTEGER NOT NULL,
+        via TEXT NOT NULL,
+        listed INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'queued', 'captured', 'skipped', 'failed')),
+        reason TEXT,
+        retries INTEGER NOT NULL DEFAULT 0,
+        capture_id INTEGER REFERENCES captures(id),
+        job_id INTEGER,
+        discovered_from INTEGER,
+        created_at TEXT NOT NULL,
+        finished_at TEXT,
+        UNIQUE (crawl_id, url)
+    );
+    CREATE INDEX crawl_urls_state ON crawl_urls(crawl_id, state, host);
+    CREATE TABLE crawl_hosts (
+        crawl_id INTEGER NOT NULL REFERENCES crawls(id),
+        host TEXT NOT NULL,
+        next_at TEXT,
+        robots TEXT,
+        PRIMARY KEY (crawl_id, host)
+    );
+    ALTER TABLE jobs ADD COLUMN crawl_id INTEGER;
+    CREATE INDEX jobs_crawl ON jobs(crawl_id, status) WHERE crawl_id IS NOT NULL;
+    """,
 )
 
 # The one visibility rule. Staff may take a capture out of public view (visibility 'private' or

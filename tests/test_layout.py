@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("archive.warc",),
     ("archive.removals",),
     ("archive.capturing",),
+    ("archive.crawls",),
     ("archive.watches",),
     ("archive.orders", "archive.staff", "archive.lookup"),
     ("archive.rebuild",),

@@ -36,16 +36,17 @@ def _alive(worker: str | None) -> bool:
 
 def enqueue(db: sqlite3.Connection, url: str, vantage: str = "direct", watch_id: int | None = None,
             not_before: str | None = None, options: dict[str, Any] | None = None,
-            parent_job_id: int | None = None, token_id: int | None = None) -> int:
+            parent_job_id: int | None = None, token_id: int | None = None, crawl_id: int | None = None) -> int:
     """Queue a capture of ``url``; a watch's job names it, and is not claimed before ``not_before``.
 
     ``options`` are what the submitter asked for (``capture_outlinks``); an outlink's job names
-    its ``parent_job_id``; ``token_id`` is the API token that submitted it, if any.
+    its ``parent_job_id``; ``token_id`` is the API token that submitted it, if any; a crawl's
+    page names its ``crawl_id`` (the crawl's frontier row is in ``options``).
     """
     cur = db.execute("INSERT INTO jobs (url, status, created_at, vantage, watch_id, not_before, options,"
-                     " parent_job_id, token_id) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+                     " parent_job_id, token_id, crawl_id) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
                      (url, utcnow(), vantage, watch_id, not_before, json.dumps(options or {}), parent_job_id,
-                      token_id))
+                      token_id, crawl_id))
     return cur.lastrowid
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
@@ -156,6 +157,8 @@ class Found:
     failed: CaptureFailed | None = None
     job: dict[str, Any] | None = None
     outlinks: tuple[str, ...] = ()
+    # Run in the storing transaction with (db, capture id): a crawl's frontier moves with its page.
+    on_stored: Callable[[sqlite3.Connection, int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,8 @@ def _commit(found: Found, into: Storage, row: dict[str, Any], refs: list[RecordR
         if found.job is not None:
             children = queue_children(into.db, found.job, _within_budget(into, found.outlinks))
             jobs.finish(into.db, found.job["id"], capture_id)
+        if found.on_stored is not None:
+            found.on_stored(into.db, capture_id)
     return capture_id, change, children
 
 

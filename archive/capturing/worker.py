@@ -11,7 +11,9 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from archive import catalog
 from archive.capturing import jobs
@@ -37,14 +39,37 @@ POLL_SECONDS = 0.2  # how often an idle worker looks for new jobs
 ONCE_HORIZON_SECONDS = 600
 
 
+class JobHooks(Protocol):
+    """What a layer above capturing (crawls) adds to the worker, without the worker knowing it.
+
+    ``poll`` runs in a thread every HOOK_POLL_SECONDS (a crawl feeds its frontier into the queue);
+    it returns True when the worker should stop (a crawl run with --wait is over). For a job that
+    ``wants`` (a crawl's page), ``capture_options`` are extra arguments of the capture, and
+    ``prepare`` (in a thread, after the capture; ``result`` None for an unreachable site) returns
+    what runs in the storing transaction with (db, capture id).
+    """
+
+    def poll(self) -> bool: ...
+
+    def wants(self, job: dict[str, Any]) -> bool: ...
+
+    def capture_options(self, job: dict[str, Any]) -> dict[str, Any]: ...
+
+    def prepare(self, job: dict[str, Any], result: Any) -> Callable[[sqlite3.Connection, int], None] | None: ...
+
+
+HOOK_POLL_SECONDS = 0.5
+
+
 def stale_after(settings: Settings) -> float:
     """Seconds of silence after which a running job's worker is taken for dead."""
     return max(settings.capture_timeout * 2 + 60, 6 * HEARTBEAT_SECONDS)
 
 
 class Worker:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, hooks: JobHooks | None = None):
         self.settings = settings
+        self.hooks = hooks
         self.name = jobs.worker_name()
         self.writer = RollingWarcWriter(settings.warc_dir, settings.warc_max_size, SOFTWARE)
         self.judge = OutcomeJudge.from_settings(settings)
@@ -93,7 +118,12 @@ class Worker:
         running: set[asyncio.Task] = set()
         try:
             async with Capturer(CaptureOptions.from_settings(self.settings)) as capturer:
+                polled = 0.0
                 while not stop.is_set():
+                    if self.hooks is not None and loop_time() - polled >= HOOK_POLL_SECONDS:
+                        polled = loop_time()
+                        if await asyncio.to_thread(self.hooks.poll) and not running:
+                            break
                     self._claim_jobs(db, capturer, running)
                     # --once waits for jobs spaced out per host, not for ones postponed to a budget reset.
                     if once and not running and jobs.queued_before(db, ONCE_HORIZON_SECONDS) == 0:
@@ -136,17 +166,18 @@ class Worker:
             url = url_checker(self.settings)(job["url"])  # again: the address policy may have changed
             vantage = vantage_named(self.settings.capture_vantages, job.get("vantage"))
             try:
-                result = await self._capture(capturer, url, vantage)
+                result = await self._capture(capturer, url, vantage, **self._hook_options(job))
             except CaptureFailed as exc:
                 if not exc.site_unreachable:
                     raise
                 # The site could not be reached: that is the capture's finding, kept as evidence.
-                found = Found(url, failed=exc, job=job)
+                found = Found(url, failed=exc, job=job, on_stored=await self._hook_prepare(job, None))
             else:
                 outlinks: list[str] = []
                 if jobs.job_options(job).get("capture_outlinks") and not job.get("parent_job_id"):  # depth 1
                     outlinks = await asyncio.to_thread(self._choose_outlinks, job, result)
-                found = Found(url, result=result, job=job, outlinks=tuple(outlinks))
+                found = Found(url, result=result, job=job, outlinks=tuple(outlinks),
+                              on_stored=await self._hook_prepare(job, result))
             # Stored, evented and marked done in one transaction: a kill cannot capture it twice.
             stored = await asyncio.to_thread(self._store, found)
             log.info("job %s done: capture %s of %s%s", job["id"], stored.capture_id, url,
@@ -171,12 +202,22 @@ class Worker:
         finally:
             beat.cancel()
 
-    async def _capture(self, capturer: Capturer, url: str, vantage):
+    def _hook_options(self, job: dict) -> dict[str, Any]:
+        if self.hooks is None or not self.hooks.wants(job):
+            return {}
+        return self.hooks.capture_options(job)
+
+    async def _hook_prepare(self, job: dict, result) -> Callable[[sqlite3.Connection, int], None] | None:
+        if self.hooks is None or not self.hooks.wants(job):
+            return None
+        return await asyncio.to_thread(self.hooks.prepare, job, result)
+
+    async def _capture(self, capturer: Capturer, url: str, vantage, **options):
         """The capture itself, the only step a shutdown may cut short (see ``_wind_down``)."""
         task = asyncio.current_task()
         self._capturing.add(task)
         try:
-            return await asyncio.wait_for(capturer.capture(url, vantage), self.settings.capture_timeout + 60)
+            return await asyncio.wait_for(capturer.capture(url, vantage, **options), self.settings.capture_timeout + 60)
         finally:
             self._capturing.discard(task)
 
@@ -210,10 +251,15 @@ class Worker:
             jobs.heartbeat(self._db(), job_id)
 
 
-def run_worker(settings: Settings, stop: threading.Event | None = None, once: bool = False) -> None:
-    """Run a worker in this thread until ``stop`` is set."""
+def run_worker(settings: Settings, stop: threading.Event | None = None, once: bool = False,
+               hooks: JobHooks | None = None) -> None:
+    """Run a worker in this thread until ``stop`` is set (or ``hooks.poll`` says to stop)."""
     lower_priority(settings.capture_nice)
-    asyncio.run(Worker(settings).run(stop or threading.Event(), once=once))
+    asyncio.run(Worker(settings, hooks).run(stop or threading.Event(), once=once))
+
+
+def loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def lower_priority(nice: int) -> None:
@@ -228,9 +274,9 @@ def lower_priority(nice: int) -> None:
         log.warning("could not lower the capture worker's priority: %s", exc)
 
 
-def start_worker_thread(settings: Settings) -> Supervised:
+def start_worker_thread(settings: Settings, hooks: JobHooks | None = None) -> Supervised:
     """A worker in a background thread (for `serve`), restarted if it dies; set its ``stop`` to end it."""
-    return Supervised("capture-worker", lambda stop: run_worker(settings, stop)).start()
+    return Supervised("capture-worker", lambda stop: run_worker(settings, stop, hooks=hooks)).start()
 
 
 def storage_for(settings: Settings, db: sqlite3.Connection, writer: RollingWarcWriter,

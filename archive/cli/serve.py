@@ -33,6 +33,7 @@ def serve(settings: Settings, args) -> int:
 def worker(settings: Settings, args) -> int:
     from archive import catalog
     from archive.capturing.worker import run_worker
+    from archive.crawls.hooks import CrawlHooks
     from archive.watches.scheduler import schedule_due, start_scheduler_thread
 
     stop = threading.Event()
@@ -46,7 +47,7 @@ def worker(settings: Settings, args) -> int:
     elif not args.no_scheduler:
         scheduler_stop = start_scheduler_thread(settings)[1]
     try:
-        run_worker(settings, stop, once=args.once)
+        run_worker(settings, stop, once=args.once, hooks=CrawlHooks(settings))
     finally:
         if scheduler_stop:
             scheduler_stop.set()

@@ -201,13 +201,15 @@ def write_wacz(out: BinaryIO, db: sqlite3.Connection, warc_dir: Path, capture_id
 
 
 def export_wacz(db: sqlite3.Connection, warc_dir: Path, capture_ids: Iterable[int], path: Path, *,
-                title: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
+                title: str | None = None, progress: Progress | None = None,
+                description: str | None = None) -> dict[str, Any]:
     """Write the WACZ to ``path``, which appears only once it is whole; return its datapackage."""
     path = Path(path)
     partial = path.with_name(path.name + ".part")
     try:
         with open(partial, "wb") as fh:
-            package = write_wacz(fh, db, warc_dir, capture_ids, title=title, progress=progress)
+            package = write_wacz(fh, db, warc_dir, capture_ids, title=title, progress=progress,
+                                 description=description)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(partial, path)

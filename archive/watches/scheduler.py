@@ -18,7 +18,9 @@ from archive import catalog
 from archive.capturing.jobs import enqueue, recent_starts
 from archive.capturing.supervisor import Supervised
 from archive.catalog import from_iso, to_iso, transaction
+from archive.crawls.schedule import start_due_recrawls
 from archive.settings import Settings
+from archive.urlcheck import url_checker
 
 log = logging.getLogger("archive.scheduler")
 
@@ -99,6 +101,7 @@ def run_scheduler(settings: Settings, stop: threading.Event, interval: float = 5
         while not stop.is_set():
             try:
                 queued = schedule_due(db, settings)
+                start_due_recrawls(db, url_checker(settings))
             except sqlite3.Error:
                 # The catalog may be busy or briefly unwritable; the next round tries again.
                 log.exception("scheduling round failed")
