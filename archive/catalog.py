@@ -236,9 +236,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_watch_started ON jobs(started_at) WHERE watch_id IS NOT NULL;
     """,
     # issue 21: crawls of whole sites. A crawl (its seeds, scope, limits, politeness, robots override
-    # and why, state and counters, when it is next crawled again); its frontier, one row per URL (UNIQUE: each URL once per crawl),
-    # which feeds the ordinary job queue a few jobs per host at a time; per host, the robots.txt seen
-    # and when the next job may start; jobs name their crawl.
+    # and why, state and counters, when it is next crawled again); its frontier, one row per URL
+    # (UNIQUE: each URL once per crawl), which feeds the ordinary job queue a few jobs per host at a
+    # time; per host, the robots.txt seen and when the next job may start; jobs name their crawl.
     """
     CREATE TABLE crawls (
         id INTEGER PRIMARY KEY,

@@ -294,7 +294,8 @@ def export_cmd(settings: Settings, args) -> int:
             return _fail(str(exc), 1)
     bar.done()
     size = sum(r["bytes"] for r in package["resources"])
-    print(f"wrote {args.output}: crawl {args.id}, {len(package['resources']) - 2} page WARC(s), {size} bytes of content")
+    print(f"wrote {args.output}: crawl {args.id}, {len(package['resources']) - 2} page WARC(s), "
+          f"{size} bytes of content")
     return 0
 
 

@@ -46,7 +46,8 @@ def _reason_kind(reason: str | None) -> str:
 
 
 def describe(info: dict[str, Any]) -> str:
-    outcomes = ", ".join(f"{k or 'unjudged'} {v}" for k, v in sorted(info["outcomes"].items(), key=lambda kv: str(kv[0])))
+    outcomes = ", ".join(f"{k or 'unjudged'} {v}"
+                         for k, v in sorted(info["outcomes"].items(), key=lambda kv: str(kv[0])))
     return (f"Crawl {info['id']} ({info['name']}): seeds {', '.join(info['seeds'])}; scope {info['scope']}; "
             f"{info['pages']} page(s) ({outcomes}); {info['bytes']} bytes; {info['duration_seconds']:.0f} s; "
             f"{info['state']}{' (' + info['stop_reason'] + ')' if info['stop_reason'] else ''}")

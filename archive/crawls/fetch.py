@@ -7,8 +7,8 @@ connected to is checked again. Bodies are capped; gzip (a ``.xml.gz`` sitemap) i
 from __future__ import annotations
 
 import gzip
-import io
 import http.client
+import io
 import ssl
 import zlib
 from collections.abc import Callable

@@ -18,18 +18,28 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from crawler.seeds import Robots, parse_feed, parse_sitemap, robots_sitemaps, sniff
+
 from archive import catalog
 from archive.capturing.jobs import job_options
 from archive.capturing.outlinks import extract_links
 from archive.catalog import transaction, utcnow
 from archive.crawls.fetch import FetchFailed, fetcher
 from archive.crawls.frontier import (
-    ACTIVE, RETRIES, active_crawls, add_urls, feed, finish_if_done, get_crawl, reconcile, set_next_at)
+    ACTIVE,
+    RETRIES,
+    active_crawls,
+    add_urls,
+    feed,
+    finish_if_done,
+    get_crawl,
+    reconcile,
+    set_next_at,
+)
 from archive.settings import Settings
 from archive.urlcheck import url_checker
 from crawler.netpolicy import URLRejected, normalize_url
 from crawler.scope import Scope, TrapGuard
-from crawler.seeds import Robots, parse_feed, parse_sitemap, robots_sitemaps, sniff
 
 log = logging.getLogger("archive.crawls")
 
@@ -45,18 +55,32 @@ class Decider:
         self.crawl = crawl
         self.settings = settings
         self.fetch = fetch
-        self.scope = Scope(crawl["scope"], list(crawl["seeds"]), crawl["include_re"], crawl["exclude_re"])
-        self.guard = TrapGuard(max_url_length=settings.max_url_length)
+        self.scope = Scope(crawl["scope"], tuple(crawl["seeds"]), _res(crawl["include_re"]), _res(crawl["exclude_re"]))
+        self.guard = TrapGuard()
         self.lock = threading.Lock()
         self.robots: dict[str, Any] = {}
-        # The guard counts URLs per pattern: a restarted worker counts those the crawl already has.
-        for (url,) in db.execute("SELECT url FROM crawl_urls WHERE crawl_id = ? ORDER BY id", (crawl["id"],)):
-            self.guard.check(url)
+        # A page is one URL whatever its scheme: links to a seed's host take the seed's scheme, so
+        # http:// in a sitemap and https:// after an HSTS upgrade are one frontier row.
+        self.schemes = {}
+        for seed in crawl["seeds"]:
+            parts = urlsplit(seed)
+            self.schemes.setdefault(parts.netloc.lower(), parts.scheme)
+        # The guard counts URLs per pattern: a restarted worker counts those the crawl already admitted.
+        for (url,) in db.execute("SELECT url FROM crawl_urls WHERE crawl_id = ? AND state <> 'skipped'",
+                                 (crawl["id"],)):
+            self.guard.remember(url)
+
+    def canonical(self, url: str) -> str:
+        """``url`` normalised, with its seed host's scheme; URLRejected if it is not a URL to capture."""
+        url = normalize_url(url, None)
+        scheme, rest = url.split("://", 1)
+        wanted = self.schemes.get(rest.split("/", 1)[0])
+        return f"{wanted}://{rest}" if wanted and wanted != scheme else url
 
     def judge(self, db: sqlite3.Connection, url: str, depth: int, check: Callable[[str], str]) -> tuple[str, str, str | None]:
         """(normalised url, state 'pending' or 'skipped', reason)."""
         try:
-            url = normalize_url(url, None)
+            url = self.canonical(url)
         except URLRejected as exc:
             return url, "skipped", f"not a URL to capture: {exc}"
         reason = self.scope.check(url)
@@ -195,10 +219,11 @@ class CrawlHooks:
                 "robots_txt": (f"ignored: {crawl['robots_reason']}" if crawl["ignore_robots"] else "obeyed")}
             final = result.final_url or result.url
             follow = True
-            if final.split("#")[0] != job["url"]:
+            if _canonical_or_none(decider, final) != job["url"]:
                 _, state, why = decider.judge(db, final, row["depth"], check)
-                if state != "pending" and not (why or "").startswith("deeper"):
-                    note, follow = f"redirected to {final}, which is not crawled ({why}); its links are not followed", False
+                if state != "pending" and not (why or "").startswith(("deeper", "crawler trap")):
+                    note = f"redirected to {final}, which is not crawled ({why}); its links are not followed"
+                    follow = False
             if result.status in (429, 503) and row["retries"] < RETRIES:
                 retry_at = datetime.now(UTC) + timedelta(seconds=_retry_after(result))
             elif follow:
@@ -234,7 +259,7 @@ class CrawlHooks:
         seen: dict[str, None] = {}
         for link in extract_links(dom, base):
             try:
-                seen.setdefault(normalize_url(link, None), None)
+                seen.setdefault(decider.canonical(link), None)
             except URLRejected:
                 continue
         urls = list(seen)
@@ -325,6 +350,17 @@ class CrawlHooks:
             log.warning("seed %s not read: %s", seed, exc)
             return "page", b"", seed
         return sniff(got.body, got.content_type) or "page", got.body, got.url
+
+
+def _res(pattern: str | None) -> tuple[str, ...]:
+    return (pattern,) if pattern else ()
+
+
+def _canonical_or_none(decider: Decider, url: str) -> str | None:
+    try:
+        return decider.canonical(url)
+    except URLRejected:
+        return None
 
 
 def _frontier_row(job: dict[str, Any]) -> int | None:

@@ -15,8 +15,19 @@ from werkzeug.wsgi import wrap_file
 from archive.crawls.compare import KINDS, compare, to_csv
 from archive.crawls.export import summary, write_crawl_wacz
 from archive.crawls.frontier import (
-    ACTIVE, URL_STATES, CrawlError, CrawlSpec, change_state, crawl_log, create_crawl, list_crawls, progress,
-    recrawl, require_crawl, validate)
+    ACTIVE,
+    URL_STATES,
+    CrawlError,
+    CrawlSpec,
+    change_state,
+    crawl_log,
+    create_crawl,
+    list_crawls,
+    progress,
+    recrawl,
+    require_crawl,
+    validate,
+)
 from archive.urlcheck import url_checker
 from archive.warc.wacz import MEDIA_TYPE, WaczError
 from archive.web.db import get_db, get_settings, is_staff
