@@ -130,10 +130,11 @@ def main() -> None:
             rates = {}
             urls: list[str] = []
             for workers in (1, 2):
-                seconds, urls = crawl_run(Path(tmp) / f"crawl{workers}", rules, outlet.url("/"), args.pages, workers,
-                                          args.concurrency)
+                seconds, urls = crawl_run(Path(tmp) / f"crawl{workers}", rules, outlet.url("/"), args.pages,
+                                          workers, args.concurrency)
                 rates[workers] = len(urls) / seconds * 60
-                print(f"  crawl, {workers} worker(s)  {rates[workers]:8.1f} pages/min ({len(urls)} pages in {seconds:.1f} s)")
+                print(f"  crawl, {workers} worker(s)  {rates[workers]:8.1f} pages/min "
+                      f"({len(urls)} pages in {seconds:.1f} s)")
             seconds = single_run(Path(tmp) / "single", rules, urls, args.concurrency)
             single = len(urls) / seconds * 60
             print(f"  single captures, 1 worker  {single:8.1f} pages/min ({len(urls)} pages in {seconds:.1f} s)")

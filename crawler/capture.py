@@ -317,10 +317,11 @@ class Capturer:
         if not hasattr(self, "_ua"):
             page = await browser.new_page()
             try:
-                self._ua = (await page.evaluate("navigator.userAgent")).replace("HeadlessChrome", "Chrome")
+                ua = (await page.evaluate("navigator.userAgent")).replace("HeadlessChrome", "Chrome")
             finally:
                 await page.close()
-            self._ua += f" TakedownArchive/{__version__}"
+            # Set once: captures started together each asked, and each used to append the suffix again.
+            self._ua = getattr(self, "_ua", f"{ua} TakedownArchive/{__version__}")
         return self._ua
 
 

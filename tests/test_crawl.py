@@ -27,6 +27,10 @@ from .crawling import serve_both
 from .waiting import wait_until
 from .webapp import LiveServer, make_settings
 
+# The module's crawls run in its first tests' fixtures; a loaded machine may take long (deadlines fail
+# loudly, they do not measure).
+pytestmark = pytest.mark.timeout(1800)
+
 BIN = Path(sys.executable).parent
 PASSWORD = "correct horse battery staple"
 KILL_AFTER_PAGES = 40  # captured before the worker is killed: well inside the crawl
@@ -54,7 +58,7 @@ def catalog(env: dict) -> sqlite3.Connection:
     return db
 
 
-def cli_json(env: dict, *args: str, timeout: float = 600) -> dict:
+def cli_json(env: dict, *args: str, timeout: float = 1800) -> dict:
     proc = run_cli(env, *args, "--json", timeout=timeout)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.strip().splitlines()
@@ -83,7 +87,7 @@ def first(crawl_env, outlet, tmp_path_factory):
                                   cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until(lambda: len(captured(crawl_env, crawl_id)) >= KILL_AFTER_PAGES or worker.poll() is not None,
-                   f"{KILL_AFTER_PAGES} pages of crawl {crawl_id}", timeout=300, seen=lambda: log.read_text()[-2000:])
+                   f"{KILL_AFTER_PAGES} pages of crawl {crawl_id}", timeout=900, seen=lambda: log.read_text()[-2000:])
         assert worker.poll() is None, log.read_text()[-3000:]
         with catalog(crawl_env) as db:
             running = db.execute("SELECT count(*) FROM jobs WHERE crawl_id = ? AND status = 'running'",

@@ -174,7 +174,8 @@ def add_urls(db: sqlite3.Connection, crawl_id: int, rows: Iterable[tuple[str, in
     for url, depth, via, state, reason, parent in rows:
         cur = db.execute(
             "INSERT INTO crawl_urls (crawl_id, url, host, depth, via, listed, state, reason, discovered_from,"
-            f" created_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (crawl_id, url) {conflict}",
+            " created_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f" ON CONFLICT (crawl_id, url) {conflict}",
             (crawl_id, url, host_key(url), depth, via, int(listed), state, reason, parent, now,
              now if state in ("skipped", "failed") else None))
         added += cur.rowcount if not listed else 0
@@ -204,8 +205,8 @@ def feed(db: sqlite3.Connection, crawl: dict[str, Any], now: datetime | None = N
         if crawl["max_bytes"] is not None and _count(db, "SELECT bytes FROM crawls WHERE id = ?",
                                                      crawl_id) >= crawl["max_bytes"]:
             return 0
-        hosts = [r[0] for r in db.execute("SELECT DISTINCT host FROM crawl_urls WHERE crawl_id = ? AND state = 'pending'",
-                                          (crawl_id,))]
+        hosts = [r[0] for r in db.execute(
+            "SELECT DISTINCT host FROM crawl_urls WHERE crawl_id = ? AND state = 'pending'", (crawl_id,))]
         delay = timedelta(seconds=crawl["host_delay"])
         for host in hosts:
             active = _count(db, "SELECT count(*) FROM crawl_urls WHERE crawl_id = ? AND state = 'queued' AND host = ?",
@@ -273,7 +274,8 @@ def finish_if_done(db: sqlite3.Connection, crawl: dict[str, Any], now: datetime 
     if not pending:
         reason = "every URL in scope was visited"
     elif crawl["max_pages"] is not None and _count(
-            db, "SELECT count(*) FROM crawl_urls WHERE crawl_id = ? AND state = 'captured'", crawl_id) >= crawl["max_pages"]:
+            db, "SELECT count(*) FROM crawl_urls WHERE crawl_id = ? AND state = 'captured'",
+            crawl_id) >= crawl["max_pages"]:
         reason = f"page limit of {crawl['max_pages']} reached"
     elif crawl["max_bytes"] is not None and _count(db, "SELECT bytes FROM crawls WHERE id = ?",
                                                    crawl_id) >= crawl["max_bytes"]:
@@ -373,4 +375,5 @@ def crawl_log(db: sqlite3.Connection, crawl_id: int, state: str | None = None, l
 
 __all__ = ["ACTIVE", "CrawlError", "CrawlSpec", "SCOPES", "STATES", "URL_STATES", "active_crawls", "add_urls",
            "change_state", "crawl_log", "crawl_spec", "create_crawl", "feed", "finish_if_done", "get_crawl",
-           "host_key", "list_crawls", "progress", "reconcile", "recrawl", "require_crawl", "set_next_at", "unqueue", "validate"]
+           "host_key", "list_crawls", "progress", "reconcile", "recrawl", "require_crawl", "set_next_at", "unqueue",
+           "validate"]

@@ -18,8 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from crawler.seeds import Robots, parse_feed, parse_sitemap, robots_sitemaps, sniff
-
 from archive import catalog
 from archive.capturing.jobs import job_options
 from archive.capturing.outlinks import extract_links
@@ -40,6 +38,7 @@ from archive.settings import Settings
 from archive.urlcheck import url_checker
 from crawler.netpolicy import URLRejected, normalize_url
 from crawler.scope import Scope, TrapGuard
+from crawler.seeds import Robots, parse_feed, parse_sitemap, robots_sitemaps, sniff
 
 log = logging.getLogger("archive.crawls")
 
@@ -77,7 +76,8 @@ class Decider:
         wanted = self.schemes.get(rest.split("/", 1)[0])
         return f"{wanted}://{rest}" if wanted and wanted != scheme else url
 
-    def judge(self, db: sqlite3.Connection, url: str, depth: int, check: Callable[[str], str]) -> tuple[str, str, str | None]:
+    def judge(self, db: sqlite3.Connection, url: str, depth: int,
+              check: Callable[[str], str]) -> tuple[str, str, str | None]:
         """(normalised url, state 'pending' or 'skipped', reason)."""
         try:
             url = self.canonical(url)
@@ -289,7 +289,12 @@ class CrawlHooks:
             if kind == "sitemap":
                 sitemaps.append(seed)
             elif kind == "feed":
-                for url in parse_feed(body, final):
+                try:
+                    items = parse_feed(body, final)
+                except ValueError as exc:
+                    log.warning("crawl %s: feed not read: %s", crawl["id"], exc)
+                    items = []
+                for url in items:
                     pages.setdefault(url, "feed")
                     listed.add(url)
             else:
@@ -312,7 +317,11 @@ class CrawlHooks:
             if got.status != 200:
                 log.warning("crawl %s: sitemap %s answered HTTP %s", crawl["id"], url, got.status)
                 continue
-            found, children = parse_sitemap(got.body, got.url)
+            try:
+                found, children = parse_sitemap(got.body, got.url)
+            except ValueError as exc:
+                log.warning("crawl %s: sitemap not read: %s", crawl["id"], exc)
+                continue
             for page in found:
                 pages.setdefault(page, "sitemap")
                 listed.add(page)
