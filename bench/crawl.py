@@ -116,10 +116,20 @@ def main() -> None:
     p.add_argument("--urls", type=int, default=1_000_000, help="frontier size (default 1,000,000)")
     p.add_argument("--concurrency", type=int, default=4, help="CAPTURE_CONCURRENCY of each worker (default 4)")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--only", choices=("crawl", "frontier"), help="run only this half")
     p.add_argument("--smoke", action="store_true", help="a few pages and 5,000 URLs: only checks that it runs")
     args = p.parse_args()
     if args.smoke:
         args.pages, args.urls = 3, 5000
+    if args.only != "frontier":
+        crawls(args)
+    if args.only != "crawl":
+        inserts, checks, peak = frontier(args.urls, random.Random(args.seed))
+        print(f"frontier with {args.urls} URLs: {inserts:,.0f} inserts/s, {checks:,.0f} duplicate checks/s, "
+              f"peak RSS {peak:.0f} MB")
+
+
+def crawls(args: argparse.Namespace) -> None:
     from tests.crawling import serve_both
     from tests.outlet import Outlet
 
@@ -143,9 +153,6 @@ def main() -> None:
         finally:
             server.shutdown()
             server.server_close()
-    inserts, checks, peak = frontier(args.urls, random.Random(args.seed))
-    print(f"frontier with {args.urls} URLs: {inserts:,.0f} inserts/s, {checks:,.0f} duplicate checks/s, "
-          f"peak RSS {peak:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from archive.catalog import connect as connect_catalog
+from archive.staff.tokens import create_token
 from archive.staff.users import create_user
 
 from .conftest import ALLOWED, ROOT, run_cli
@@ -213,7 +215,8 @@ def test_compare_page_csv_and_api(second, first, crawl_env):
     with LiveServer(settings) as server:
         path = f"/crawls/{first['id']}/compare/{second['id']}"
         assert server.get(path).status_code == 403  # staff only
-        create_user(sqlite3.connect(settings.catalog_path, isolation_level=None), "editor", PASSWORD)
+        catalog_db = connect_catalog(settings.catalog_path)
+        create_user(catalog_db, "editor", PASSWORD)
         server.post_form("/login", {"username": "editor", "password": PASSWORD})
         page = server.get(path + "?kind=removed")
         assert page.status_code == 200
@@ -226,6 +229,19 @@ def test_compare_page_csv_and_api(second, first, crawl_env):
         assert detail.status_code == 200 and "Crawl log" in detail.text
         api = server.get(f"/api/crawls/{first['id']}/compare/{second['id']}")
         assert api.status_code == 200 and set(api.json()["removed"]) == second["removed"]
+    # The API for token holders (no staff session).
+    with LiveServer(settings) as server:
+        assert server.get("/api/crawls").status_code == 401
+        _, secret = create_token(catalog_db, "crawler")
+        auth = {"Authorization": f"Bearer {secret}"}
+        log = server.get(f"/api/crawls/{first['id']}/log?state=skipped", headers=auth)
+        assert log.status_code == 200 and {"robots.txt disallows it"} <= {u["reason"] for u in log.json()["urls"]}
+        bad = server.post("/api/crawls", json={"seeds": ["ftp://kloop.kg/"]}, headers=auth)
+        assert bad.status_code == 400 and "only http and https" in bad.json()["error"]
+        done = server.post(f"/api/crawls/{first['id']}/pause", headers=auth)
+        assert done.status_code == 409 and "is done" in done.json()["error"]
+        state = server.get(f"/api/crawls/{second['id']}", headers=auth).json()
+        assert state["state"] == "done" and state["summary"]["previous_crawl"] == first["id"]
 
 
 def test_bad_crawl_requests_are_refused_with_the_fix(crawl_env, outlet):

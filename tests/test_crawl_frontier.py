@@ -130,3 +130,19 @@ def test_time_limit_ends_a_crawl_and_unqueues_its_jobs(db):
 def test_bad_specs_are_refused_naming_the_fix(spec, words):
     with pytest.raises(CrawlError, match=re.escape(words)):
         validate(CrawlSpec(**spec), lambda url: normalize_url(url))
+
+
+def test_a_scheduled_recrawl_starts_when_due_and_waits_for_the_last(db):
+    from archive.crawls.schedule import schedule_recrawls, start_due_recrawls
+
+    crawl = running_crawl(db)
+    schedule_recrawls(db, crawl["id"], 3600, now=NOW)
+    check = normalize_url
+    assert start_due_recrawls(db, check, now=NOW + timedelta(minutes=30)) == []  # not due yet
+    assert start_due_recrawls(db, check, now=NOW + timedelta(hours=2)) == []  # due, but the crawl still runs
+    change_state(db, crawl["id"], "cancel")
+    [again] = start_due_recrawls(db, check, now=NOW + timedelta(hours=2))
+    recrawl = get_crawl(db, again)
+    assert recrawl["previous_crawl_id"] == crawl["id"] and recrawl["state"] == "queued"
+    assert recrawl["seeds"] == crawl["seeds"] and recrawl["scope"] == crawl["scope"]
+    assert start_due_recrawls(db, check, now=NOW + timedelta(hours=2)) == []  # moved on by its interval

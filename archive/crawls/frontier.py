@@ -169,17 +169,14 @@ def add_urls(db: sqlite3.Connection, crawl_id: int, rows: Iterable[tuple[str, in
     """Add frontier rows (url, depth, via, state, reason, discovered_from); a URL already there is left
     as it is (``listed`` marks it named in a sitemap or feed). Returns how many were new."""
     now = utcnow()
-    added = 0
     conflict = "DO UPDATE SET listed = 1" if listed else "DO NOTHING"
-    for url, depth, via, state, reason, parent in rows:
-        cur = db.execute(
-            "INSERT INTO crawl_urls (crawl_id, url, host, depth, via, listed, state, reason, discovered_from,"
-            " created_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            f" ON CONFLICT (crawl_id, url) {conflict}",
-            (crawl_id, url, host_key(url), depth, via, int(listed), state, reason, parent, now,
-             now if state in ("skipped", "failed") else None))
-        added += cur.rowcount if not listed else 0
-    return added
+    cur = db.executemany(
+        "INSERT INTO crawl_urls (crawl_id, url, host, depth, via, listed, state, reason, discovered_from,"
+        " created_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        f" ON CONFLICT (crawl_id, url) {conflict}",
+        [(crawl_id, url, host_key(url), depth, via, int(listed), state, reason, parent, now,
+          now if state in ("skipped", "failed") else None) for url, depth, via, state, reason, parent in rows])
+    return 0 if listed else max(cur.rowcount, 0)
 
 
 def _count(db: sqlite3.Connection, sql: str, *args: Any) -> int:
