@@ -19,7 +19,7 @@ PACKAGES = ("archive", "crawler", "detect", "search")
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("crawler",),
     ("detect", "search"),
-    ("archive.settings", "archive.progress", "archive.keys", "archive.urlcheck"),
+    ("archive.settings", "archive.progress", "archive.keys", "archive.urlcheck", "archive.pgcatalog"),
     ("archive.catalog",),
     ("archive.warc",),
     ("archive.removals",),

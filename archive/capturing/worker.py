@@ -11,6 +11,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from datetime import UTC, datetime
 
 from archive import catalog
@@ -32,14 +33,15 @@ from search import open_backend
 
 log = logging.getLogger("archive.worker")
 
-HEARTBEAT_SECONDS = 5
 POLL_SECONDS = 0.2  # how often an idle worker looks for new jobs
 ONCE_HORIZON_SECONDS = 600
 
 
 def stale_after(settings: Settings) -> float:
-    """Seconds of silence after which a running job's worker is taken for dead."""
-    return max(settings.capture_timeout * 2 + 60, 6 * HEARTBEAT_SECONDS)
+    """Seconds of silence after which a running job's worker is taken for dead (its lease expires)."""
+    if settings.job_lease_seconds > 0:
+        return max(settings.job_lease_seconds, 2 * settings.job_heartbeat_seconds)
+    return max(settings.capture_timeout * 2 + 60, 6 * settings.job_heartbeat_seconds)
 
 
 class Worker:
@@ -56,7 +58,7 @@ class Worker:
         # One connection per thread: storing runs in worker threads, claiming on the loop.
         db = getattr(self._local, "db", None)
         if db is None:
-            db = self._local.db = catalog.connect(self.settings.catalog_path)
+            db = self._local.db = catalog.connect(self.settings.catalog_location)
         return db
 
     def _store(self, found: Found):
@@ -91,9 +93,13 @@ class Worker:
         self.recover()
         db = self._db()
         running: set[asyncio.Task] = set()
+        expired_at = time.monotonic()
         try:
             async with Capturer(CaptureOptions.from_settings(self.settings)) as capturer:
                 while not stop.is_set():
+                    if time.monotonic() - expired_at >= self.settings.job_heartbeat_seconds:
+                        expired_at = time.monotonic()
+                        self._take_back_expired(db)
                     self._claim_jobs(db, capturer, running)
                     # --once waits for jobs spaced out per host, not for ones postponed to a budget reset.
                     if once and not running and jobs.queued_before(db, ONCE_HORIZON_SECONDS) == 0:
@@ -102,6 +108,15 @@ class Worker:
                 await self._wind_down(running)
         finally:
             self.writer.close()
+
+    def _take_back_expired(self, db) -> None:
+        """Hand back the jobs of workers that died or fell silent past their lease, here or on
+        another machine sharing the catalog (a worker's own start does it too: `recover`)."""
+        try:
+            for job_id in jobs.recover(db, self.settings.capture_max_attempts, stale_after(self.settings)):
+                log.warning("job %s: its worker's lease expired; requeued or failed", job_id)
+        except sqlite3.OperationalError as exc:
+            log.warning("could not look for expired leases: %s", exc)
 
     def _claim_jobs(self, db, capturer: Capturer, running: set[asyncio.Task]) -> None:
         while len(running) < self.settings.capture_concurrency:
@@ -151,6 +166,8 @@ class Worker:
             stored = await asyncio.to_thread(self._store, found)
             log.info("job %s done: capture %s of %s%s", job["id"], stored.capture_id, url,
                      f", {len(stored.children)} outlink(s) queued" if found.outlinks else "")
+        except jobs.LeaseLost as exc:
+            log.warning("%s", exc)  # nothing to record: the job is the other worker's now
         except (URLRejected, UnknownVantage) as exc:
             jobs.fail(db, job["id"], str(exc), self.settings.capture_max_attempts, retry=False)
         except CaptureFailed as exc:
@@ -206,8 +223,13 @@ class Worker:
 
     async def _heartbeat(self, job_id: int) -> None:
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            jobs.heartbeat(self._db(), job_id)
+            await asyncio.sleep(self.settings.job_heartbeat_seconds)
+            try:
+                if not jobs.heartbeat(self._db(), job_id, self.name):
+                    log.warning("job %s: lease lost to another worker", job_id)
+                    return
+            except sqlite3.OperationalError as exc:  # a busy catalog: the next beat tries again
+                log.warning("job %s: heartbeat failed: %s", job_id, exc)
 
 
 def run_worker(settings: Settings, stop: threading.Event | None = None, once: bool = False) -> None:
@@ -264,7 +286,7 @@ def capture_now(settings: Settings, url: str, vantage: str | None = None) -> dic
         found = Found(url, failed=exc)
     else:
         found = Found(url, result=result)
-    db = catalog.connect(settings.catalog_path)
+    db = catalog.connect(settings.catalog_location)
     writer = RollingWarcWriter(settings.warc_dir, settings.warc_max_size, SOFTWARE)
     try:
         stored = store(found, storage_for(settings, db, writer))

@@ -94,7 +94,7 @@ def _enqueue_watch(db: sqlite3.Connection, watch: sqlite3.Row, start: datetime, 
 
 def run_scheduler(settings: Settings, stop: threading.Event, interval: float = 5.0) -> None:
     """Schedule a round every ``interval`` seconds until ``stop`` is set."""
-    db = catalog.connect(settings.catalog_path)
+    db = catalog.connect(settings.catalog_location)
     try:
         while not stop.is_set():
             try:
