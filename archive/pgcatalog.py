@@ -30,6 +30,10 @@ _TOKEN = re.compile(r"""('(?:[^']|'')*')|("(?:[^"]|"")*")|(\?)|(?<!:):([A-Za-z_]
 # `offset` is a column of records; PostgreSQL reserves the word. It is the keyword only in
 # "OFFSET <value>", so any other `offset` is quoted as a name.
 _OFFSET = re.compile(r'(?<![\w."])offset\b(?!\s+(?:\?|\d|%|:\w|\())', re.IGNORECASE)
+# A bare 1 or 0 where a condition goes (``WHERE 1 AND ...``, for "everyone may see it"): SQLite takes
+# integers as truth values, PostgreSQL wants a boolean.
+_BARE_TRUTH = re.compile(r"\b(WHERE|AND|OR|ON|NOT)(\s+)([01])(?=\s*(?:AND\b|OR\b|ORDER\b|GROUP\b|LIMIT\b|\)|$))",
+                         re.IGNORECASE)
 _SCALAR = re.compile(r"\b(max|min|instr)\s*\(", re.IGNORECASE)
 
 
@@ -71,6 +75,7 @@ def translate(sql: str) -> str:
     """A catalog statement in PostgreSQL's dialect: ``?`` and ``:name`` become psycopg's
     placeholders, a literal ``%`` is doubled, string literals and quoted names are left alone."""
     sql = _functions(_OFFSET.sub('"offset"', sql))  # the catalog's literals hold no such words
+    sql = _BARE_TRUTH.sub(lambda m: f"{m[1]}{m[2]}{'TRUE' if m[3] == '1' else 'FALSE'}", sql)
     parts, pos = [], 0
     for m in _TOKEN.finditer(sql):
         parts.append(sql[pos:m.start()])

@@ -150,7 +150,7 @@ def count_watches(db: sqlite3.Connection, at_most: int | None = None, staff: boo
         f"SELECT count(*) FROM watches WHERE active = 1 AND source IN ({_HIDDEN_SOURCES})").fetchone()[0]
     if at_most is None:
         return db.execute(COUNT_SQL).fetchone()[0] - hidden
-    found = db.execute(f"SELECT count(*) FROM ({COUNT_SQL.replace('count(*)', '1')} LIMIT ?)",
+    found = db.execute(f"SELECT count(*) FROM ({COUNT_SQL.replace('count(*)', '1')} LIMIT ?) AS counted",
                        (at_most + hidden,)).fetchone()[0]
     return min(found - hidden, at_most)
 
