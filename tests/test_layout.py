@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("crawler",),
     ("detect", "search"),
     ("archive.settings", "archive.progress", "archive.keys", "archive.urlcheck", "archive.pgcatalog"),
-    ("archive.catalog",),
+    ("archive.catalog", "archive.catalogcopy"),
     ("archive.warc",),
     ("archive.removals",),
     ("archive.capturing",),
