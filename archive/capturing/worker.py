@@ -226,7 +226,10 @@ class Worker:
             await asyncio.sleep(self.settings.job_heartbeat_seconds)
             try:
                 if not jobs.heartbeat(self._db(), job_id, self.name):
-                    log.warning("job %s: lease lost to another worker", job_id)
+                    # Ended (this worker's own store may commit while it still indexes), or taken over.
+                    job = jobs.get_job(self._db(), job_id) or {}
+                    if job.get("worker") != self.name:
+                        log.warning("job %s: lease lost to worker %s", job_id, job.get("worker"))
                     return
             except sqlite3.OperationalError as exc:  # a busy catalog: the next beat tries again
                 log.warning("job %s: heartbeat failed: %s", job_id, exc)
