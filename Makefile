@@ -15,13 +15,14 @@ ENGINE_JAR := .engine/build/search-engine-1.jar
 ENGINE_SRC := tools/search-engine/pom.xml $(wildcard tools/search-engine/src/main/java/archive/engine/*.java)
 SEARCH_ENGINE_PORT ?= 9200
 
-.PHONY: setup test-setup chromium run test lint bench clean search-engine
+.PHONY: setup test-setup chromium postgresql run test lint bench clean search-engine
 
 # What `make run` needs: the venv, Chromium, the replay viewer. Nothing else is installed for it.
 setup: $(STAMP) chromium $(REPLAY_DIR)/sw.js
 
-# What the tests need besides: pywb (round trips) and the real search engine.
-test-setup: setup $(PYWB_VENV)/bin/wayback $(ENGINE_JAR)
+# What the tests need besides: pywb (round trips), the real search engine, PostgreSQL (the catalog's
+# second engine; tests/postgres.py starts a throwaway server).
+test-setup: setup $(PYWB_VENV)/bin/wayback $(ENGINE_JAR) postgresql
 
 # pywb, the reference replay tool the round-trip tests run (tests/test_pywb.py): in its own
 # virtualenv, as it pins older dependencies than ours.
@@ -51,6 +52,16 @@ chromium: $(STAMP)
 	  echo "installing Debian's chromium"; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	else \
 	  echo "installing Playwright's chromium"; $(VENV)/bin/playwright install chromium; \
+	fi
+
+# PostgreSQL's server programs (initdb, pg_ctl), for the tests and bench/scale.py: Debian's package
+# as root; otherwise the PostgreSQL tests skip, saying so.
+postgresql:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's postgresql"; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
+	else \
+	  echo "PostgreSQL is not installed: its tests will skip (apt-get install postgresql, or set TEST_DATABASE_URL)"; \
 	fi
 
 # Java 17+ and Maven: Debian's packages as root; then the engine's jars, resolved once
@@ -88,6 +99,7 @@ bench: test-setup
 	$(PY) bench/detect.py
 	$(PY) bench/extract.py
 	$(PY) bench/schedule.py
+	$(PY) bench/scale.py
 	$(PY) bench/load.py
 
 clean:

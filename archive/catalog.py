@@ -1,7 +1,12 @@
-"""The SQLite catalog: captures, their WARC records, and capture jobs.
+"""The catalog: captures, their WARC records, and capture jobs, in SQLite or PostgreSQL.
 
 The WARC files are the source of truth; the catalog says where each capture's
 records are. A capture row is only written after its records are on disk.
+
+One set of queries serves both engines: they are written in SQLite's dialect, and
+`archive.pgcatalog` translates them for PostgreSQL (DATABASE_URL). What differs between the
+engines (starting a write transaction, the schema version, DDL types, advisory locks) is the
+`Engine` protocol, which both connection classes implement.
 """
 from __future__ import annotations
 
@@ -14,12 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from archive import pgcatalog
 from archive.keys import private_dir, private_file
 
-# Each entry moves the schema up one version (PRAGMA user_version); never edit
-# a shipped entry, append a new one.
+# Each entry moves the schema up one version (PRAGMA user_version; on PostgreSQL the schema_version
+# table); never edit a shipped entry, append a new one, in portable SQL (pgcatalog.translate_ddl).
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE captures (
@@ -300,6 +306,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN crawl_id INTEGER;
     CREATE INDEX jobs_crawl ON jobs(crawl_id, status) WHERE crawl_id IS NOT NULL;
     """,
+    # issue 22: an order's URLs in the order it lists them, without SQLite's rowid (PostgreSQL has
+    # none). Orders stored before get 0 and list their URLs alphabetically.
+    """
+    ALTER TABLE takedown_urls ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 # The one visibility rule. Staff may take a capture out of public view (visibility 'private' or
@@ -310,14 +321,14 @@ PUBLIC = "public"
 
 def visible_sql(alias: str = "captures", staff: bool = False) -> str:
     """SQL that is true for the rows of ``alias`` (a captures table) this reader may see."""
-    return "1" if staff else f"{alias}.visibility = '{PUBLIC}'"
+    return "1 = 1" if staff else f"{alias}.visibility = '{PUBLIC}'"
 
 
 def event_visible_sql(alias: str = "e", staff: bool = False) -> str:
     """SQL that is true for the removal events (table alias ``alias``) this reader may see: staff see all,
     the public those whose before and after captures are both public."""
     if staff:
-        return "1"
+        return "1 = 1"
     return (f"NOT EXISTS (SELECT 1 FROM captures hc WHERE hc.id IN ({alias}.before_capture_id,"
             f" {alias}.after_capture_id) AND NOT {visible_sql('hc')})")
 
@@ -358,15 +369,80 @@ def iso_utc(value: datetime | str | None) -> str | None:
     return to_utc(value).isoformat(timespec="auto").replace("+00:00", "Z")
 
 
-def connect(path: Path, migrate_schema: bool = True) -> sqlite3.Connection:
-    """Open the catalog; unless told not to, create it and apply pending migrations.
+class Engine(Protocol):
+    """What differs between the catalog's engines; a catalog connection (sqlite3's or
+    `pgcatalog.PgConnection`) offers sqlite3.Connection's methods and these."""
+
+    engine: str  # "sqlite" or "postgresql"
+
+    def begin(self) -> None: ...  # start a write transaction that holds the catalog's write lock
+    def schema_version(self) -> int: ...
+    def set_schema_version(self, version: int) -> None: ...
+    def run_ddl(self, statement: str) -> None: ...  # one migration statement, in the engine's types
+    def tables(self) -> list[str]: ...
+    def columns(self, table: str) -> list[str]: ...
+    def reset_ids(self, table: str) -> None: ...  # after rows were copied in with their ids
+
+    def only_one(self, lock: int) -> Any: ...  # context: yields whether this process alone holds ``lock``
+
+
+class SqliteConnection(sqlite3.Connection):
+    """A catalog connection to a SQLite file."""
+
+    engine = "sqlite"
+
+    def begin(self) -> None:
+        # BEGIN IMMEDIATE takes the write lock at the start (see `transaction`).
+        self.execute("BEGIN IMMEDIATE")
+
+    def schema_version(self) -> int:
+        return self.execute("PRAGMA user_version").fetchone()[0]
+
+    def set_schema_version(self, version: int) -> None:
+        self.execute(f"PRAGMA user_version = {int(version)}")
+
+    def run_ddl(self, statement: str) -> None:
+        self.execute(statement)
+
+    def tables(self) -> list[str]:
+        return [r[0] for r in self.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                           " AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+
+    def columns(self, table: str) -> list[str]:
+        return [r[1] for r in self.execute(f"PRAGMA table_info({table})")]
+
+    def reset_ids(self, table: str) -> None:
+        pass  # SQLite numbers new rows above the highest id anyway
+
+    @contextmanager
+    def only_one(self, lock: int) -> Iterator[bool]:
+        yield True  # a SQLite catalog has one machine; its processes already agree through the write lock
+
+
+Catalog = SqliteConnection | pgcatalog.PgConnection
+
+
+def is_database_url(where: Path | str) -> bool:
+    return isinstance(where, str) and where.startswith(("postgresql://", "postgres://"))
+
+
+def connect(path: Path | str, migrate_schema: bool = True) -> Catalog:
+    """Open the catalog (a SQLite file's path, or a postgresql:// URL); unless told not to, create it
+    and apply pending migrations.
 
     The web app migrates once at start and then opens connections per request without.
     """
+    if is_database_url(path):
+        db = pgcatalog.connect(str(path))
+        if migrate_schema:
+            migrate(db)
+        return db
+    path = Path(path)
     if migrate_schema or not path.exists():
         private_dir(path.parent)
         private_file(path)  # it holds password hashes; SQLite gives its -wal and -shm files the same mode
-    db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False,
+                         factory=SqliteConnection)
     db.row_factory = sqlite3.Row
     _use_wal(db)
     db.execute("PRAGMA synchronous=NORMAL")
@@ -377,11 +453,12 @@ def connect(path: Path, migrate_schema: bool = True) -> sqlite3.Connection:
 
 
 @contextmanager
-def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def transaction(db: Catalog) -> Iterator[Catalog]:
     """``with transaction(db):`` runs its block as one write transaction.
 
     BEGIN IMMEDIATE takes the write lock at the start, so two writers wait for each other instead
-    of failing with "database is locked" halfway through. COMMIT when the block ends, ROLLBACK when
+    of failing with "database is locked" halfway through (on PostgreSQL an advisory lock does the
+    same: `pgcatalog.PgConnection.begin`). COMMIT when the block ends, ROLLBACK when
     it raises (the exception goes on). Nested inside another transaction it is a SAVEPOINT: an
     exception undoes only the inner block's writes, and the outer block decides about the rest.
     """
@@ -396,7 +473,10 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             raise
         db.execute(f"RELEASE {name}")
         return
-    db.execute("BEGIN IMMEDIATE")
+    if hasattr(db, "begin"):
+        db.begin()
+    else:  # a bare sqlite3 connection (tests open some)
+        db.execute("BEGIN IMMEDIATE")
     try:
         yield db
         db.execute("COMMIT")
@@ -431,10 +511,10 @@ def _use_wal(db: sqlite3.Connection, patience: float = 30.0) -> None:
         pause = min(pause * 2, 0.5)
 
 
-def migrate(db: sqlite3.Connection) -> int:
+def migrate(db: Catalog) -> int:
     """Apply migrations the database has not seen; return the schema version."""
     with transaction(db):
-        version = db.execute("PRAGMA user_version").fetchone()[0]
+        version = db.schema_version()
         if version > len(MIGRATIONS):
             raise RuntimeError(
                 f"catalog schema version {version} is newer than this software knows "
@@ -443,8 +523,8 @@ def migrate(db: sqlite3.Connection) -> int:
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             for statement in script.split(";"):
                 if statement.strip():
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version = {number}")
+                    db.run_ddl(statement)
+            db.set_schema_version(number)
         if version < 6 <= len(MIGRATIONS):
             backfill_permalinks(db)  # rows from before v6 get theirs in the same transaction
     return len(MIGRATIONS)
@@ -523,8 +603,8 @@ def insert_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Ite
     row["vantage"] = row["vantage"] or "direct"
     row["lang"] = row["lang"] or ""
     row["source"] = json.dumps(row["source"], ensure_ascii=False) if row["source"] else None
-    cur = db.execute(f"INSERT INTO captures ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})", row)
-    capture_id = cur.lastrowid
+    capture_id = db.execute(f"INSERT INTO captures ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+                            " RETURNING id", row).fetchone()[0]
     db.executemany(
         "INSERT INTO records (capture_id, role, record_type, target_uri, record_id, content_type,"
         " warc_file, offset, length, payload_digest, block_digest, refers_to, warc_date, truncated)"

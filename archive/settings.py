@@ -122,6 +122,14 @@ class SettingError(ValueError):
     """A setting has a value that cannot be used; the message names it and the fix."""
 
 
+def _database_url(value: str) -> str:
+    text = value.strip()
+    if text and not text.startswith(("postgresql://", "postgres://")):
+        raise SettingError(f"DATABASE_URL {_masked_url(text)!r} is not a PostgreSQL URL: use "
+                           "postgresql://user:password@host:5432/dbname, or leave it empty for the SQLite catalog")
+    return text
+
+
 def _secret(value: Any) -> str:
     return "***" if value else ""
 
@@ -199,6 +207,14 @@ class Settings:
     shutdown_grace: float = _setting("30",
         "Seconds `serve` and `worker` give running captures to finish after SIGINT or SIGTERM; captures "
         "still fetching then are stopped and their jobs queued again without using up an attempt.", float)
+    database_url: str = _setting("",
+            "The catalog and job queue on PostgreSQL, postgresql://user:password@host:5432/dbname, shared by "
+            "workers on other machines. Empty: the SQLite file ARCHIVE_HOME/catalog.sqlite3.",
+            _database_url, _masked_url)
+    job_lease_seconds: float = _setting("0",
+            "Seconds a running job's worker may stay silent (no heartbeat) before another worker takes the "
+            "job over. 0: twice CAPTURE_TIMEOUT plus a minute.", float)
+    job_heartbeat_seconds: float = _setting("5", "Seconds between a running job's heartbeats.", float)
     max_url_length: int = _setting("2048", "Longest URL accepted for capture.", _int)
     warc_max_size: int = _setting("1000000000", "Bytes after which a WARC file is closed and a new one started.", _int)
     warc_dedup: bool = _setting("on",
@@ -302,6 +318,11 @@ class Settings:
     @property
     def catalog_path(self) -> Path:
         return self.archive_home / "catalog.sqlite3"
+
+    @property
+    def catalog_location(self) -> Path | str:
+        """What `archive.catalog.connect` opens: DATABASE_URL when set, else the SQLite file."""
+        return self.database_url or self.catalog_path
 
 
 SETTINGS: tuple[Setting, ...] = tuple(

@@ -43,6 +43,12 @@ FIGURES = {
               rf"^  ratio crawl / single captures \(1 worker\): {N}",
               rf"^frontier with {N} URLs: {N} inserts/s, {N} duplicate checks/s, peak RSS {N} MB"],
     "fidelity": [rf"^  {N}  http://news\.example\.com/$", rf"^replay fidelity over {N} pages: mean {N}, min {N}"],
+    "scale": [r"^scale benchmark \(a\): \d+ captures per run",
+              rf"^  1 worker\(s\) +{N} captures/min +ratio to 1 worker {N}",
+              rf"^scale benchmark \(b\): {N} captures",
+              rf"^  by id +postgresql +{N} ms +sqlite +{N} ms +ratio postgresql/sqlite {N}",
+              rf"^  nearest \+ records +postgresql +{N} ms .* ratio postgresql/sqlite {N}",
+              rf"^  due watches +postgresql +{N} ms .* ratio postgresql/sqlite {N}"],
     "load": [rf"^requests: {N} in {N} s = {N}/s; errors: 0$", rf"^search +{N} +{N} +{N}",
              rf"^submissions: {N} accepted; jobs done {N}, failed 0, lost 0$"],
 }

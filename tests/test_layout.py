@@ -19,8 +19,8 @@ PACKAGES = ("archive", "crawler", "detect", "search")
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("crawler",),
     ("detect", "search"),
-    ("archive.settings", "archive.progress", "archive.keys", "archive.urlcheck"),
-    ("archive.catalog",),
+    ("archive.settings", "archive.progress", "archive.keys", "archive.urlcheck", "archive.pgcatalog"),
+    ("archive.catalog", "archive.catalogcopy"),
     ("archive.warc",),
     ("archive.removals",),
     ("archive.capturing",),

@@ -187,7 +187,7 @@ def _commit(found: Found, into: Storage, row: dict[str, Any], refs: list[RecordR
         children: list[int] = []
         if found.job is not None:
             children = queue_children(into.db, found.job, _within_budget(into, found.outlinks))
-            jobs.finish(into.db, found.job["id"], capture_id)
+            jobs.finish(into.db, found.job["id"], capture_id, found.job.get("worker"))
         if found.on_stored is not None:
             found.on_stored(into.db, capture_id)
     return capture_id, change, children

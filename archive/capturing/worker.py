@@ -11,6 +11,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -34,7 +35,6 @@ from search import open_backend
 
 log = logging.getLogger("archive.worker")
 
-HEARTBEAT_SECONDS = 5
 POLL_SECONDS = 0.2  # how often an idle worker looks for new jobs
 ONCE_HORIZON_SECONDS = 600
 
@@ -62,8 +62,10 @@ HOOK_POLL_SECONDS = 0.5
 
 
 def stale_after(settings: Settings) -> float:
-    """Seconds of silence after which a running job's worker is taken for dead."""
-    return max(settings.capture_timeout * 2 + 60, 6 * HEARTBEAT_SECONDS)
+    """Seconds of silence after which a running job's worker is taken for dead (its lease expires)."""
+    if settings.job_lease_seconds > 0:
+        return max(settings.job_lease_seconds, 2 * settings.job_heartbeat_seconds)
+    return max(settings.capture_timeout * 2 + 60, 6 * settings.job_heartbeat_seconds)
 
 
 class Worker:
@@ -81,7 +83,7 @@ class Worker:
         # One connection per thread: storing runs in worker threads, claiming on the loop.
         db = getattr(self._local, "db", None)
         if db is None:
-            db = self._local.db = catalog.connect(self.settings.catalog_path)
+            db = self._local.db = catalog.connect(self.settings.catalog_location)
         return db
 
     def _store(self, found: Found):
@@ -116,10 +118,14 @@ class Worker:
         self.recover()
         db = self._db()
         running: set[asyncio.Task] = set()
+        expired_at = time.monotonic()
         try:
             async with Capturer(CaptureOptions.from_settings(self.settings)) as capturer:
                 polled = 0.0
                 while not stop.is_set():
+                    if time.monotonic() - expired_at >= self.settings.job_heartbeat_seconds:
+                        expired_at = time.monotonic()
+                        self._take_back_expired(db)
                     if self.hooks is not None and loop_time() - polled >= HOOK_POLL_SECONDS:
                         polled = loop_time()
                         if await asyncio.to_thread(self.hooks.poll) and not running:
@@ -132,6 +138,15 @@ class Worker:
                 await self._wind_down(running)
         finally:
             self.writer.close()
+
+    def _take_back_expired(self, db) -> None:
+        """Hand back the jobs of workers that died or fell silent past their lease, here or on
+        another machine sharing the catalog (a worker's own start does it too: `recover`)."""
+        try:
+            for job_id in jobs.recover(db, self.settings.capture_max_attempts, stale_after(self.settings)):
+                log.warning("job %s: its worker's lease expired; requeued or failed", job_id)
+        except sqlite3.OperationalError as exc:
+            log.warning("could not look for expired leases: %s", exc)
 
     def _claim_jobs(self, db, capturer: Capturer, running: set[asyncio.Task]) -> None:
         while len(running) < self.settings.capture_concurrency:
@@ -182,6 +197,8 @@ class Worker:
             stored = await asyncio.to_thread(self._store, found)
             log.info("job %s done: capture %s of %s%s", job["id"], stored.capture_id, url,
                      f", {len(stored.children)} outlink(s) queued" if found.outlinks else "")
+        except jobs.LeaseLost as exc:
+            log.warning("%s", exc)  # nothing to record: the job is the other worker's now
         except (URLRejected, UnknownVantage) as exc:
             jobs.fail(db, job["id"], str(exc), self.settings.capture_max_attempts, retry=False)
         except CaptureFailed as exc:
@@ -247,8 +264,16 @@ class Worker:
 
     async def _heartbeat(self, job_id: int) -> None:
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            jobs.heartbeat(self._db(), job_id)
+            await asyncio.sleep(self.settings.job_heartbeat_seconds)
+            try:
+                if not jobs.heartbeat(self._db(), job_id, self.name):
+                    # Ended (this worker's own store may commit while it still indexes), or taken over.
+                    job = jobs.get_job(self._db(), job_id) or {}
+                    if job.get("worker") != self.name:
+                        log.warning("job %s: lease lost to worker %s", job_id, job.get("worker"))
+                    return
+            except sqlite3.OperationalError as exc:  # a busy catalog: the next beat tries again
+                log.warning("job %s: heartbeat failed: %s", job_id, exc)
 
 
 def run_worker(settings: Settings, stop: threading.Event | None = None, once: bool = False,
@@ -310,7 +335,7 @@ def capture_now(settings: Settings, url: str, vantage: str | None = None) -> dic
         found = Found(url, failed=exc)
     else:
         found = Found(url, result=result)
-    db = catalog.connect(settings.catalog_path)
+    db = catalog.connect(settings.catalog_location)
     writer = RollingWarcWriter(settings.warc_dir, settings.warc_max_size, SOFTWARE)
     try:
         stored = store(found, storage_for(settings, db, writer))

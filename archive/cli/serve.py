@@ -42,7 +42,7 @@ def worker(settings: Settings, args) -> int:
     scheduler_stop = None
     if not args.no_scheduler and args.once:
         # One round, so watches due now are captured before the queue runs dry.
-        with closing(catalog.connect(settings.catalog_path)) as db:
+        with closing(catalog.connect(settings.catalog_location)) as db:
             schedule_due(db, settings)
     elif not args.no_scheduler:
         scheduler_stop = start_scheduler_thread(settings)[1]

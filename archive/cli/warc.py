@@ -30,7 +30,7 @@ def export_wacz(settings: Settings, args) -> int:
     from archive.warc.wacz import WaczError, export_wacz, select_captures
     from search import QuerySyntaxError, open_backend
 
-    db = catalog.connect(settings.catalog_path)
+    db = catalog.connect(settings.catalog_location)
     backend = open_backend(settings.search_backend, settings.index_dir, settings) if args.query is not None else None
     try:
         chosen = select_captures(db, settings.archive_name, ids=args.capture or (), query=args.query,
@@ -63,7 +63,7 @@ def verify(settings: Settings, args) -> int:
     from archive import catalog
     from archive.warc.verify import verify_archive
 
-    db = catalog.connect(settings.catalog_path)
+    db = catalog.connect(settings.catalog_location)
     try:
         report = verify_archive(db, settings.warc_dir, args.capture,
                                 progress=lambda line: print(line, file=sys.stderr, flush=True),

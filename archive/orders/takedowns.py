@@ -195,7 +195,8 @@ def _save_document(db: sqlite3.Connection, settings: Settings, takedown_id: int,
 
 def _set_urls(db: sqlite3.Connection, takedown_id: int, urls: list[str]) -> None:
     db.execute("DELETE FROM takedown_urls WHERE takedown_id = ?", (takedown_id,))
-    db.executemany("INSERT INTO takedown_urls (takedown_id, url) VALUES (?, ?)", [(takedown_id, u) for u in urls])
+    db.executemany("INSERT INTO takedown_urls (takedown_id, url, position) VALUES (?, ?, ?)",
+                   [(takedown_id, u, i) for i, u in enumerate(urls, start=1)])
 
 
 def _watch(db: sqlite3.Connection, settings: Settings, takedown_id: int, urls: list[str]) -> None:
@@ -219,9 +220,8 @@ def create_takedown(db: sqlite3.Connection, settings: Settings, data: Mapping[st
     now = utcnow()
     with transaction(db):
         cols = (*ROW_FIELDS, "created_at", "updated_at", "created_by")
-        cur = db.execute(f"INSERT INTO takedowns ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                         (*values.values(), now, now, user_id))
-        takedown_id = cur.lastrowid
+        takedown_id = db.execute(f"INSERT INTO takedowns ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+                                 " RETURNING id", (*values.values(), now, now, user_id)).fetchone()[0]
         sha256 = _save_document(db, settings, takedown_id, doc) if doc else None
         _set_urls(db, takedown_id, loaded["urls"])
         audit.record(db, user_id, "takedown.create", f"takedown:{takedown_id}",
@@ -288,7 +288,7 @@ def _reindex(db: sqlite3.Connection, settings: Settings, backend: Any, urls: lis
 
 
 def _with_urls(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
-    urls = [r[0] for r in db.execute("SELECT url FROM takedown_urls WHERE takedown_id = ? ORDER BY rowid",
+    urls = [r[0] for r in db.execute("SELECT url FROM takedown_urls WHERE takedown_id = ? ORDER BY position, url",
                                      (row["id"],))]
     return dict(row) | {"urls": urls}
 

@@ -351,7 +351,7 @@ def import_warcs(settings, paths: Iterable[Path], stream=None) -> ImportReport:
     from search import open_backend
 
     files = check_files(paths)  # all of them first: a bad name stores nothing
-    db = catalog.connect(settings.catalog_path)
+    db = catalog.connect(settings.catalog_location)
     backend = open_backend(settings.search_backend, settings.index_dir, settings)
     judge = OutcomeJudge.from_settings(settings)
     country_of = vantage_countries(settings.capture_vantages)

@@ -76,10 +76,10 @@ def apply_capture(db: sqlite3.Connection, capture_id: int, country_of: CountryOf
     scope = "country" if ok_elsewhere else "source"
     cur = db.execute(
         "INSERT INTO removal_events (url, vantage, country, outcome, scope, before_capture_id, after_capture_id,"
-        " last_ok_at, first_removed_at, evidence_capture_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " last_ok_at, first_removed_at, evidence_capture_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (c["url"], c["vantage"], c["vantage_country"] or country_of(c["vantage"]), c["outcome"], scope,
          before["id"], c["id"], before["captured_at"], c["captured_at"], c["id"]))
-    return {"opened": cur.lastrowid, "scope": scope}
+    return {"opened": cur.fetchone()[0], "scope": scope}
 
 
 def strength(outcome: str | None, evidence: str | dict | None) -> int:

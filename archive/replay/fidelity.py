@@ -116,7 +116,7 @@ def measure(settings, capture_ids, replay_origin: str, browser) -> list[dict]:
     from archive import catalog
     from archive.warc.store import read_payload
 
-    db = catalog.connect(settings.catalog_path, migrate_schema=False)
+    db = catalog.connect(settings.catalog_location, migrate_schema=False)
     width, height = settings.capture_viewport
     results = []
     try:

@@ -53,7 +53,7 @@ class ReplayData:
         self._lock = threading.Lock()
 
     def _db(self):
-        return catalog.connect(self.settings.catalog_path, migrate_schema=False)
+        return catalog.connect(self.settings.catalog_location, migrate_schema=False)
 
     def info(self, capture_id: int) -> dict | None:
         db = self._db()
