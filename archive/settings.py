@@ -75,6 +75,21 @@ def _host_rules(value: str) -> str:
     return value
 
 
+def _warc_store(value: str) -> str:
+    value = value.strip()
+    if value and (not value.startswith("s3://") or not value[5:].split("/", 1)[0]):
+        raise SettingError(f"WARC_STORE={value!r} is not s3://bucket/prefix; leave it empty to keep WARC files "
+                           f"in ARCHIVE_HOME/warcs")
+    return value.rstrip("/")
+
+
+def _multipart(value: str) -> int:
+    size = _int(value)
+    if size < 5 << 20:
+        raise ValueError("S3 refuses parts under 5 MiB (5242880 bytes)")
+    return size
+
+
 def _viewport(value: str) -> tuple[int, int]:
     w, _, h = value.lower().partition("x")
     return int(w), int(h)
@@ -204,6 +219,18 @@ class Settings:
     warc_dedup: bool = _setting("on",
             "Write a response whose payload is already archived as a revisit record pointing to it (on/off).",
             _bool)
+    warc_store: str = _setting("",
+            "Where finished WARC files are kept: empty for ARCHIVE_HOME/warcs on this disk, or "
+            "s3://bucket/prefix for an S3-compatible object store (AWS S3, SeaweedFS, MinIO, Ceph RGW, "
+            "Cloudflare R2; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or boto3's other usual "
+            "places). Files are written in ARCHIVE_HOME/warcs, uploaded when closed, then removed there.",
+            _warc_store)
+    s3_endpoint_url: str = _setting("",
+            "S3 endpoint for WARC_STORE, e.g. http://127.0.0.1:8333 (SeaweedFS), https://<account>.r2."
+            "cloudflarestorage.com (R2). Empty: AWS S3 in AWS_DEFAULT_REGION.")
+    s3_multipart_threshold: int = _setting("67108864",
+            "Bytes from which a WARC file is uploaded in parts of this size (multipart upload); at least 5 MiB.",
+            _multipart)
     search_backend: str = _setting("tantivy",
             "Search engine: tantivy (embedded, in ARCHIVE_HOME/index) or elasticsearch (ELASTICSEARCH_URL).")
     replay_port: int = _setting("8001",
