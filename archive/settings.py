@@ -90,6 +90,16 @@ def _multipart(value: str) -> int:
     return size
 
 
+def _limit_storage(value: str) -> str:
+    value = value.strip() or "memory://"
+    scheme = value.partition("://")[0]
+    if scheme not in ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster", "redis+unix", "valkey",
+                      "valkeys", "memcached", "mongodb", "mongodb+srv"):
+        raise SettingError(f"RATE_LIMIT_STORAGE={value!r} is not a storage flask-limiter knows; use memory:// "
+                           f"or redis://host:6379/0")
+    return value
+
+
 def _viewport(value: str) -> tuple[int, int]:
     w, _, h = value.lower().partition("x")
     return int(w), int(h)
@@ -276,6 +286,10 @@ class Settings:
     rate_limit_anonymous: str = _setting("5/minute",
             "Capture submissions allowed per IP address without an API token (flask-limiter syntax).")
     rate_limit_token: str = _setting("60/minute", "Capture submissions allowed per API token.")
+    rate_limit_storage: str = _setting("memory://",
+            "Where rate-limit counters are kept (flask-limiter's storage URI): memory:// (each process its own), "
+            "or redis://host:6379/0 (rediss:// for TLS, redis+sentinel://, redis+cluster://) so every web server "
+            "counts against one limit.", _limit_storage, _masked_url)
     host_daily_bytes: int = _setting("2000000000",
             "Bytes the archive captures from one host per UTC day; further submissions for it are refused.", _int)
     outlinks_max: int = _setting("20", "Most outlinks of a page captured when a submission asks for them.", _int)
@@ -329,6 +343,19 @@ class Settings:
     @property
     def catalog_path(self) -> Path:
         return self.archive_home / "catalog.sqlite3"
+
+
+def check_shared_deployment(settings: Settings) -> None:
+    """Refuse, naming the fix, what cannot work once several machines share the catalog (DATABASE_URL).
+
+    An embedded tantivy index lives in one machine's ARCHIVE_HOME/index: the captures other machines
+    store would never be found, and each web server would answer from a different index.
+    """
+    if getattr(settings, "database_url", "") and settings.search_backend == "tantivy":
+        raise SettingError("DATABASE_URL is set (a catalog shared by several machines), but SEARCH_BACKEND=tantivy "
+                           "keeps the search index in this machine's ARCHIVE_HOME/index, which the other machines "
+                           "never see: set SEARCH_BACKEND=elasticsearch and ELASTICSEARCH_URL (one index for every "
+                           "process), then `python -m archive reindex` once to fill it")
 
 
 SETTINGS: tuple[Setting, ...] = tuple(

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 from contextlib import closing
 
-from archive.settings import Settings
+from archive.settings import SettingError, Settings, check_shared_deployment
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -22,8 +23,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     w.set_defaults(run=worker)
 
 
+def refused(settings: Settings) -> bool:
+    """Say why these settings cannot run a shared deployment's process, if they cannot."""
+    try:
+        check_shared_deployment(settings)
+    except SettingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return True
+    return False
+
+
 def serve(settings: Settings, args) -> int:
     from archive.web.server import serve
+
+    if refused(settings):
+        return 2
 
     serve(settings, args.host or settings.archive_host, args.port or settings.archive_port,
           worker=not args.no_worker)
@@ -35,6 +49,8 @@ def worker(settings: Settings, args) -> int:
     from archive.capturing.worker import run_worker
     from archive.watches.scheduler import schedule_due, start_scheduler_thread
 
+    if refused(settings):
+        return 2
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
