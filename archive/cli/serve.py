@@ -19,8 +19,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     w = sub.add_parser("worker", help="run queued captures without the web app")
     w.add_argument("--once", action="store_true", help="exit when the queue is empty")
     w.add_argument("--no-scheduler", action="store_true", help="do not queue captures of due watched URLs")
+    sc = sub.add_parser("scheduler", help="only queue captures of due watched URLs (workers run them elsewhere)")
     s.set_defaults(run=serve)
     w.set_defaults(run=worker)
+    sc.set_defaults(run=scheduler)
 
 
 def refused(settings: Settings) -> bool:
@@ -66,4 +68,17 @@ def worker(settings: Settings, args) -> int:
     finally:
         if scheduler_stop:
             scheduler_stop.set()
+    return 0
+
+
+def scheduler(settings: Settings, args) -> int:
+    """The watch scheduler alone, in the foreground, until SIGTERM or SIGINT (a deployment's own process)."""
+    from archive.watches.scheduler import run_scheduler
+
+    if refused(settings):
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    run_scheduler(settings, stop)
     return 0
