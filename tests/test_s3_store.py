@@ -263,3 +263,40 @@ def test_a_capture_by_chromium_lands_in_the_bucket(s3_settings, seaweed, s3_buck
     check = run_cli(store_env, "verify")
     assert check.returncode == 0, check.stdout + check.stderr
     assert "all digests and catalog entries match" in check.stdout, check.stdout
+
+
+def test_imports_go_to_the_bucket_and_a_lost_catalog_comes_back_from_it(s3_settings, seaweed, s3_bucket,  # noqa: F811
+                                                                        tmp_path):
+    from .test_import import browsertrix_warc
+    from .test_reindex import _captures, _records, _search_ids
+
+    builder = ArchiveBuilder(s3_settings)
+    try:
+        builder.add(URL, TITLE, TEXT, lang="ru")
+    finally:
+        builder.close()
+    env = cli_env(s3_settings, seaweed, s3_bucket)
+    warc = browsertrix_warc(tmp_path / "crawl.warc.gz")
+    imported = run_cli(env, "import", str(warc))
+    assert imported.returncode == 0, imported.stderr
+    assert spool_warcs(s3_settings) == []
+    keys = sorted(objects(seaweed, s3_bucket))
+    assert len(keys) == 2 and any(key.startswith("warcs/import-") for key in keys)
+    with catalog.connect(s3_settings.catalog_path) as db:
+        captures, records = _captures(db), _records(db)
+    assert len(captures) == 3  # ours, and the two pages of the imported crawl
+    for path in s3_settings.archive_home.glob("catalog.sqlite3*"):  # the machine is gone; the bucket is not
+        path.unlink()
+
+    rebuilt = run_cli(env, "reindex", "--catalog")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    with catalog.connect(s3_settings.catalog_path) as db:  # new ids, in file-name order: compare the rest
+        again = _captures(db)
+        # The imported pages come back as they were; ours (a test-made row) with its URL, page digest, records.
+        assert sorted(map(repr, again[:2])) == sorted(map(repr, captures[1:]))
+        assert (again[2]["url"], again[2]["sha256"]) == (captures[0]["url"], captures[0]["sha256"])
+        assert sorted(_records(db)) == sorted(records)
+        found = db.execute("SELECT id FROM captures WHERE title LIKE '%zanzibarite%' OR url LIKE '%zanzibar%'"
+                           ).fetchall()
+    assert _search_ids(s3_settings, "zanzibarite mine") == [str(row[0]) for row in found] != []
+    assert spool_warcs(s3_settings) == []  # the downloads for the walk are gone
