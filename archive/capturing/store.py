@@ -242,7 +242,7 @@ def store_capture(found: Found, into: Storage) -> Stored:
         into.backend.add([index_doc(into.db, row, extracted.text, into.country_of)])
         set_indexed(into.db, capture_id)
         if change:  # an event opened or closed: earlier captures' "removed" flags changed
-            reindex_url(into.db, into.backend, into.writer.warc_dir, result.url, into.country_of)
+            reindex_url(into.db, into.backend, into.writer.store, result.url, into.country_of)
     return Stored(capture_id, refs, children)
 
 
@@ -272,5 +272,5 @@ def store_unreachable(found: Found, into: Storage) -> Stored:
         "watch_id": job.get("watch_id"), "vantage_country": provenance_country(failed.provenance),
     }, refs, None)
     if into.backend is not None and change:
-        reindex_url(into.db, into.backend, into.writer.warc_dir, url, into.country_of)
+        reindex_url(into.db, into.backend, into.writer.store, url, into.country_of)
     return Stored(capture_id, refs, children)

@@ -28,6 +28,7 @@ from archive.removals.events import CountryOf, vantage_countries
 from archive.removals.outcomes import OutcomeJudge
 from archive.settings import Settings
 from archive.urlcheck import url_checker
+from archive.warc.objects import warc_store
 from archive.warc.store import RollingWarcWriter, recover_orphans
 from crawler import CaptureFailed, CaptureOptions, Capturer, URLRejected
 from crawler.vantage import UnknownVantage, vantage_named
@@ -73,7 +74,7 @@ class Worker:
         self.settings = settings
         self.hooks = hooks
         self.name = jobs.worker_name()
-        self.writer = RollingWarcWriter(settings.warc_dir, settings.warc_max_size, SOFTWARE)
+        self.writer = RollingWarcWriter(warc_store(settings), settings.warc_max_size, SOFTWARE)
         self.judge = OutcomeJudge.from_settings(settings)
         self.country_of = vantage_countries(settings.capture_vantages)
         self._local = threading.local()
@@ -102,10 +103,12 @@ class Worker:
         before the catalog kept vantage countries theirs."""
         for name in recover_orphans(self.settings.warc_dir):
             log.warning("finished WARC file %s left open by a stopped worker", name)
+        for name in warc_store(self.settings).publish_pending():  # closed, but not stored before a crash
+            log.warning("stored WARC file %s, left in %s by a stopped worker", name, self.settings.warc_dir)
         for job_id in jobs.recover(self._db(), self.settings.capture_max_attempts, stale_after(self.settings),
                                    restarting=self.name):
             log.warning("job %s was interrupted; requeued or failed", job_id)
-        if filled := fill_vantage_countries(self._db(), self.settings.warc_dir, self.country_of):
+        if filled := fill_vantage_countries(self._db(), warc_store(self.settings), self.country_of):
             log.info("kept the vantage country of %d earlier capture(s)", filled)
 
     async def run(self, stop: threading.Event, once: bool = False) -> None:
@@ -336,7 +339,7 @@ def capture_now(settings: Settings, url: str, vantage: str | None = None) -> dic
     else:
         found = Found(url, result=result)
     db = catalog.connect(settings.catalog_location)
-    writer = RollingWarcWriter(settings.warc_dir, settings.warc_max_size, SOFTWARE)
+    writer = RollingWarcWriter(warc_store(settings), settings.warc_max_size, SOFTWARE)
     try:
         stored = store(found, storage_for(settings, db, writer))
     finally:

@@ -9,6 +9,7 @@ import time
 from contextlib import closing
 
 from archive.settings import Settings
+from archive.warc.objects import warc_store
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -94,7 +95,7 @@ def _waiting(p: argparse.ArgumentParser, wait_flag: bool = True) -> None:
 def _db(settings: Settings):
     from archive import catalog
 
-    return catalog.connect(settings.catalog_path)
+    return catalog.connect(settings.catalog_location)
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -289,7 +290,7 @@ def export_cmd(settings: Settings, args) -> int:
 
     with closing(_db(settings)) as db:
         try:
-            package = export_crawl(db, settings.warc_dir, args.id, args.output, progress_cb=step)
+            package = export_crawl(db, warc_store(settings), args.id, args.output, progress_cb=step)
         except (CrawlError, WaczError, WarcStoreError) as exc:
             return _fail(str(exc), 1)
     bar.done()
@@ -323,7 +324,7 @@ def compare_cmd(settings: Settings, args) -> int:
 
     with closing(_db(settings)) as db:
         try:
-            result = compare(db, settings.warc_dir, args.earlier, args.later, settings.change_threshold)
+            result = compare(db, warc_store(settings), args.earlier, args.later, settings.change_threshold)
         except CrawlError as exc:
             return _fail(str(exc))
     if args.json:

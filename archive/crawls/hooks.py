@@ -160,7 +160,7 @@ class CrawlHooks:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = self._local.db = catalog.connect(self.settings.catalog_path)
+            db = self._local.db = catalog.connect(self.settings.catalog_location)
         return db
 
     def decider(self, db: sqlite3.Connection, crawl: dict[str, Any]) -> Decider:

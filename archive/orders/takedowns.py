@@ -23,6 +23,7 @@ from archive.orders.documents import read_document as _read_document
 from archive.settings import Settings
 from archive.staff import audit
 from archive.urlcheck import url_checker, url_variants
+from archive.warc.objects import warc_store
 from crawler.netpolicy import URLRejected
 
 ACTIONS_DEMANDED = ("remove", "block", "geo-block")
@@ -185,7 +186,7 @@ def _row_values(loaded: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _save_document(db: sqlite3.Connection, settings: Settings, takedown_id: int, doc: Any) -> str:
-    stored = store_document(settings.warc_dir, settings.warc_max_size, takedown_id, doc)
+    stored = store_document(warc_store(settings), settings.warc_max_size, takedown_id, doc)
     db.execute("UPDATE takedowns SET document_name = ?, document_type = ?, document_sha256 = ?,"
                " document_record_id = ?, document_warc_file = ?, document_offset = ?, document_length = ?"
                " WHERE id = ?", (stored.name, stored.content_type, stored.sha256, stored.record_id,
@@ -284,7 +285,7 @@ def _reindex(db: sqlite3.Connection, settings: Settings, backend: Any, urls: lis
     from archive.removals.events import vantage_countries
 
     for url in dict.fromkeys(urls):
-        reindex_url(db, backend, settings.warc_dir, url, vantage_countries(settings.capture_vantages))
+        reindex_url(db, backend, warc_store(settings), url, vantage_countries(settings.capture_vantages))
 
 
 def _with_urls(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
@@ -322,7 +323,7 @@ def read_document(settings: Settings, row: Mapping[str, Any]) -> bytes:
     """The order's document, its SHA-256 checked against the row; ``LookupError`` if it has none."""
     if not row.get("document_warc_file"):
         raise LookupError(f"takedown order {row['id']} has no document")
-    return _read_document(settings.warc_dir, row["document_warc_file"], row["document_offset"],
+    return _read_document(warc_store(settings), row["document_warc_file"], row["document_offset"],
                           row["document_length"], row["document_sha256"])
 
 

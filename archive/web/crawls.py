@@ -29,6 +29,7 @@ from archive.crawls.frontier import (
     validate,
 )
 from archive.urlcheck import url_checker
+from archive.warc.objects import warc_store
 from archive.warc.wacz import MEDIA_TYPE, WaczError
 from archive.web.db import get_db, get_settings, is_staff
 from archive.web.errors import error_response
@@ -169,7 +170,7 @@ def compare_csv(earlier: int, later: int) -> Response:
 def _compare(earlier: int, later: int) -> dict[str, Any]:
     _crawl_or_404(earlier), _crawl_or_404(later)
     try:
-        return compare(get_db(), get_settings().warc_dir, earlier, later, get_settings().change_threshold)
+        return compare(get_db(), warc_store(get_settings()), earlier, later, get_settings().change_threshold)
     except CrawlError as exc:
         abort(400, str(exc))
 
@@ -185,7 +186,7 @@ def _wacz(crawl_id: int) -> Response:
     _crawl_or_404(crawl_id)
     package = tempfile.TemporaryFile()
     try:
-        write_crawl_wacz(package, get_db(), get_settings().warc_dir, crawl_id)
+        write_crawl_wacz(package, get_db(), warc_store(get_settings()), crawl_id)
         size = package.tell()
         package.seek(0)
     except WaczError as exc:
