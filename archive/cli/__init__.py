@@ -9,10 +9,10 @@ import argparse
 import logging
 import sys
 
-from archive.cli import capture, rebuild, search, serve, settings, token, user, warc, watch
+from archive.cli import capture, orders, rebuild, search, serve, settings, token, user, warc, watch
 from archive.settings import SettingError, Settings
 
-COMMAND_GROUPS = (serve, capture, search, warc, watch, rebuild, token, user, settings)
+COMMAND_GROUPS = (serve, capture, search, warc, watch, orders, rebuild, token, user, settings)
 
 
 def build_parser() -> argparse.ArgumentParser:

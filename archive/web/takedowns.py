@@ -183,11 +183,22 @@ def takedown_json(t: dict[str, Any], evidence: list[dict[str, Any]] | None = Non
                              "effective_on", "action_demanded", "action_reported", "summary", "created_at",
                              "updated_at")}
     out |= {"country_name": country_name(t["country"]), "urls": t["urls"], "document": doc,
+            "register": _register_json(t),
             "links": {"self": url_for("takedowns.api_detail", takedown_id=t["id"]),
                       "page": url_for("takedowns.detail", takedown_id=t["id"])}}
     if evidence is not None:
         out["evidence"] = evidence
     return out
+
+
+def _register_json(t: dict[str, Any]) -> dict[str, Any] | None:
+    """Where an imported order came from (issue 17), None for one staff entered."""
+    if not t.get("register"):
+        return None
+    return {"name": t["register"], "key": t["register_key"], "source": t["register_source"],
+            "listed_at": t["listed_at"], "lifted_on": t["lifted_on"], "authority_normalized": t["authority_normalized"],
+            "lifted_urls": t.get("lifted_urls", {}), "domains": t.get("domains", []),
+            "redacted_urls": t["redacted_urls"]}
 
 
 @bp.get("/api/takedowns")
