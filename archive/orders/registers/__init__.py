@@ -126,6 +126,7 @@ class _Run:
     watch: Callable[[int | None, str], bool] | None
     reindex: list[str] | None
     stale: bool = False  # a listing older than one imported before: it neither lifts nor relists
+    snapshot: bool = False  # only a listing moves listed_at on: a notice imported again is unchanged
 
 
 def import_entries(db: sqlite3.Connection, settings: Any, register: str, items: Iterable[Entry | BadRow], source: str,
@@ -143,7 +144,7 @@ def import_entries(db: sqlite3.Connection, settings: Any, register: str, items: 
     """
     report = report or Report(register)
     now = utcnow()
-    run = _Run(db, register, source, listed_at or now, now, report, settings, watch, reindex)
+    run = _Run(db, register, source, listed_at or now, now, report, settings, watch, reindex, snapshot=snapshot)
     newest = db.execute("SELECT max(listed_at) FROM register_imports WHERE register = ?", (register,)).fetchone()[0]
     if snapshot and newest is not None and newest > run.listed_at:
         run.stale = True
@@ -158,7 +159,7 @@ def import_entries(db: sqlite3.Connection, settings: Any, register: str, items: 
                     report.reject(item)
                 else:
                     _write(run, item)
-        if progress:
+        if progress and len(batch) == BATCH:  # a long import says how far it is
             progress(report)
     if snapshot and not run.stale:
         _lift(run)
@@ -202,7 +203,7 @@ def _write(run: _Run, e: Entry) -> None:
         if row["lifted_on"] is not None and not run.stale:  # listed again: the order is back in force
             db.execute("UPDATE takedowns SET lifted_on = NULL WHERE id = ?", (takedown_id,))
             changed = True
-        if row["listed_at"] is None or row["listed_at"] < run.listed_at:
+        if run.snapshot and (row["listed_at"] is None or row["listed_at"] < run.listed_at):
             db.execute("UPDATE takedowns SET listed_at = ? WHERE id = ?", (run.listed_at, takedown_id))
     for url in e.urls:
         changed |= _write_url(run, takedown_id, url, fresh=row is None)
@@ -234,7 +235,7 @@ def _write_url(run: _Run, takedown_id: int, url: str, fresh: bool = False) -> bo
             run.reindex.append(url)
     elif run.stale:
         return False
-    elif old["lifted_on"] is not None or (old["listed_at"] or "") < run.listed_at:
+    elif old["lifted_on"] is not None or (run.snapshot and (old["listed_at"] or "") < run.listed_at):
         db.execute("UPDATE takedown_urls SET listed_at = ?, lifted_on = NULL WHERE takedown_id = ? AND url = ?",
                    (max(run.listed_at, old["listed_at"] or ""), takedown_id, url))
     if run.watch is not None and run.watch(takedown_id, url):

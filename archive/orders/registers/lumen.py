@@ -10,6 +10,7 @@ count), never guessed. ``LumenClient`` fetches the same JSON through Lumen's API
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -64,9 +65,9 @@ def _unwrap(item: Any) -> tuple[str, Any]:
     if isinstance(item, dict) and len(item) == 1:
         (kind, fields), = item.items()
         if isinstance(fields, dict):
-            return str(fields.get("type") or kind), fields
-    if isinstance(item, dict):
-        return str(item.get("type") or ""), item
+            return kind, fields
+    if isinstance(item, dict):  # a search result names its type: "Dmca", "CourtOrder"
+        return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", str(item.get("type") or "")).lower(), item
     return "", item
 
 
