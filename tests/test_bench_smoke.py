@@ -40,9 +40,10 @@ FIGURES = {
                 rf"^  bytes stored per capture, all records: +dedup +{N} +no dedup +{N}"],
     "fidelity": [rf"^  {N}  http://news\.example\.com/$", rf"^replay fidelity over {N} pages: mean {N}, min {N}"],
     "orders": [rf"^rkn import benchmark: {N} rows, {N} MB dump \(Windows-1251\)",
-               rf"^  first import +{N} rows/s +\({N} orders added, 0 rejected\)",
-               rf"^  same dump again {N} rows/s +\(0 added, 0 updated, 0 lifted\)",
-               rf"^  bare read\+split {N} rows/s +ratio import/bare {N}", rf"^peak RSS: {N} MB"],
+               rf"^  first import +{N} rows/s, {N} rows/CPU-s +\({N} orders added, 0 rejected\)",
+               rf"^  same dump again {N} rows/s, {N} rows/CPU-s +\(0 added, 0 updated, 0 lifted\)",
+               rf"^  bare read\+split {N} rows/s, {N} rows/CPU-s +ratio import/bare {N} \(CPU\)",
+               rf"^peak RSS: {N} MB"],
     "load": [rf"^requests: {N} in {N} s = {N}/s; errors: 0$", rf"^search +{N} +{N} +{N}",
              rf"^submissions: {N} accepted; jobs done {N}, failed 0, lost 0$"],
 }
