@@ -521,3 +521,30 @@ def test_order_and_removal_pages_show_history_status_and_ooni(web_settings, web_
     api = web_server.get(f"/api/takedowns/{order_id}").json()
     assert api["register"]["name"] == "rkn" and api["evidence"][0]["status"]["blocked_in"] == ["IT"]
     assert web_server.get(f"/api/removals/{event}").json()["blocking"][0]["blocking"] == "dns"
+
+
+def test_search_filters_by_order_and_register(web_settings, monkeypatch, capsys):
+    from .webapp import ArchiveBuilder, LiveServer
+
+    builder = ArchiveBuilder(web_settings)
+    named = builder.add("https://blocked.example.org/story", "Blocked story", ["A story the register lists."])
+    builder.add("https://free.example.org/story", "Free story", ["A story no register lists."])
+    builder.close()
+    home = Path(web_settings.archive_home)
+    dump = home / "dump.csv"
+    dump.write_bytes("Updated: 2024-02-13 00:00:00 +0000\n1.1.1.1;blocked.example.org;http://blocked.example.org/story;"
+                     "суд;б/н;2024-02-01\n".encode("cp1251"))
+    assert cli(monkeypatch, capsys, home, "import-orders", "--format", "rkn", str(dump))[0] == 0  # reindexes it
+    order_id = catalog.connect(web_settings.catalog_path).execute("SELECT id FROM takedowns").fetchone()[0]
+    with LiveServer(web_settings) as server:
+        def ids(**args):
+            reply = server.get("/api/search", params=args)
+            assert reply.status_code == 200, reply.text
+            return [int(h["id"]) for h in reply.json()["hits"]]
+
+        assert ids(register="rkn") == [named] == ids(order=order_id) == ids(authority="суд")
+        assert ids(register="lumen") == [] and ids(order=order_id + 1) == []
+        assert len(ids()) == 2
+        bad = server.get("/api/search", params={"register": "nowhere"})
+        assert bad.status_code == 400 and "register must be one of: rkn, lumen, github-gov, ooni" in bad.text
+        assert "Blocked story" in server.get("/", params={"register": "rkn"}).text
