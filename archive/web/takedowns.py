@@ -21,6 +21,7 @@ from archive.web.api_schemas import TakedownListArgs
 from archive.web.auth import staff_required
 from archive.web.db import get_db, get_search, get_settings, is_staff
 from archive.web.errors import error_response
+from archive.web.removals_api import blocking_json
 from archive.web.schemas import load, page_number
 from archive.web.security import SANDBOX_CSP
 from crawler.netpolicy import URLRejected
@@ -223,4 +224,5 @@ def api_detail(takedown_id: int) -> Response:
     if found is None:
         abort(404, f"There is no published takedown order {takedown_id}.")
     # The API is read as the public reads it, signed in or not (it ignores the session's staff rights).
-    return jsonify(takedown_json(found, _evidence(found, staff=False)))
+    evidence = [e | {"blocking": [blocking_json(m) for m in e["blocking"]]} for e in _evidence(found, staff=False)]
+    return jsonify(takedown_json(found, evidence))
