@@ -8,7 +8,10 @@ It closes at the next `ok` capture from that vantage (the page came back).
 Scope: if another vantage saw the page `ok` at about the same time, the page was
 not removed at the source but blocked where that vantage stands (`country`);
 otherwise it is `source`. A `source` event is re-scoped to `country` when a later
-`ok` from elsewhere shows the page was still up.
+`ok` from elsewhere shows the page was still up. Imported measurements count too
+(``blocking_measurements``, from OONI; issue 17): OONI calls a page blocked only when its
+control reached it, so a measurement within SAME_TIME says the page was up at its source
+(``blocked_near`` when an event opens, ``rescope_for_blocking`` when the measurement comes later).
 
 A URL is one page whatever its scheme (``urlcheck.url_variants``): the http and https
 captures of it feed the same events. An open event keeps the strongest evidence seen
