@@ -230,6 +230,11 @@ def test_split_dump_parts_are_one_listing(tmp_path, monkeypatch, capsys):
     assert out.strip() == "rkn: 1433 row(s) read; orders: 1369 added, 0 updated, 0 lifted; 0 row(s) rejected"
     code, _, err = cli(monkeypatch, capsys, tmp_path / "other", "import-orders", "--format", "rkn", paths[1])
     assert code == 2 and "dump-01.csv: no 'Updated:' line" in err and "--listed-at" in err
+    code, _, err = cli(monkeypatch, capsys, tmp_path / "other", "import-orders", "--format", "rkn", paths[0],
+                       str(tmp_path / "dump-99.csv"))
+    assert code == 2 and "no such file: " in err and "dump-99.csv; nothing was imported" in err
+    assert catalog.connect(tmp_path / "other" / "catalog.sqlite3").execute(
+        "SELECT count(*) FROM takedowns").fetchone()[0] == 0
 
 
 def test_bad_rows_are_reported_and_the_rest_imported(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from archive import catalog
 from archive.orders.registers import REGISTERS, Report, import_entries, parse_listed, watcher
@@ -45,6 +46,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     if not args.files and not (args.format == "lumen" and (args.lumen_id or args.lumen_search)):
         print("error: give the files to import" + (", or --lumen-id / --lumen-search" if args.format == "lumen"
                                                    else ""), file=sys.stderr)
+        return 2
+    missing = [f for f in args.files if not Path(f).is_file()]
+    if missing:  # before anything is written: a typo in the last name must not leave half an import
+        print(f"error: no such file: {', '.join(missing)}; nothing was imported", file=sys.stderr)
         return 2
     try:
         every = parse_every(args.every) if args.every else settings.watch_every
