@@ -311,6 +311,56 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE takedown_urls ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
     """,
+    # issue 17: orders imported from the registers that publish them (Roskomnadzor, Lumen, GitHub).
+    # An imported order names its register, its key there (one decision, one notice), the file it
+    # came from, the authority normalised, and when it was last listed and lifted (never deleted);
+    # each URL is lifted on its own too. Domains and redacted URLs are kept as the register gives
+    # them. OONI measurements are blocking evidence of a URL in a country, beside our own captures.
+    """
+    ALTER TABLE takedowns ADD COLUMN register TEXT;
+    ALTER TABLE takedowns ADD COLUMN register_key TEXT;
+    ALTER TABLE takedowns ADD COLUMN register_source TEXT;
+    ALTER TABLE takedowns ADD COLUMN authority_normalized TEXT;
+    ALTER TABLE takedowns ADD COLUMN listed_at TEXT;
+    ALTER TABLE takedowns ADD COLUMN lifted_on TEXT;
+    ALTER TABLE takedowns ADD COLUMN redacted_urls INTEGER NOT NULL DEFAULT 0;
+    CREATE UNIQUE INDEX takedowns_register_key ON takedowns(register, register_key);
+    ALTER TABLE takedown_urls ADD COLUMN listed_at TEXT;
+    ALTER TABLE takedown_urls ADD COLUMN lifted_on TEXT;
+    CREATE TABLE takedown_domains (
+        takedown_id INTEGER NOT NULL REFERENCES takedowns(id),
+        domain TEXT NOT NULL,
+        redacted_count INTEGER,
+        PRIMARY KEY (takedown_id, domain)
+    );
+    CREATE INDEX takedown_domains_domain ON takedown_domains(domain);
+    CREATE TABLE register_imports (
+        id INTEGER PRIMARY KEY,
+        register TEXT NOT NULL,
+        source TEXT NOT NULL,
+        listed_at TEXT,
+        imported_at TEXT NOT NULL,
+        rows_read INTEGER NOT NULL DEFAULT 0,
+        added INTEGER NOT NULL DEFAULT 0,
+        updated INTEGER NOT NULL DEFAULT 0,
+        lifted INTEGER NOT NULL DEFAULT 0,
+        rejected INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE blocking_measurements (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        measurement_id TEXT NOT NULL UNIQUE,
+        url TEXT NOT NULL,
+        country TEXT NOT NULL,
+        asn TEXT NOT NULL DEFAULT '',
+        measured_at TEXT NOT NULL,
+        blocking TEXT NOT NULL,
+        accessible INTEGER,
+        imported_from TEXT NOT NULL DEFAULT '',
+        imported_at TEXT NOT NULL
+    );
+    CREATE INDEX blocking_measurements_url ON blocking_measurements(url, measured_at);
+    """,
 )
 
 # The one visibility rule. Staff may take a capture out of public view (visibility 'private' or

@@ -310,6 +310,13 @@ class Settings:
             "Bytes the archive captures from one host per UTC day; further submissions for it are refused.", _int)
     outlinks_max: int = _setting("20", "Most outlinks of a page captured when a submission asks for them.", _int)
     bulk_max: int = _setting("100", "Most URLs in one bulk submission (API token holders only).", _int)
+    register_watch: bool = _setting("off",
+            "`import-orders` watches every URL it imports (never-captured ones due at once, spread out by the "
+            "WATCH_* politeness limits); `--watch`/`--no-watch` decide for one import (on/off).", _bool)
+    lumen_api_url: str = _setting("https://lumendatabase.org",
+            "Base URL of the Lumen database's API, for `import-orders --format lumen --lumen-id/--lumen-search`.")
+    lumen_api_token: str = _setting("",
+            "Lumen API token (sent as X-Authentication-Token); needed to fetch notices from Lumen.", show=_secret)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
