@@ -235,6 +235,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX jobs_watch_started ON jobs(started_at) WHERE watch_id IS NOT NULL;
     """,
+    # issue 18: the step a running job is at ('loading', 'recording', 'indexing'), for its page;
+    # NULL while queued and for jobs that ended before steps were kept.
+    """
+    ALTER TABLE jobs ADD COLUMN step TEXT;
+    """,
 )
 
 # The one visibility rule. Staff may take a capture out of public view (visibility 'private' or

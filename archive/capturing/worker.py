@@ -135,6 +135,7 @@ class Worker:
         try:
             url = url_checker(self.settings)(job["url"])  # again: the address policy may have changed
             vantage = vantage_named(self.settings.capture_vantages, job.get("vantage"))
+            jobs.set_step(db, job["id"], "loading")
             try:
                 result = await self._capture(capturer, url, vantage)
             except CaptureFailed as exc:
@@ -148,6 +149,8 @@ class Worker:
                     outlinks = await asyncio.to_thread(self._choose_outlinks, job, result)
                 found = Found(url, result=result, job=job, outlinks=tuple(outlinks))
             # Stored, evented and marked done in one transaction: a kill cannot capture it twice.
+            # (Then indexed: the job page tells that step by the capture's ``indexed`` flag.)
+            jobs.set_step(db, job["id"], "recording")
             stored = await asyncio.to_thread(self._store, found)
             log.info("job %s done: capture %s of %s%s", job["id"], stored.capture_id, url,
                      f", {len(stored.children)} outlink(s) queued" if found.outlinks else "")
