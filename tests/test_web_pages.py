@@ -65,9 +65,12 @@ def check_pages(browser, base: str, paths: list[str], staff: bool = False) -> li
             lang = page.evaluate("document.documentElement.lang")
             if lang not in ("en", "ru", "ky"):
                 problems.append(f"{path}: <html lang> is {lang!r}")
+            sheets = page.evaluate("[...document.styleSheets].map(s => s.href)")
+            if sheets != [f"{base}/static/style.css"]:
+                problems.append(f"{path}: stylesheets {sheets}, not the one style.css")
             # Archived text is in its own language, whatever the page's (lang="" where it is unknown).
             undeclared = page.evaluate("[...document.querySelectorAll('.archived-text:not([lang]),"
-                                       " ol.diff li:not(:has(> [lang]))')].length")
+                                       " .snippet:not([lang]), ol.diff li:not(:has(> [lang]))')].length")
             if undeclared:
                 problems.append(f"{path}: {undeclared} archived text(s) without their own lang")
             for width in WIDTHS:
