@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import zipfile
 from collections.abc import Iterator
 
@@ -16,7 +17,10 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 from warcio.archiveiterator import ArchiveIterator
 
+from archive import catalog
 from archive.capturing import jobs
+from archive.capturing.worker import run_worker
+from archive.settings import Settings
 from crawler.browser import find_chromium, launch_args
 
 from .sitepages import DESKTOP, PHONE, RU_TITLE, Site, build_site, screenshot, sideways
@@ -200,6 +204,34 @@ def test_submit_a_url_and_follow_the_job_to_the_capture(page, built):
         page.keyboard.press("Enter")
         page.wait_for_url(f"**/capture/{capture_id}")
         assert page.locator("h1").inner_text() == "TikTok blocked"
+
+
+def test_submit_and_follow_a_real_capture_on_a_phone(page, env, site):
+    """The whole way with the real worker and its Chromium: the fixture site's page, captured and indexed."""
+    settings = Settings.from_env(env)
+    stop = threading.Event()
+    with LiveServer(settings) as server:
+        worker = threading.Thread(target=run_worker, args=(settings, stop), name="worker", daemon=True)
+        worker.start()
+        try:
+            page.set_viewport_size(PHONE)
+            page.goto(f"{server.url}/submit")
+            page.fill("#url", "http://news.example.com/index.html")
+            page.keyboard.press("Enter")
+            page.wait_for_url("**/jobs/*")
+            expect(page.locator("#job-steps li.step-passed")).to_have_count(5, timeout=90_000)
+            screenshot(page, "job-real-capture-phone")
+            page.click("#capture-link")
+            page.wait_for_url("**/capture/*")
+            assert page.locator("#warc-link").is_visible() and sideways(page) == 0
+            # The worker said which step it was at: the last before "done" was writing the WARC.
+            db = catalog.connect(settings.catalog_path)
+            assert [tuple(r) for r in db.execute("SELECT step FROM jobs")] == [("recording",)]
+            db.close()
+        finally:
+            stop.set()
+            worker.join(timeout=120)
+    assert not worker.is_alive()
 
 
 def test_a_failed_job_says_where_and_why_in_words(page, built):
