@@ -102,4 +102,4 @@ bench: test-setup
 	$(PY) bench/load.py
 
 clean:
-	rm -rf $(VENV) $(PYWB_VENV) .pytest_cache .ruff_cache .engine
+	rm -rf $(VENV) $(PYWB_VENV) .pytest_cache .ruff_cache .engine test-screenshots
