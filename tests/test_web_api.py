@@ -149,8 +149,10 @@ def test_security_headers_everywhere(web_server, archive_builder, capture_id):
         assert "frame-ancestors 'none'" in csp, address
         assert "default-src 'none'" in csp, address
         assert "unsafe-inline" not in csp, address
-        # Scripts: none at all, except our own copy.js on the record page (its citation copy buttons).
-        own = "; script-src 'self'" if address == f"/capture/{capture_id}" else ""
+        # Scripts: none at all, except our own copy.js on the record page (its citation copy buttons)
+        # and job.js on the job page (which fetches the page again to follow the job).
+        own = {f"/capture/{capture_id}": "; script-src 'self'", "/jobs/1": "; script-src 'self'; connect-src 'self'"
+               }.get(address, "")
         assert ("script-src" not in csp) if not own else csp.endswith(own) and csp.count("script-src") == 1, address
     post = web_server.post_form("/submit", data={"url": "javascript:alert(1)"})
     assert "frame-ancestors 'none'" in post.headers["Content-Security-Policy"]

@@ -120,6 +120,18 @@ def claim(db: sqlite3.Connection, worker: str) -> dict[str, Any] | None:
 _SKIP_LOCKED = {"sqlite": "", "postgresql": " FOR UPDATE SKIP LOCKED"}
 
 
+# The steps of a running job, in order, as its page shows them (between "queued" and "done" or "failed").
+STEPS = ("loading", "recording", "indexing")
+
+
+def set_step(db: sqlite3.Connection, job_id: int, step: str) -> None:
+    """Say which of STEPS running job ``job_id`` is at (for people watching its page)."""
+    if step not in STEPS:
+        raise ValueError(f"unknown job step {step!r}: use one of {', '.join(STEPS)}")
+    db.execute("UPDATE jobs SET step = ? WHERE id = ? AND status = 'running'", (step, job_id))
+
+
+
 def heartbeat(db: sqlite3.Connection, job_id: int, worker: str | None = None) -> bool:
     """Renew the lease on a running job; False if ``worker`` (when given) no longer holds it."""
     sql = "UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running'"
@@ -225,7 +237,7 @@ def queued_before(db: sqlite3.Connection, seconds: float) -> int:
                       (horizon,)).fetchone()[0]
 
 
-__all__ = ["LeaseLost", "enqueue",
-           "job_options", "children", "postpone", "get_job", "claim", "heartbeat", "finish", "fail",
+__all__ = ["LeaseLost", "enqueue", "job_options", "children", "postpone", "get_job", "claim", "STEPS", "set_step",
+           "heartbeat", "finish", "fail",
            "recover", "counts", "queued_before", "worker_name", "to_iso", "recent_starts", "too_soon_after",
            "queue_state", "RECENT_STARTS_SQL"]

@@ -183,6 +183,7 @@ class Worker:
         try:
             url = url_checker(self.settings)(job["url"])  # again: the address policy may have changed
             vantage = vantage_named(self.settings.capture_vantages, job.get("vantage"))
+            jobs.set_step(db, job["id"], "loading")
             try:
                 result = await self._capture(capturer, url, vantage, **self._hook_options(job))
             except CaptureFailed as exc:
@@ -197,6 +198,8 @@ class Worker:
                 found = Found(url, result=result, job=job, outlinks=tuple(outlinks),
                               on_stored=await self._hook_prepare(job, result))
             # Stored, evented and marked done in one transaction: a kill cannot capture it twice.
+            # (Then indexed: the job page tells that step by the capture's ``indexed`` flag.)
+            jobs.set_step(db, job["id"], "recording")
             stored = await asyncio.to_thread(self._store, found)
             log.info("job %s done: capture %s of %s%s", job["id"], stored.capture_id, url,
                      f", {len(stored.children)} outlink(s) queued" if found.outlinks else "")

@@ -26,6 +26,7 @@ FACET_ARGS = {"domain": "domain", "outcome": "outcome", "country": "country", "a
 FACET_TITLES = {"domain": _l("Site"), "outcome": _l("Outcome"), "country": _l("Country"),
                 "authority": _l("Ordering authority"), "order": _l("Takedown order"), "register": _l("Register"),
                 "lang": _l("Language"), "year": _l("Year"), "month": _l("Month")}
+FACET_TOP = 5  # values a facet shows before its "more"
 SORT_TITLES = {"relevance": _l("Best match"), "newest": _l("Newest first"), "oldest": _l("Oldest first")}
 
 
@@ -51,7 +52,8 @@ def index() -> tuple[str, int]:
     filled in, list the newest. Facet links narrow the search; "Next" follows a cursor."""
     form = {k: request.args.get(k, "") for k in FORM_FIELDS}
     context: dict[str, Any] = {"form": form, "result": None, "error": None, "sorts": SORT_TITLES,
-                               "facet_titles": FACET_TITLES, "facet_args": FACET_ARGS, "link": link}
+                               "facet_titles": FACET_TITLES, "facet_args": FACET_ARGS, "link": link,
+                               "facet_top": FACET_TOP}
     try:
         args = load(SearchForm(), request.args)
         offset = 0 if args["cursor"] else (args["page"] - 1) * PER_PAGE

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, current_app
 
-# `meta http-equiv="refresh"` (the job page) is not governed by CSP, so it
+# `meta http-equiv="refresh"` (the job page without JavaScript) is not governed by CSP, so it
 # needs no exception here.
 # Archived pages are replayed only inside a frame from the separate replay origin.
 APP_CSP = ("default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "
@@ -28,11 +28,13 @@ HEADERS = {
 }
 
 
-def allow_own_scripts(response: Response) -> Response:
+def allow_own_scripts(response: Response, connect: bool = False) -> Response:
     """The app's policy plus ``script-src 'self'`` for one page: the record page's copy buttons
-    (static/copy.js, a progressive enhancement). Every other page keeps no scripts at all."""
+    (static/copy.js), the job page's follower (static/job.js, which also needs ``connect``: fetching
+    its own page again). Both are progressive enhancements; every other page keeps no scripts at all."""
     policy = current_app.extensions["archive.csp"]
-    response.headers["Content-Security-Policy"] = f"{policy}; script-src 'self'"
+    extra = "; connect-src 'self'" if connect else ""
+    response.headers["Content-Security-Policy"] = f"{policy}; script-src 'self'{extra}"
     return response
 
 
