@@ -4,11 +4,12 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, render_template, request, url_for
 from werkzeug.wsgi import wrap_file
 
 from archive.catalog import get_records
 from archive.lookup.present import citation
+from archive.warc.signing import MAX_CLOCK_SKEW, SPEC_VERSION, Signer, archive_signer
 from archive.warc.store import hex_digest
 from archive.warc.wacz import MEDIA_TYPE, wacz_name, warc_layout, warc_name, write_wacz
 from archive.web.db import capture_or_404, get_db, get_settings
@@ -49,7 +50,7 @@ def capture_wacz(capture_id: int) -> Response:
     try:
         # Built whole before the first byte goes out, so unreadable records are an error page.
         write_wacz(package, db, settings.warc_dir, [capture_id],
-                   description=citation(capture, record_url, settings.archive_name))
+                   description=citation(capture, record_url, settings.archive_name), signer=app_signer())
         size = package.tell()
         package.seek(0)
     except BaseException:
@@ -60,3 +61,26 @@ def capture_wacz(capture_id: int) -> Response:
     response.headers["Content-Length"] = str(size)
     response.headers["Content-Security-Policy"] = SANDBOX_CSP
     return response
+
+
+def app_signer() -> Signer:
+    """The archive's signer, as this app's settings say."""
+    return archive_signer(get_settings())
+
+
+@bp.get("/.well-known/wacz-signing-key.pem")
+def signing_key() -> Response:
+    """The public key every package this archive exports is signed with (and its certificate chain,
+    when it signs for a domain), so anyone can check a package with nothing but the file and this."""
+    signer = app_signer()
+    response = Response(signer.public_pem() + (signer.domain_cert or ""), mimetype="application/x-pem-file")
+    response.headers["Access-Control-Allow-Origin"] = "*"  # other verifiers may fetch it from their pages
+    return response
+
+
+@bp.get("/about/signatures")
+def about_signatures() -> str:
+    """What our signatures and timestamps are, the key, and how to check a package."""
+    signer = app_signer()
+    return render_template("signatures.html", signer=signer, key_url=url_for("wacz.signing_key", _external=True),
+                           tsa_urls=get_settings().tsa_url, spec_version=SPEC_VERSION, skew=MAX_CLOCK_SKEW)
