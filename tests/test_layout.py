@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("archive.capturing",),
     ("archive.watches",),
     ("archive.orders", "archive.staff", "archive.lookup"),
+    ("archive.evidence",),
     ("archive.rebuild",),
     ("archive.replay",),
     ("archive.web",),

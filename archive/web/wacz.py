@@ -4,10 +4,11 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import Blueprint, Response, abort, render_template, request, url_for
 from werkzeug.wsgi import wrap_file
 
 from archive.catalog import get_records
+from archive.evidence.bundle import BundleError, write_bundle
 from archive.lookup.present import citation
 from archive.warc.signing import MAX_CLOCK_SKEW, SPEC_VERSION, Signer, archive_signer
 from archive.warc.store import hex_digest
@@ -84,3 +85,27 @@ def about_signatures() -> str:
     signer = app_signer()
     return render_template("signatures.html", signer=signer, key_url=url_for("wacz.signing_key", _external=True),
                            tsa_urls=get_settings().tsa_url, spec_version=SPEC_VERSION, skew=MAX_CLOCK_SKEW)
+
+
+@bp.get("/api/removals/<int:event_id>/evidence.wacz")
+@bp.get("/removals/<int:event_id>/evidence.wacz")  # added first: url_for (the event page's link) gives this one
+def removal_bundle(event_id: int) -> Response:
+    """A removal's evidence as one signed WACZ (archive/evidence/bundle.py), written to a temporary file
+    on disk (never held in memory) and streamed from it."""
+    package = tempfile.TemporaryFile()
+    try:
+        write_bundle(package, get_db(), get_settings(), event_id, signer=app_signer(),
+                     event_url=url_for("removals.event", event_id=event_id, _external=True))
+        size = package.tell()
+        package.seek(0)
+    except BundleError as exc:
+        package.close()
+        abort(404, str(exc))
+    except BaseException:
+        package.close()
+        raise
+    response = Response(wrap_file(request.environ, package), mimetype=MEDIA_TYPE, direct_passthrough=True)
+    response.headers["Content-Disposition"] = f'attachment; filename="removal-{event_id}-evidence.wacz"'
+    response.headers["Content-Length"] = str(size)
+    response.headers["Content-Security-Policy"] = SANDBOX_CSP
+    return response
