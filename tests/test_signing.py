@@ -198,3 +198,93 @@ def test_export_cli_signs_with_the_archive_key(archive_builder, web_settings, tm
     assert done.returncode == 0, done.stderr
     assert signed_data(out)["publicKey"] == archive_signer(web_settings).public_key
     assert catalog.get_capture(archive_builder.db, capture_id)
+
+
+def _capture_result(url: str, body: bytes):
+    """A capture as the crawler hands one over (as tests/webapp.py's ArchiveBuilder makes it)."""
+    from datetime import UTC
+    from datetime import datetime as dt
+
+    from crawler import CaptureResult
+    from crawler.httpwire import Exchange
+
+    when = dt(2026, 12, 7, 10, 0, tzinfo=UTC)
+    exchange = Exchange(url=url, method="GET", started=when, ip="93.184.216.34",
+                        request_head=b"GET / HTTP/1.1\r\nHost: kloop.kg\r\n\r\n", request_body=b"", status=200,
+                        response_head=(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+                                       b"Content-Length: %d\r\n\r\n" % len(body)))
+    exchange.body.write(body)
+    exchange.body_length = len(body)
+    return CaptureResult(url=url, final_url=url, status=200, title=TITLE, started=when, ended=when,
+                         exchanges=[exchange], main=exchange, blocked=[], failed=[], screenshot=b"",
+                         dom=body.decode(), partial_reasons=[], provenance={"software": "signing tests"})
+
+
+def test_each_capture_is_timestamped_when_stored(tmp_path, tsa):
+    """TSA_URL set: the stored capture carries a urn:timestamp: record over its records' digests, which
+    our check and `openssl ts -verify` accept, and which still groups with its capture on reindex."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    from archive.capturing.store import Found, Storage, store
+    from archive.rebuild.regroup import walk_captures
+    from archive.warc.signing import check_records_timestamp
+    from archive.warc.store import RollingWarcWriter, read_payload
+
+    from .conftest import warcio_check
+
+    settings = make_settings(tmp_path / "home", tsa_url=f"{tsa.url},{tsa.url.rsplit('/', 1)[0]}/refuse")
+    db = catalog.connect(settings.catalog_path)
+    writer = RollingWarcWriter(settings.warc_dir, settings.warc_max_size, "signing tests")
+    body = "<html><head><title>Указ</title></head><body><p>Президент подписал указ.</p></body></html>".encode()
+    try:
+        stored = store(Found(URL, result=_capture_result(URL, body)),
+                       Storage(db, writer, dedup=False, tsa_urls=settings.tsa_url, tsa_certs=tsa.ca_pem.read_text()))
+    finally:
+        writer.close()
+    stamp_ref = next(r for r in stored.refs if r.role == "timestamp")
+    assert stamp_ref.target_uri == f"urn:timestamp:{URL}" and stored.refs[-1].role == "provenance"
+    payload = read_payload(settings.warc_dir, stamp_ref)
+    found = json.loads(payload)
+    assert [s["tsa"] for s in found["timestamps"]] == [tsa.url]  # the refusing authority cost only its stamp
+
+    # The digests as warcio reads them back from the file, not as we wrote them.
+    (warc,) = settings.warc_dir.glob("*.warc.gz")
+    warcio_check([warc])
+    with open(warc, "rb") as fh:
+        read = [(r.rec_headers.get_header("WARC-Record-ID"), r.rec_headers.get_header("WARC-Block-Digest"))
+                for r in ArchiveIterator(fh) if r.rec_type != "warcinfo"]
+    stamped = read[:read.index((stamp_ref.record_id, stamp_ref.block_digest))] + read[-1:]
+    (checked,) = check_records_timestamp(payload, stamped)
+    assert "Test TSA Unit" in checked.authority
+    manifest = found["manifest"].encode()
+    reply = base64.b64decode(found["timestamps"][0]["reply"])
+    verified = tsa.openssl_verify(reply, manifest)
+    assert verified.returncode == 0 and "Verification: OK" in verified.stdout, verified.stderr
+    with pytest.raises(ValueError, match="not those of the capture's records"):
+        check_records_timestamp(payload, stamped[:-1])
+
+    _, groups = walk_captures(warc)
+    (group,) = list(groups)
+    assert "timestamp" in [r.role for r in group.refs]
+    db.close()
+
+
+def test_without_tsa_url_no_timestamp_record_and_no_request(tmp_path, tsa):
+    from archive.capturing.store import Found, Storage, store
+    from archive.capturing.worker import storage_for
+    from archive.warc.store import RollingWarcWriter
+
+    settings = make_settings(tmp_path / "home")
+    asked = len(tsa.replies)
+    db = catalog.connect(settings.catalog_path)
+    writer = RollingWarcWriter(settings.warc_dir, settings.warc_max_size, "signing tests")
+    try:
+        storage = storage_for(settings, db, writer)
+        assert storage.tsa_urls == ()
+        stored = store(Found(URL, result=_capture_result(URL, b"<html><body>x</body></html>")),
+                       Storage(db, writer, dedup=False, tsa_urls=storage.tsa_urls))
+        storage.backend.close()
+    finally:
+        writer.close()
+        db.close()
+    assert "timestamp" not in {r.role for r in stored.refs} and len(tsa.replies) == asked

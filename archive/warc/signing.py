@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import urllib.error
 import urllib.request
@@ -222,17 +223,63 @@ def archive_signer(settings: Settings) -> Signer:
             cert = Path(settings.signing_cert).read_text()
         except OSError as exc:
             raise RuntimeError(f"SIGNING_CERT: cannot read {settings.signing_cert} ({exc}); give a PEM chain") from None
-    tsa_certs = ""
-    for path in settings.tsa_certs:
-        try:
-            tsa_certs += Path(path).read_text()
-        except OSError as exc:
-            raise RuntimeError(f"TSA_CERTS: cannot read {path} ({exc}); give PEM files of the authorities' "
-                               "certificate chains") from None
-    signer = Signer(signing_key(settings), cert, tuple(settings.tsa_url), tsa_certs)
+    signer = Signer(signing_key(settings), cert, tuple(settings.tsa_url), tsa_certs_text(settings))
     if cert:
         from cryptography import x509
         if x509.load_pem_x509_certificates(cert.encode())[0].public_key() != signer.key.public_key():
             raise RuntimeError(f"SIGNING_CERT: {settings.signing_cert}'s first certificate is not for SIGNING_KEY")
         signer.domain  # noqa: B018 (fails early for a certificate naming no domain)
     return signer
+
+
+TIMESTAMP_URI = "urn:timestamp:"  # the WARC record keeping a capture's timestamps: urn:timestamp:<page URL>
+
+
+def records_manifest(records: list[tuple[str, str]]) -> bytes:
+    """What a capture's timestamp is over: one line per WARC record, its WARC-Record-ID and
+    WARC-Block-Digest, in the order written."""
+    return "".join(f"{record_id} {digest}\n" for record_id, digest in records).encode("ascii")
+
+
+def timestamp_records(records: list[tuple[str, str]], tsa_urls: tuple[str, ...], tsa_certs: str = "") -> bytes:
+    """The JSON payload of a capture's timestamp record: the manifest and each authority's checked reply
+    (every configured one that answers, so the time does not rest on one of them); b"" if none did."""
+    manifest = records_manifest(records)
+    stamps = []
+    for url in tsa_urls:
+        try:
+            reply = request_timestamp(manifest, url)
+            chain = reply_chain(reply, tsa_certs)
+            stamp = check_timestamp(reply, manifest, chain)
+        except (TimestampError, ValueError) as exc:
+            log.warning("capture not timestamped by %s: %s", url, exc)
+            continue
+        stamps.append({"tsa": url, "time": f"{stamp.time:%Y-%m-%dT%H:%M:%SZ}", "authority": stamp.authority,
+                       "reply": base64.b64encode(reply).decode("ascii"), "chain": chain})
+    if not stamps:
+        return b""
+    return json.dumps({"manifest": manifest.decode("ascii"), "timestamps": stamps}, indent=1).encode("utf-8")
+
+
+def check_records_timestamp(payload: bytes, records: list[tuple[str, str]]) -> list[Timestamp]:
+    """Check a capture's timestamp record against the records as read from the WARC: the manifest must
+    be theirs and every reply must verify over it. Raises ValueError saying what fails."""
+    found = json.loads(payload)
+    if found.get("manifest", "").encode("ascii") != records_manifest(records):
+        raise ValueError("the timestamped digests are not those of the capture's records as stored")
+    return [check_timestamp(base64.b64decode(s["reply"]), records_manifest(records), s.get("chain"))
+            for s in found.get("timestamps", [])]
+
+
+def tsa_certs_text(settings: Settings) -> str:
+    """The PEM text of TSA_CERTS' files."""
+    from pathlib import Path
+
+    text = ""
+    for path in settings.tsa_certs:
+        try:
+            text += Path(path).read_text()
+        except OSError as exc:
+            raise RuntimeError(f"TSA_CERTS: cannot read {path} ({exc}); give PEM files of the authorities' "
+                               "certificate chains") from None
+    return text
