@@ -288,3 +288,9 @@ def test_without_tsa_url_no_timestamp_record_and_no_request(tmp_path, tsa):
         writer.close()
         db.close()
     assert "timestamp" not in {r.role for r in stored.refs} and len(tsa.replies) == asked
+
+
+def test_record_page_says_how_to_check_the_signature(archive_builder, web_server):
+    capture_id = archive_builder.add(URL, TITLE, TEXT, lang="ru")
+    page = web_server.get(f"/capture/{capture_id}").text
+    assert 'id="verify-signature">python -m archive verify-wacz capture-' in page and 'href="/about/signatures"' in page
