@@ -76,6 +76,8 @@ def test_a_removal_downloads_as_one_signed_bundle(removal, web_server, tmp_path)
         assert all(r["block_sha256"] in summary for r in capture["records"] if r["block_sha256"])
     assert facts["before"]["outcome"] == "ok" and [c["outcome"] for c in facts["gone"]] == ["blockpage", "not_found"]
     assert "<script" not in summary.lower()
+    printed = zf.read("evidence/summary.pdf")  # printed by the Chromium captures use
+    assert printed.startswith(b"%PDF-") and len(printed) > 2000
 
 
 def test_a_changed_byte_in_the_summary_is_named(removal, web_server, tmp_path):

@@ -2,7 +2,8 @@
 
 The bundle holds the last capture before the removal, every capture that saw the page gone while
 the event was open (from every vantage point), the published takedown orders naming the URL (their
-record as JSON and their archived document), and a summary page (``evidence/summary.html``) saying
+record as JSON and their archived document), and a summary page (``evidence/summary.html``, and
+printed by Chromium as ``evidence/summary.pdf`` where it starts) saying
 what was there, what replaced it, when, from where, under which order, with every digest. It is a
 WACZ like any other export (``write_wacz``), so it is signed (and timestamped where TSA_URL is set),
 its ``pages.jsonl`` opens each capture in replayweb.page, and ``verify-wacz`` checks every byte.
@@ -20,6 +21,7 @@ from jinja2 import Environment
 
 from archive import catalog
 from archive.catalog import iso_utc, visible_sql
+from archive.evidence.pdf import summary_pdf
 from archive.orders import takedowns as orders
 from archive.removals.reports import get_event
 from archive.settings import Settings
@@ -28,6 +30,7 @@ from archive.warc.store import hex_digest
 from archive.warc.wacz import write_wacz
 
 SUMMARY_PATH = "evidence/summary.html"
+PDF_PATH = "evidence/summary.pdf"
 EVENT_PATH = "evidence/event.json"
 # What of an order goes into a bundle: its public record (not who entered it, nor where it is stored).
 ORDER_FIELDS = ("id", "authority", "recipient", "country", "legal_basis", "issued_on", "received_on",
@@ -126,14 +129,20 @@ SUMMARY = Environment(autoescape=True).from_string((Path(__file__).parent / "sum
 
 
 def write_bundle(out: BinaryIO, db: sqlite3.Connection, settings: Settings, event_id: int, *,
-                 signer: Signer | None = None, event_url: str | None = None) -> dict[str, Any]:
-    """Write event ``event_id``'s signed evidence WACZ to ``out`` (seekable); return its datapackage."""
+                 signer: Signer | None = None, event_url: str | None = None, pdf: bool = True) -> dict[str, Any]:
+    """Write event ``event_id``'s signed evidence WACZ to ``out`` (seekable); return its datapackage.
+
+    With ``pdf``, the summary is also printed to ``evidence/summary.pdf`` by Chromium (when it starts)."""
     bundle = gather(db, settings, event_id)
     found = facts(db, bundle, settings.archive_name, event_url)
+    summary = SUMMARY.render(f=found)
     extra: list[tuple[str, bytes]] = [
-        (SUMMARY_PATH, SUMMARY.render(f=found).encode("utf-8")),
+        (SUMMARY_PATH, summary.encode("utf-8")),
         (EVENT_PATH, json.dumps(found, indent=1, ensure_ascii=False).encode("utf-8")),
     ]
+    printed = summary_pdf(summary, settings.chromium_path) if pdf else None
+    if printed:
+        extra.append((PDF_PATH, printed))
     extra += [(f"orders/takedown-{o['id']}.json", json.dumps(o, indent=1, ensure_ascii=False).encode("utf-8"))
               for o in bundle.orders]
     extra += bundle.documents
