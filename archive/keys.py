@@ -87,3 +87,50 @@ def _create_secret(path: Path) -> None:
             pass
     finally:
         tmp.unlink(missing_ok=True)
+
+
+SIGNING_FILE = "signing_key.pem"
+
+
+def signing_key(settings: Settings):
+    """The ECDSA P-256 key that signs WACZ packages: ``SIGNING_KEY``'s file, or the archive's own,
+    made on first use in ``ARCHIVE_HOME/signing_key.pem`` (mode 0600) like the secret key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    path = Path(settings.signing_key) if settings.signing_key else Path(settings.archive_home) / SIGNING_FILE
+    if not settings.signing_key and not path.exists():
+        key = ec.generate_private_key(ec.SECP256R1())
+        _write_once(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()))
+    try:
+        _tighten(path, PRIVATE_FILE)
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except FileNotFoundError:
+        raise RuntimeError(f"SIGNING_KEY: {path} does not exist; give the path of a PEM private key, "
+                           "or leave SIGNING_KEY empty to have one made in ARCHIVE_HOME") from None
+    except (ValueError, TypeError) as exc:
+        raise RuntimeError(f"{path} holds no usable private key ({exc}); give an unencrypted PEM ECDSA P-256 key"
+                           + ("" if settings.signing_key else ", or delete the file to have a new one made")) from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise RuntimeError(f"{path}: the WACZ signing spec wants an ECDSA P-256 key; make one with "
+                           "`openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt`")
+    return key
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    # As for the secret key: written whole under a temporary name, then linked into place, so two
+    # processes starting at once agree on one key.
+    private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        with create_private(tmp) as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -109,6 +109,14 @@ def _paths(value: str) -> tuple[Path, ...]:
     return tuple(Path(part) for part in value.split(":") if part.strip())
 
 
+def _urls(value: str) -> tuple[str, ...]:
+    urls = tuple(part.strip() for part in value.split(",") if part.strip())
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"{url!r} is not an http(s) URL of a time-stamping authority")
+    return urls
+
+
 def _fraction(value: str) -> float:
     number = float(value)
     if not 0 <= number <= 1:
@@ -317,6 +325,19 @@ class Settings:
             "Base URL of the Lumen database's API, for `import-orders --format lumen --lumen-id/--lumen-search`.")
     lumen_api_token: str = _setting("",
             "Lumen API token (sent as X-Authentication-Token); needed to fetch notices from Lumen.", show=_secret)
+    signing_key: str = _setting("",
+            "PEM file with the ECDSA P-256 private key that signs exported WACZ packages. Empty: one is made on "
+            "first use and kept in ARCHIVE_HOME/signing_key.pem.")
+    signing_cert: str = _setting("",
+            "PEM certificate chain for SIGNING_KEY, issued for the archive's domain (first certificate holds the "
+            "key): packages are then signed for that domain (WACZ signing spec's domain + domainCert). Empty: "
+            "signed anonymously with the public key.")
+    tsa_url: tuple[str, ...] = _setting("",
+            "RFC 3161 time-stamping authorities (comma-separated URLs), asked to timestamp each signed WACZ and "
+            "each capture's record digests when it is stored. Empty: no timestamps, no network.", _urls)
+    tsa_certs: tuple[Path, ...] = _setting("",
+            "PEM files (separated by `:`) with the time-stamping authorities' certificate chains up to their "
+            "roots, for the authorities that send only their own certificate in a reply.", _paths)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -25,6 +25,7 @@ from .sites import DATA, FixtureSite, send
 pytest_plugins = [
     "tests.webapp",  # fixtures for the web app: web_settings, archive_builder, web_server
     "tests.corpus",  # captured_corpus: the whole shared corpus captured once per session
+    "tests.tsa",  # tsa: an RFC 3161 time-stamping authority on 127.0.0.1 (openssl ts -reply)
     "tests.elastic",  # es_service (a real OpenSearch node, or ELASTICSEARCH_URL), es_alias, es_backend
     "tests.outlet",  # outlet: a realistic news outlet (kloop.kg, ru.kloop.kg) for whole-site crawls
     "tests.postgres",  # postgres_url (a real PostgreSQL server), catalog_engine/database_url: both catalog engines

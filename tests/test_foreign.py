@@ -121,8 +121,17 @@ def test_every_file_in_the_foreign_corpus_gives_what_its_readme_says(row, env, s
         signed = "signature verifies" in expected
         assert all(c["source"]["signed"] is signed for c in captures)
         assert ("signed by btrix-sign-test.webrecorder.net at 2022-01-18T19:00:12Z" in proc.stdout) is signed
-    else:
-        assert all(c["source"] is None for c in captures)
+        # issue 13: the RFC 3161 timestamp over Browsertrix's signature is checked and reported too
+        assert ("timestamped 2022-01-18T19:00:12Z by" in proc.stdout) is signed
+        assert all((c["source"].get("timestamped_at") == "2022-01-18T19:00:12Z") is signed for c in captures)
+    else:  # a plain file says so, and that nobody signed it
+        kind = "arc" if ".arc" in source.name else "warc"
+        assert all(c["source"] == {"kind": kind, "file": source.name, "signed": False} for c in captures)
+    with LiveServer(settings) as server:  # the JSON API says where each capture came from (issue 13)
+        shown = server.get(f"/api/captures/{captures[0]['id']}").json()["source"]
+    noted = captures[0]["source"]
+    assert (shown["kind"], shown["signed"], shown["signed_by"], shown["timestamped_at"]) == (
+        noted["kind"], noted["signed"], noted.get("signed_by"), noted.get("timestamped_at"))
 
     # verify and reindex read the file the same way: digests check out, the same captures come back
     check = run_cli(env, "verify")

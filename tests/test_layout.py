@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("archive.crawls",),
     ("archive.watches",),
     ("archive.orders", "archive.staff", "archive.lookup"),
+    ("archive.evidence",),
     ("archive.rebuild",),
     ("archive.replay",),
     ("archive.web",),

@@ -130,7 +130,9 @@ def test_page_examples_work(api_server):
         assert url.startswith(api_server.url), url
         r = api_server.get(url.removeprefix(api_server.url))
         assert r.status_code == 200, (line, r.text[:300])
-        if urlsplit(url).path != "/api":
+        if urlsplit(url).path.endswith(".wacz"):  # a removal's evidence bundle: a zip, not JSON
+            assert r.content.startswith(b"PK\x03\x04") and r.headers["Content-Type"] == "application/wacz"
+        elif urlsplit(url).path != "/api":
             json.loads(r.text)
     submit = next(e for e in examples if "-X POST" in e and "/api/captures'" in e)
     body = json.loads(re.search(r"-d '(\{.*\})'", submit)[1])

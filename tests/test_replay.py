@@ -1,8 +1,12 @@
 """Replay from the separate origin: Range requests, the safe view, fidelity against the capture."""
 from __future__ import annotations
 
+import contextlib
+import html
 import os
+import shutil
 import statistics
+import threading
 import zipfile
 from io import BytesIO
 
@@ -10,10 +14,13 @@ import pytest
 import requests
 from playwright.sync_api import sync_playwright
 
+from archive import catalog
 from archive.replay.fidelity import measure, replay_frame, replay_screenshot
-from archive.replay.origin import missing_replay_assets
+from archive.replay.origin import INDEX_PAGE, missing_replay_assets, replay_assets
+from archive.warc.wacz import export_wacz
 from crawler.browser import find_chromium, launch_args
 
+from .conftest import free_port
 from .replaying import capture_pages, corpus_pages, replay_origin_server
 from .webapp import make_settings
 
@@ -103,3 +110,56 @@ def test_missing_replay_viewer_is_named_with_the_fix(tmp_path):
     assert missing_replay_assets(settings).endswith("(no ui.js): run `make setup`")
     (tmp_path / "vendor" / "ui.js").write_text("// ui")
     assert missing_replay_assets(settings) is None
+
+
+@contextlib.contextmanager
+def static_files(folder):
+    """A plain static file server of ``folder`` (with Range requests, as any web server has): nothing of the
+    archive runs behind it."""
+    from flask import Flask, send_from_directory
+    from waitress import create_server
+
+    app = Flask("static-files")
+    app.add_url_rule("/<path:name>", "file", lambda name: send_from_directory(folder, name, conditional=True))
+    port = free_port()
+    server = create_server(app, host="127.0.0.1", port=port, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{port}"
+    finally:
+        server.close()
+
+
+def test_exported_wacz_replays_as_an_offline_file_in_replaywebpage(replayed, browser, tmp_path):
+    """Issue 13: the signed file `export-wacz` writes, put beside replayweb.page's own files on a plain
+    static server (the archive is not running), opens in replayweb.page and shows the page."""
+    settings, ids, _ = replayed
+    db = catalog.connect(settings.catalog_path)
+    try:
+        capture = catalog.get_capture(db, ids[-1])
+        export_wacz(db, settings.warc_dir, [ids[-1]], tmp_path / "capture.wacz")
+    finally:
+        db.close()
+    assets = replay_assets(settings)
+    (tmp_path / "replay").mkdir()
+    for name in ("ui.js", "sw.js"):
+        shutil.copy(assets / name, tmp_path / "replay" / name)
+    (tmp_path / "replay" / "index.html").write_text(INDEX_PAGE)
+    (tmp_path / "index.html").write_text(
+        '<!doctype html><html><head><meta charset="utf-8"><script src="replay/ui.js"></script></head><body>'
+        f'<replay-web-page source="capture.wacz" url="{html.escape(capture["final_url"])}" replayBase="replay/"'
+        ' embed="replayonly" style="display:block;height:100vh"></replay-web-page></body></html>')
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        with static_files(tmp_path) as site:
+            # Waited for as an event, set up before the page loads: no polling, no race.
+            with page.expect_event("framenavigated", predicate=lambda f: "mp_/" in f.url, timeout=90_000) as opened:
+                page.goto(f"{site}/index.html")
+            frame = opened.value
+            frame.wait_for_selector("text=Court upholds order to block independent outlet", timeout=60_000)
+            assert "Court upholds order to block independent outlet" in frame.content()
+            assert frame.url.startswith(site)  # replayed from the file, not from the archive's replay origin
+    finally:
+        context.close()

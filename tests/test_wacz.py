@@ -84,8 +84,10 @@ def check_package(path: Path, tmp_path: Path) -> tuple[zipfile.ZipFile, dict, li
     assert package["profile"] == "data-package" and package["wacz_version"] == "1.1.1"
     assert package["software"].startswith("takedown-archive/")
     digest = json.loads(zf.read("datapackage-digest.json"))
+    signed = digest.pop("signedData")  # every export is signed (tests/test_signing.py checks the signature)
     assert digest == {"path": "datapackage.json",
                       "hash": "sha256:" + hashlib.sha256(zf.read("datapackage.json")).hexdigest()}
+    assert signed["hash"] == digest["hash"] and signed["created"] == package["created"]
     listed = {r["path"]: r for r in package["resources"]}
     assert set(listed) == set(zf.namelist()) - {"datapackage.json", "datapackage-digest.json"}
     for name, resource in listed.items():

@@ -27,6 +27,7 @@ from archive.catalog import RecordRef, insert_capture, set_indexed, transaction
 from archive.removals.events import CountryOf, apply_capture
 from archive.removals.outcomes import OutcomeJudge
 from archive.warc.dedup import Deduplicator
+from archive.warc.signing import TIMESTAMP_URI, timestamp_records
 from archive.warc.store import PendingRecord, RollingWarcWriter, Sha256WARCWriter, hex_digest, pageinfo_uri
 from crawler import CaptureFailed, CaptureResult
 from crawler.httpwire import Exchange
@@ -113,6 +114,29 @@ def build_records(result: CaptureResult, text: str, dedup: Deduplicator | None =
     return records
 
 
+def with_timestamp(records: list[PendingRecord], url: str, tsa_urls: tuple[str, ...],
+                   tsa_certs: str = "") -> list[PendingRecord]:
+    """``records`` with a ``urn:timestamp:`` resource record before the provenance record (so the capture
+    still ends with it, as readers regroup captures), holding RFC 3161 timestamps over every record's
+    WARC-Record-ID and block digest: the capture's own time, independent of any package. An authority
+    that does not answer costs only its timestamp (logged): the capture is evidence either way."""
+    for pending in records:
+        _builder.ensure_digest(pending.record, block=True, payload=False)
+    payload = timestamp_records([(p.record.rec_headers.get_header("WARC-Record-ID"),
+                                  p.record.rec_headers.get_header("WARC-Block-Digest")) for p in records],
+                                tsa_urls, tsa_certs)
+    if not payload:
+        return records
+    main_id = next((p.record.rec_headers.get_header("WARC-Record-ID") for p in records if p.role == "main"), None)
+    headers = {"WARC-Date": records[-1].record.rec_headers.get_header("WARC-Date")}
+    if main_id:
+        headers["WARC-Concurrent-To"] = main_id
+    stamp = _builder.create_warc_record(f"{TIMESTAMP_URI}{url}", "resource", payload=BytesIO(payload),
+                                        length=len(payload), warc_content_type="application/json",
+                                        warc_headers_dict=headers)
+    return [*records[:-1], PendingRecord("timestamp", stamp), records[-1]]
+
+
 # Main documents of these types are HTML the server sent; anything else (a PDF, an image, plain
 # text) is known only through what the browser rendered of it.
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -144,6 +168,8 @@ class Storage:
     judge: OutcomeJudge | None = None
     country_of: CountryOf | None = None
     host_daily_bytes: int | None = None
+    tsa_urls: tuple[str, ...] = ()  # TSA_URL: each capture's record digests are timestamped (RFC 3161)
+    tsa_certs: str = ""  # TSA_CERTS' PEM text
 
 
 @dataclass(frozen=True)
@@ -224,7 +250,10 @@ def store_capture(found: Found, into: Storage) -> Stored:
     title = extracted.title or ("" if extracted.dom_mojibake else result.title)
     judge = into.judge
     outcome = judge.judge(into.db, observe(result, extracted.text), result.url, result.vantage) if judge else None
-    refs = into.writer.write(build_records(result, extracted.text, Deduplicator(into.db) if into.dedup else None))
+    records = build_records(result, extracted.text, Deduplicator(into.db) if into.dedup else None)
+    if into.tsa_urls:
+        records = with_timestamp(records, result.url, into.tsa_urls, into.tsa_certs)
+    refs = into.writer.write(records)
     main = next((r for r in refs if r.role == "main"), None)
     job = found.job or {}
     capture_id, change, children = _commit(found, into, {

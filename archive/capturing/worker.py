@@ -29,6 +29,7 @@ from archive.removals.outcomes import OutcomeJudge
 from archive.settings import Settings
 from archive.urlcheck import url_checker
 from archive.warc.objects import warc_store
+from archive.warc.signing import tsa_certs_text
 from archive.warc.store import RollingWarcWriter, recover_orphans
 from crawler import CaptureFailed, CaptureOptions, Capturer, URLRejected
 from crawler.vantage import UnknownVantage, vantage_named
@@ -318,7 +319,8 @@ def storage_for(settings: Settings, db: sqlite3.Connection, writer: RollingWarcW
                    backend=open_backend(settings.search_backend, settings.index_dir, settings),
                    dedup=settings.warc_dedup, judge=judge or OutcomeJudge.from_settings(settings),
                    country_of=country_of or vantage_countries(settings.capture_vantages),
-                   host_daily_bytes=settings.host_daily_bytes)
+                   host_daily_bytes=settings.host_daily_bytes, tsa_urls=tuple(settings.tsa_url),
+                   tsa_certs=tsa_certs_text(settings) if settings.tsa_url else "")
 
 
 def capture_now(settings: Settings, url: str, vantage: str | None = None) -> dict:

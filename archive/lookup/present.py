@@ -71,9 +71,21 @@ def capture_json(capture: dict[str, Any], records: Iterable[RecordRef]) -> dict[
         "vantage_country": capture.get("vantage_country"),  # as recorded when captured; None for direct
         "outcome": capture.get("outcome"),  # None: assessed before outcomes existed
         "evidence": load_evidence(capture.get("evidence")),  # why that outcome
+        "source": source_json(capture.get("source")),
         "records": [record_json(r) for r in records],
         "links": capture_links(capture["id"], any(r.role == "screenshot" for r in records)),
     }
+
+
+def source_json(source: Any) -> dict[str, Any]:
+    """Where a capture came from: captured here, or imported from a WACZ, WARC or ARC file (signed or not,
+    by whom, when, and the trusted timestamp over the signature if it had one)."""
+    if isinstance(source, str):
+        import json
+        source = json.loads(source)
+    source = source or {"kind": "captured"}
+    keys = ("package", "file", "software", "signed_by", "signed_at", "timestamped_at", "timestamped_by")
+    return {"kind": source["kind"], "signed": bool(source.get("signed"))} | {k: source.get(k) for k in keys}
 
 
 def job_json(job: dict[str, Any], children: list[int] | None = None) -> dict[str, Any]:

@@ -128,22 +128,43 @@ def copy_in(path: Path, warc_dir: Path) -> str:
     return _copy(lambda: open(path, "rb"), path.name, path.stat().st_size, warc_dir)
 
 
+def _format_of(path: Path) -> str:
+    """``arc`` or ``warc``, as warcio reads the file's first record."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    try:
+        with open(path, "rb") as fh:
+            for record in ArchiveIterator(fh, arc2warc=False):
+                return "arc" if record.format.startswith("arc") else "warc"
+    except Exception:  # noqa: BLE001 (a damaged file is reported by the walk; its kind is then a guess)
+        pass
+    return "warc"
+
+
+def _note_source(copied: Path, source: dict[str, Any], titles: dict[str, str]) -> None:
+    sidecar = copied.with_name(copied.name + SOURCE_SUFFIX)
+    partial = sidecar.with_name(sidecar.name + ".writing")
+    partial.write_text(json.dumps({"source": source, "titles": titles}, ensure_ascii=False))
+    os.replace(partial, sidecar)
+
+
 def copy_member(package: WaczPackage, member: str, warc_dir: Path) -> str:
     """Copy a WARC out of a package into ``warc_dir`` with what the package says of it beside it."""
     size = package.size(member)
     name = _copy(lambda: package.open(member), f"{package.path.stem}_{Path(member).name}", size, warc_dir)
-    sidecar = warc_dir / (name + SOURCE_SUFFIX)
-    partial = sidecar.with_name(sidecar.name + ".writing")
-    partial.write_text(json.dumps({"source": package.source(), "titles": package.titles}, ensure_ascii=False))
-    os.replace(partial, sidecar)
+    _note_source(warc_dir / name, package.source(), package.titles)
     return name
 
 
 def read_source(path: Path) -> tuple[dict[str, Any] | None, dict[str, str]]:
-    """(where the file came from, its pages' titles) as copy_member noted them; (None, {}) for a plain file."""
+    """(where the file came from, its pages' titles) as copy_member noted them; for a plain WARC or ARC
+    file another tool wrote (its name says so), its kind and name, unsigned; (None, {}) for our own."""
     sidecar = path.with_name(path.name + SOURCE_SUFFIX)
     if not sidecar.exists():
-        return None, {}
+        if not path.name.startswith(IMPORT_PREFIX):
+            return None, {}
+        original = path.name[len(IMPORT_PREFIX):].partition("-")[2]  # import-<digest>-<name as given>
+        return {"kind": _format_of(path), "file": original, "signed": False}, {}
     noted = json.loads(sidecar.read_text())
     return noted.get("source"), noted.get("titles") or {}
 

@@ -28,7 +28,7 @@ from crawler.httpwire import Exchange
 from detect import Observation, observe_failure
 from detect.observe import MAX_BODY, body_text, redirect_hops
 
-_RESOURCE_ROLES = ("screenshot", "dom", "text")
+_RESOURCE_ROLES = ("screenshot", "dom", "text", "timestamp")
 
 
 @dataclass

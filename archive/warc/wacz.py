@@ -5,7 +5,8 @@ capture's WARC records exactly as stored (warcinfo first, then its records,
 then the originals its revisit records refer to); ``indexes/index.cdx``, a
 sorted CDXJ index of every WARC; ``pages/pages.jsonl``, one page per capture
 with its extracted text; ``datapackage.json`` with the SHA-256 and size of each
-file; and ``datapackage-digest.json`` with the hash of ``datapackage.json``.
+file; and ``datapackage-digest.json`` with the hash of ``datapackage.json``, signed by the archive's
+key (and timestamped where TSA_URL is set; see ``archive.warc.signing``).
 WARCs are stored uncompressed in the zip (they are gzip members already), so
 a reader can fetch single records from the package with HTTP Range requests.
 """
@@ -30,8 +31,10 @@ from warcio.timeutils import iso_date_to_timestamp, timestamp_to_iso_date
 
 from archive import catalog
 from archive.catalog import to_utc, visible_sql
+from archive.settings import Settings
 from archive.warc.cdxj import SortedLines, index_line
 from archive.warc.objects import WarcStore, as_store
+from archive.warc.signing import Signer, archive_signer
 from archive.warc.store import capture_warc, export_length
 from crawler.version import __version__
 
@@ -42,10 +45,17 @@ INDEX_PATH = "indexes/index.cdx"
 PAGES_PATH = "pages/pages.jsonl"
 
 Progress = Callable[[int, int, int], None]  # (captures done, captures in all, capture id)
+Extra = tuple[str, "bytes | IO[bytes]"]  # a file put into a package beside its WARCs: (path, content)
 
 
 class WaczError(ValueError):
     """A package cannot be made from what was asked for (e.g. an unknown capture)."""
+
+
+def signer_for(warc_dir: Path | WarcStore) -> Signer:
+    """The signer of the archive whose WARCs are in ``warc_dir`` (``ARCHIVE_HOME/warcs``, or a store
+    spooling there), as the environment's settings say: so every export is signed, whoever calls ``write_wacz``."""
+    return archive_signer(Settings.from_env(archive_home=str(as_store(warc_dir).spool.resolve().parent)))
 
 
 def _stamp(capture: dict[str, Any]) -> str:
@@ -144,15 +154,19 @@ def _add_capture(zf: zipfile.ZipFile, warc_dir: Path | WarcStore, capture: dict[
 
 def write_wacz(out: BinaryIO, db: sqlite3.Connection, warc_dir: Path | WarcStore, capture_ids: Iterable[int], *,
                title: str | None = None, description: str | None = None,
-               progress: Progress | None = None) -> dict[str, Any]:
+               progress: Progress | None = None, signer: Signer | None = None,
+               extra: Iterable[Extra] = ()) -> dict[str, Any]:
     """Write a WACZ of ``capture_ids`` to ``out`` (a seekable binary file); return its datapackage.
 
-    ``title`` defaults to the capture's title when there is one capture.
+    ``title`` defaults to the capture's title when there is one capture. Every package is signed:
+    by ``signer``, else by the archive's own (``signer_for``). ``extra`` files (path, bytes or a
+    binary file) go into the package beside the WARCs, listed and hashed like them.
     Raises WaczError for an unknown capture and WarcStoreError for unreadable records.
     """
     capture_ids = list(dict.fromkeys(capture_ids))
     if not capture_ids:
         raise WaczError("no captures to package")
+    signer = signer or signer_for(warc_dir)
     index = SortedLines()
     pages: list[dict[str, Any]] = []
     resources = []
@@ -171,6 +185,11 @@ def write_wacz(out: BinaryIO, db: sqlite3.Connection, warc_dir: Path | WarcStore
                 progress(done, len(capture_ids), capture_id)
         if title is None and len(capture_ids) == 1:
             title = pages[0]["title"]
+
+        for path, content in extra:
+            if isinstance(content, bytes):
+                content = BytesIO(content)
+            resources.append(_add_file(zf, path, content, zipfile.ZIP_DEFLATED))
 
         with tempfile.TemporaryFile() as index_file:
             for line in index:
@@ -193,25 +212,27 @@ def write_wacz(out: BinaryIO, db: sqlite3.Connection, warc_dir: Path | WarcStore
             package["description"] = description
         if len(pages) == 1:
             package.update(mainPageURL=pages[0]["url"], mainPageDate=pages[0]["ts"])
-        package.update(created=f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}", wacz_version=WACZ_VERSION,
-                       software=SOFTWARE)
+        created = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"
+        package.update(created=created, wacz_version=WACZ_VERSION, software=SOFTWARE)
         data = json.dumps(package, indent=2, ensure_ascii=False).encode("utf-8")
         zf.writestr("datapackage.json", data)
-        digest = {"path": "datapackage.json", "hash": "sha256:" + hashlib.sha256(data).hexdigest()}
+        digest: dict[str, Any] = {"path": "datapackage.json", "hash": "sha256:" + hashlib.sha256(data).hexdigest()}
+        # The spec wants signedData's created to be the package's own.
+        digest["signedData"] = signer.sign(digest["hash"], created)
         zf.writestr("datapackage-digest.json", json.dumps(digest, indent=2))
     return package
 
 
 def export_wacz(db: sqlite3.Connection, warc_dir: Path | WarcStore, capture_ids: Iterable[int], path: Path, *,
                 title: str | None = None, progress: Progress | None = None,
-                description: str | None = None) -> dict[str, Any]:
+                description: str | None = None, signer: Signer | None = None) -> dict[str, Any]:
     """Write the WACZ to ``path``, which appears only once it is whole; return its datapackage."""
     path = Path(path)
     partial = path.with_name(path.name + ".part")
     try:
         with open(partial, "wb") as fh:
             package = write_wacz(fh, db, warc_dir, capture_ids, title=title, progress=progress,
-                                 description=description)
+                                 description=description, signer=signer)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(partial, path)

@@ -5,22 +5,27 @@
 ``datapackage.json`` itself against ``datapackage-digest.json`` (1.1), and, where the package is
 signed (the WACZ signing spec's ``signedData``), the ECDSA P-256 signature over that hash, made
 either with a bare ``publicKey`` or with a key certified for a ``domain`` (``domainCert``: a
-chain to a root that certifi trusts, valid for that domain when the package was signed). A
+chain to a root that certifi trusts, valid for that domain when the package was signed), and its
+RFC 3161 ``timeSignature`` over the signature (``timestampCert``), within 10 minutes of ``created``. A
 package failing any check raises WaczInvalid with every problem found (which file, which hash).
 """
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
+
+from archive.warc.signing import MAX_CLOCK_SKEW, Timestamp, check_timestamp
 
 DATAPACKAGE = "datapackage.json"
 DIGEST = "datapackage-digest.json"
@@ -30,11 +35,33 @@ CHUNK = 1 << 20
 
 
 class WaczInvalid(ValueError):
-    """A package that does not check out; ``problems`` says each thing wrong, naming the file."""
+    """A package that does not check out; ``problems`` says each thing wrong, naming the file;
+    ``checks`` every check made, passed or not, in order."""
 
-    def __init__(self, path: Path, problems: list[str]):
+    def __init__(self, path: Path, problems: list[str], checks: list[tuple[bool, str]] | None = None):
         self.path, self.problems = Path(path), problems
+        self.checks = checks if checks is not None else [(False, p) for p in problems]
         super().__init__(f"{path}: not a valid WACZ package: " + "; ".join(problems))
+
+
+class Checks(list):
+    """The problems found (the list itself, as before) and every check made, in order (``done``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.done: list[tuple[bool, str]] = []
+
+    def append(self, problem: str) -> None:  # type: ignore[override]
+        super().append(problem)
+        self.done.append((False, problem))
+
+    def __iadd__(self, problems):  # type: ignore[override]
+        for problem in problems:
+            self.append(problem)
+        return self
+
+    def passed(self, what: str) -> None:
+        self.done.append((True, what))
 
 
 @dataclass(frozen=True)
@@ -44,9 +71,11 @@ class Signature:
     signer: str  # the certified domain, or "public key sha256:<fingerprint of the key>"
     signed_at: str  # signedData's ``created``, as written
     software: str
+    timestamp: Timestamp | None = None  # the RFC 3161 timestamp over the signature, verified
 
     def __str__(self) -> str:
-        return f"signed by {self.signer} at {self.signed_at}"
+        text = f"signed by {self.signer} at {self.signed_at}"
+        return text + (f", timestamped {self.timestamp}" if self.timestamp else ", no trusted timestamp")
 
 
 @dataclass
@@ -59,6 +88,7 @@ class WaczPackage:
     warcs: list[str] = field(default_factory=list)  # member names, in the package's order
     titles: dict[str, str] = field(default_factory=dict)  # page URL -> title, from pages.jsonl
     signature: Signature | None = None
+    checks: list[tuple[bool, str]] = field(default_factory=list)  # (passed, what), every check made
 
     @contextmanager
     def open(self, member: str) -> Iterator[IO[bytes]]:
@@ -75,7 +105,11 @@ class WaczPackage:
         return {"kind": "wacz", "package": self.path.name, "software": self.software,
                 "signed": self.signature is not None,
                 "signed_by": self.signature.signer if self.signature else None,
-                "signed_at": self.signature.signed_at if self.signature else None}
+                "signed_at": self.signature.signed_at if self.signature else None,
+                "timestamped_at": (f"{self.signature.timestamp.time:%Y-%m-%dT%H:%M:%SZ}"
+                                   if self.signature and self.signature.timestamp else None),
+                "timestamped_by": (self.signature.timestamp.authority
+                                   if self.signature and self.signature.timestamp else None)}
 
 
 def is_wacz(path: Path) -> bool:
@@ -86,10 +120,14 @@ def is_wacz(path: Path) -> bool:
 
 def _hash_of(zf: zipfile.ZipFile, name: str, algo: str) -> tuple[str, int]:
     digest, size = hashlib.new(algo), 0
-    with zf.open(name) as fh:
-        while data := fh.read(CHUNK):
-            digest.update(data)
-            size += len(data)
+    try:
+        with zf.open(name) as fh:
+            while data := fh.read(CHUNK):
+                digest.update(data)
+                size += len(data)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        # A changed byte inside a member fails the zip's own CRC before our hash is done.
+        return f"unreadable ({exc})", size
     return digest.hexdigest(), size
 
 
@@ -106,12 +144,17 @@ def _check_hash(zf: zipfile.ZipFile, name: str, expected: Any, size: Any, proble
         problems.append(f"{name}: {algo}:{got} does not match datapackage.json's {expected}")
     elif size is not None and size != got_size:
         problems.append(f"{name}: {got_size} bytes, datapackage.json says {size}")
+    elif isinstance(problems, Checks):
+        problems.passed(f"{name}: {expected} as listed")
 
 
 def _json(zf: zipfile.ZipFile, name: str, problems: list[str]) -> dict | None:
     try:
         value = json.loads(zf.read(name))
     except KeyError:
+        return None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        problems.append(f"{name}: its bytes were changed or damaged ({exc})")
         return None
     except ValueError as exc:
         problems.append(f"{name}: not JSON ({exc})")
@@ -123,13 +166,15 @@ def _json(zf: zipfile.ZipFile, name: str, problems: list[str]) -> dict | None:
 
 
 def verify_wacz(path: Path) -> WaczPackage:
-    """Check the package at ``path`` (see the module's docstring); WaczInvalid lists what fails."""
+    """Check the package at ``path`` (see the module's docstring); WaczInvalid lists what fails.
+
+    The checks made, passed or not, are the package's ``checks`` (or the exception's)."""
     path = Path(path)
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise WaczInvalid(path, [f"not a readable zip file ({exc})"]) from None
-    problems: list[str] = []
+    problems = Checks()
     with zf:
         package = _json(zf, DATAPACKAGE, problems)
         if package is None:
@@ -137,6 +182,9 @@ def verify_wacz(path: Path) -> WaczPackage:
         resources = package.get("resources")
         if not isinstance(resources, list) or not all(isinstance(r, dict) for r in resources):
             raise WaczInvalid(path, [f"{DATAPACKAGE}: no list of resources"])
+        problems += [f"{n}: in the package but not listed in {DATAPACKAGE}, so nothing vouches for it"
+                     for n in zf.namelist() if n not in {str(r.get("path")) for r in resources}
+                     and n not in (DATAPACKAGE, DIGEST) and not n.endswith("/")]
         listed = set()
         for resource in resources:
             name = str(resource.get("path") or "")
@@ -157,18 +205,28 @@ def verify_wacz(path: Path) -> WaczPackage:
                 _check_hash(zf, DATAPACKAGE, want, None, problems)
             if digest.get("signedData") is not None:
                 signature = _signature(digest["signedData"], want, problems)
+            else:
+                problems.passed(f"{DIGEST}: not signed (nothing says who made the package)")
+        else:
+            problems.passed(f"{DIGEST}: none (a WACZ 1.0 package; nothing binds its file list)")
         titles = _titles(zf)
     if problems:
-        raise WaczInvalid(path, problems)
-    return WaczPackage(path, str(package.get("wacz_version") or "1.0.0"), str(package.get("software") or ""),
-                       warcs, titles, signature)
+        raise WaczInvalid(path, list(problems), problems.done)
+    found = WaczPackage(path, str(package.get("wacz_version") or "1.0.0"), str(package.get("software") or ""),
+                        warcs, titles, signature)
+    found.checks = problems.done
+    return found
 
 
 def _titles(zf: zipfile.ZipFile) -> dict[str, str]:
     titles: dict[str, str] = {}
     if PAGES not in zf.namelist():
         return titles
-    for line in zf.read(PAGES).decode("utf-8", errors="replace").splitlines():
+    try:
+        listing = zf.read(PAGES)
+    except (zipfile.BadZipFile, zlib.error, EOFError):
+        return titles  # its hash check has said so already
+    for line in listing.decode("utf-8", errors="replace").splitlines():
         try:
             page = json.loads(line)
         except ValueError:
@@ -208,7 +266,39 @@ def _signature(signed: Any, package_hash: Any, problems: list[str]) -> Signature
     except (ValueError, TypeError) as exc:
         problems.append(f"{DIGEST}: signature cannot be verified: {exc}")
         return None
-    return Signature(signer, str(signed.get("created") or ""), str(signed.get("software") or ""))
+    if isinstance(problems, Checks):
+        problems.passed(f"{DIGEST}: ECDSA P-256 signature over {package_hash} by {signer}")
+    stamp = None
+    if signed.get("timeSignature"):
+        stamp = _time_signature(signed, problems)
+        if stamp is None:
+            return None
+    elif isinstance(problems, Checks):
+        problems.passed(f"{DIGEST}: no timeSignature (the signing time rests on the signer's word)")
+    return Signature(signer, str(signed.get("created") or ""), str(signed.get("software") or ""), stamp)
+
+
+def _time_signature(signed: dict, problems: list[str]) -> Timestamp | None:
+    """Check ``timeSignature``: an RFC 3161 reply over the signature's text, signed by ``timestampCert``'s
+    first certificate, its time within 10 minutes of ``created``."""
+    try:
+        reply = base64.b64decode(str(signed["timeSignature"]), validate=True)
+        stamp = check_timestamp(reply, str(signed.get("signature") or "").encode("ascii"),
+                                signed.get("timestampCert") or None)
+        created = _when(signed.get("created"))
+    except (ValueError, TypeError, binascii.Error) as exc:
+        problems.append(f"{DIGEST}: timeSignature: {exc}")
+        return None
+    skew = abs((stamp.time - created).total_seconds())
+    if skew > MAX_CLOCK_SKEW:
+        problems.append(f"{DIGEST}: signedData's created {signed.get('created')} is {skew:.0f} s from the "
+                        f"timestamp's {stamp.time:%Y-%m-%dT%H:%M:%SZ}; the spec allows {MAX_CLOCK_SKEW} s")
+        return None
+    if isinstance(problems, Checks):
+        problems.passed(f"{DIGEST}: RFC 3161 timestamp over the signature, {stamp}, imprint and TSA signature "
+                        f"verify; chain ends in {stamp.root}")
+        problems.passed(f"{DIGEST}: created {signed.get('created')} is within {MAX_CLOCK_SKEW} s of the timestamp")
+    return stamp
 
 
 def _sha256():

@@ -136,10 +136,26 @@ class Capture(Reply):
                                                    "the capture was made; null for direct."}))
     outcome = _opt(fields.String(validate=validate.OneOf(OUTCOMES)))
     evidence = fields.Dict(metadata=_EVIDENCE)
+    source = fields.Nested(lambda: CaptureSource())
     records = fields.List(fields.Nested(Record))
     links = fields.Nested(CaptureLinks)
     takedowns = fields.List(fields.Nested(lambda: TakedownRef()), metadata={
         "description": "Published orders naming the URL (either scheme)."})
+
+
+class CaptureSource(Reply):
+    """Where a capture came from: made here (``captured``), or imported from a file another tool wrote."""
+
+    kind = fields.String(validate=validate.OneOf(["captured", "wacz", "warc", "arc"]))
+    package = _opt(fields.String(metadata={"description": "The WACZ file's name (kind wacz)."}))
+    file = _opt(fields.String(metadata={"description": "The WARC or ARC file's name (kind warc, arc)."}))
+    software = _opt(fields.String())
+    signed = fields.Boolean(metadata={"description": "The package's signature was verified on import."})
+    signed_by = _opt(fields.String(metadata={"example": "btrix-sign-test.webrecorder.net"}))
+    signed_at = _opt(fields.String(metadata={"example": "2022-01-18T19:00:12Z"}))
+    timestamped_at = _opt(fields.String(metadata={"description": "RFC 3161 time over the signature, verified."}))
+    timestamped_by = _opt(fields.String(metadata={"description": "The time-stamping authority's certificate "
+                                                                 "subject."}))
 
 
 class HitLinks(Reply):

@@ -85,6 +85,10 @@ OPERATIONS: dict[str, Operation] = {
                                         **BAD_INPUT}, query=RemovalArgs, tag="Removals"),
     "removals_api.removal": Operation({200: (out.Removal, "The event, both captures and the text diff."),
                                        **NOT_FOUND}, tag="Removals"),
+    "wacz.removal_bundle": Operation(
+        {200: (None, "The event's evidence as one signed WACZ (application/wacz): the last capture before, every "
+                     "capture that saw the page gone, the published orders naming it with their documents, and a "
+                     "summary page; check it with `python -m archive verify-wacz`."), **NOT_FOUND}, tag="Removals"),
     "removals_api.timeline": Operation({200: (out.Timeline, "Captures per vantage, oldest first, and events."),
                                         **BAD_INPUT}, query=out.TimelineArgs, tag="Removals"),
     "takedowns.api_list": Operation({200: (out.TakedownList, "Published orders, most recently issued first."),

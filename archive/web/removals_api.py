@@ -57,7 +57,8 @@ def event_json(event: dict[str, Any]) -> dict[str, Any]:
         "evidence_capture_id": event["evidence_capture_id"] or event["after_capture_id"],  # the strongest seen
         "takedowns": [takedown_brief(t) for t in event.get("takedowns", [])],
         "links": {"self": f"/api/removals/{event['id']}", "page": f"/removals/{event['id']}",
-                  "timeline": f"/api{timeline}", "timeline_page": timeline},
+                  "timeline": f"/api{timeline}", "timeline_page": timeline,
+                  "evidence": f"/api/removals/{event['id']}/evidence.wacz"},
     }
 
 

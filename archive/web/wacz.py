@@ -4,12 +4,14 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, abort, render_template, request, url_for
 from werkzeug.wsgi import wrap_file
 
 from archive.catalog import get_records
+from archive.evidence.bundle import BundleError, write_bundle
 from archive.lookup.present import citation
 from archive.warc.objects import warc_store
+from archive.warc.signing import MAX_CLOCK_SKEW, SPEC_VERSION, Signer, archive_signer
 from archive.warc.store import hex_digest
 from archive.warc.wacz import MEDIA_TYPE, wacz_name, warc_layout, warc_name, write_wacz
 from archive.web.db import capture_or_404, get_db, get_settings
@@ -50,7 +52,7 @@ def capture_wacz(capture_id: int) -> Response:
     try:
         # Built whole before the first byte goes out, so unreadable records are an error page.
         write_wacz(package, db, warc_store(settings), [capture_id],
-                   description=citation(capture, record_url, settings.archive_name))
+                   description=citation(capture, record_url, settings.archive_name), signer=app_signer())
         size = package.tell()
         package.seek(0)
     except BaseException:
@@ -58,6 +60,53 @@ def capture_wacz(capture_id: int) -> Response:
         raise
     response = Response(wrap_file(request.environ, package), mimetype=MEDIA_TYPE, direct_passthrough=True)
     response.headers["Content-Disposition"] = f'attachment; filename="{wacz_name(capture)}"'
+    response.headers["Content-Length"] = str(size)
+    response.headers["Content-Security-Policy"] = SANDBOX_CSP
+    return response
+
+
+def app_signer() -> Signer:
+    """The archive's signer, as this app's settings say."""
+    return archive_signer(get_settings())
+
+
+@bp.get("/.well-known/wacz-signing-key.pem")
+def signing_key() -> Response:
+    """The public key every package this archive exports is signed with (and its certificate chain,
+    when it signs for a domain), so anyone can check a package with nothing but the file and this."""
+    signer = app_signer()
+    response = Response(signer.public_pem() + (signer.domain_cert or ""), mimetype="application/x-pem-file")
+    response.headers["Access-Control-Allow-Origin"] = "*"  # other verifiers may fetch it from their pages
+    return response
+
+
+@bp.get("/about/signatures")
+def about_signatures() -> str:
+    """What our signatures and timestamps are, the key, and how to check a package."""
+    signer = app_signer()
+    return render_template("signatures.html", signer=signer, key_url=url_for("wacz.signing_key", _external=True),
+                           tsa_urls=get_settings().tsa_url, spec_version=SPEC_VERSION, skew=MAX_CLOCK_SKEW)
+
+
+@bp.get("/api/removals/<int:event_id>/evidence.wacz")
+@bp.get("/removals/<int:event_id>/evidence.wacz")  # added first: url_for (the event page's link) gives this one
+def removal_bundle(event_id: int) -> Response:
+    """A removal's evidence as one signed WACZ (archive/evidence/bundle.py), written to a temporary file
+    on disk (never held in memory) and streamed from it."""
+    package = tempfile.TemporaryFile()
+    try:
+        write_bundle(package, get_db(), get_settings(), event_id, signer=app_signer(),
+                     event_url=url_for("removals.event", event_id=event_id, _external=True))
+        size = package.tell()
+        package.seek(0)
+    except BundleError as exc:
+        package.close()
+        abort(404, str(exc))
+    except BaseException:
+        package.close()
+        raise
+    response = Response(wrap_file(request.environ, package), mimetype=MEDIA_TYPE, direct_passthrough=True)
+    response.headers["Content-Disposition"] = f'attachment; filename="removal-{event_id}-evidence.wacz"'
     response.headers["Content-Length"] = str(size)
     response.headers["Content-Security-Policy"] = SANDBOX_CSP
     return response

@@ -1,0 +1,1 @@
+"""Evidence bundles: one signed WACZ per removal event (archive/evidence/bundle.py)."""
