@@ -1,7 +1,9 @@
 """A realistic news outlet on 127.0.0.1, for whole-site crawls (issue 21).
 
 `Outlet` serves http://kloop.kg and http://ru.kloop.kg (mapped with CAPTURE_HOST_RULES, see
-`host_rules`) from one ThreadingHTTPServer, dispatching on the Host header: a few hundred articles
+`host_rules`) from one ThreadingHTTPServer, dispatching on the Host header, on one port that speaks
+TLS too (Chromium has kloop.kg on its HSTS preload list, so it only ever asks for https://; links
+stay http:// as the site's URLs, and captures end at their https:// twin): a few hundred articles
 in Kyrgyz and Russian, a home page, paginated category pages, robots.txt with a disallowed section
 and a Sitemap line pointing at a sitemap index (a gzipped child and a plain one), an RSS feed, and
 the things real sites have that crawlers trip on: an endless calendar, a query string that grows
@@ -15,14 +17,23 @@ prove what a crawler did (and did not) fetch. Independent of pytest; the `outlet
 from __future__ import annotations
 
 import datetime
+import functools
 import random
 import re
+import socket
+import ssl
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from . import outlet_pages as pages
 from .outlet_pages import CALENDAR_START, CATEGORIES, SESSION
@@ -76,8 +87,7 @@ class Outlet:
         class Handler(_Handler):
             site = outlet
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _EitherServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True, name="outlet").start()
         return self
@@ -134,7 +144,7 @@ class Outlet:
         query string and repeated segments; a session id in a path is never in scope)."""
         parts = urlsplit(url)
         path = parts.path or "/"
-        if parts.scheme != "http" or parts.hostname != self.HOST or len(url) > 500:
+        if parts.scheme not in ("http", "https") or parts.hostname != self.HOST or len(url) > 500:
             return False
         if path.startswith((self.disallowed_prefix, "/wp-admin/")) or SESSION in path:
             return False
@@ -240,6 +250,44 @@ def _generate(count: int, seed: int) -> list[Article]:
             date=date, title=name, paragraphs=[paragraph(rng, lang) for _ in range(rng.randint(5, 7))],
             listed=kind != "script", private=kind == "private"))
     return found
+
+
+class _EitherServer(ThreadingHTTPServer):
+    """Plain HTTP and TLS on one port. kloop.kg is on Chromium's HSTS preload list (subdomains
+    too), so the browser asks for https:// whatever a link says, while robots.txt and sitemap
+    readers may ask for http://; a connection that opens with a TLS handshake is wrapped."""
+
+    daemon_threads = True
+
+    def finish_request(self, request, client_address) -> None:
+        try:
+            first = request.recv(1, socket.MSG_PEEK)
+            if first == b"\x16":  # a TLS handshake record
+                request = _tls_context().wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError):
+            return
+        super().finish_request(request, client_address)
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """A self-signed certificate for both hosts (the recording proxy records, it does not verify)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, Outlet.HOST)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(Outlet.HOST), x509.DNSName(Outlet.SUBHOST)]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory() as tmp:
+        pem = Path(tmp) / "outlet.pem"
+        pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()) + cert.public_bytes(serialization.Encoding.PEM))
+        ctx.load_cert_chain(pem)
+    return ctx
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 CATEGORIES = ("politics", "society", "economy", "investigations")
 CALENDAR_START = (2024, 5)  # the month the home page's calendar link opens
 SESSION = ";jsessionid="
-NOTICE_PATH = "/notice/removed"
+NOTICE_PATH = "/blocked/notice/"  # a path the classifier knows as a notice (detect/classify.py NOTICE_MARKERS)
 PER_PAGE = 10
 HTML = "text/html; charset=utf-8"
 XML = "application/xml; charset=utf-8"

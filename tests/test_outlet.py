@@ -3,7 +3,9 @@ crawl tests rely on must hold, or their failures would be the fixture's."""
 from __future__ import annotations
 
 import gzip
+import http.client
 import re
+import ssl
 import xml.etree.ElementTree as ET
 from urllib.parse import urlsplit
 
@@ -104,6 +106,19 @@ def test_listings_link_every_article_and_traps_never_end(outlet):
     assert not outlet.in_scope_host("http://ru.kloop.kg/") and not outlet.in_scope_host("https://twitter.com/x")
 
 
+def test_one_port_speaks_tls_and_plain_http(outlet):
+    """kloop.kg is HSTS-preloaded in Chromium: the browser comes with TLS, other readers may not."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    for connection in (http.client.HTTPSConnection("127.0.0.1", outlet.port, context=context, timeout=30),
+                       http.client.HTTPConnection("127.0.0.1", outlet.port, timeout=30)):
+        connection.request("GET", "/robots.txt", headers={"Host": "kloop.kg"})
+        answer = connection.getresponse()
+        assert answer.status == 200 and b"Disallow: /private/" in answer.read()
+        connection.close()
+    assert outlet.in_scope_host(outlet.url("/").replace("http:", "https:"))
+
+
 def test_redirect_chain_dead_link_and_throttle(outlet):
     first = get(outlet, outlet.url("/old/1"))
     second = get(outlet, first.headers["Location"])
@@ -151,5 +166,5 @@ def test_bad_takedowns_are_refused(outlet):
     url = removed.articles[0]
     removed.delete(url, "notice")
     with removed:
-        assert get(removed, url).headers["Location"] == removed.url("/notice/removed")
-        assert get(removed, removed.url("/notice/removed")).status_code == 200
+        assert get(removed, url).headers["Location"] == removed.url("/blocked/notice/")
+        assert get(removed, removed.url("/blocked/notice/")).status_code == 200
