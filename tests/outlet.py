@@ -73,6 +73,7 @@ class Outlet:
         self._lock = threading.Lock()
         self.requests: list[tuple[str, str, dict]] = []
         self._gone: dict[str, str] = {}  # url -> how it was deleted
+        self._unlisted: set[str] = set()  # still served, linked from nowhere
         self._throttled: dict[str, list] = {}  # url -> [times left, Retry-After seconds]
         self._all = _generate(articles, seed)
         self._by_path = {(a.host, a.path): a for a in self._all}
@@ -125,13 +126,14 @@ class Outlet:
         return [a.url for a in self._published()]
 
     def host_articles(self, host: str = HOST) -> set[str]:
-        """The articles a host-scoped crawl of ``host`` that obeys robots.txt must find."""
-        return {a.url for a in self._published() if a.host == host and not a.private}
+        """The articles a host-scoped crawl of ``host`` that obeys robots.txt must find (unlisted
+        ones are linked from nowhere, so not these)."""
+        return {a.url for a in self._linked() if a.host == host and not a.private}
 
     @property
     def script_articles(self) -> set[str]:
         """Articles linked only by a script on the home page (found only by reading the DOM)."""
-        return {a.url for a in self._published() if not a.listed}
+        return {a.url for a in self._linked() if not a.listed}
 
     @property
     def private_articles(self) -> set[str]:
@@ -179,16 +181,25 @@ class Outlet:
             article.paragraphs = article.paragraphs[:1] + [paragraph(rng, article.lang)
                                                            for _ in range(len(article.paragraphs) + 1)]
 
-    def throttle(self, url: str, times: int = 1, retry_after: int = 1) -> None:
-        """The next ``times`` requests of ``url`` answer 503 with ``Retry-After``."""
+    def unlist(self, url: str) -> None:
+        """Hide ``url`` without deleting it: gone from the sitemaps, feeds, listings and script, still
+        served as before (a quiet takedown a recrawl finds only by asking for the old URL)."""
+        self._article(url)
         with self._lock:
-            self._throttled[url] = [times, retry_after]
+            self._unlisted.add(url)
+
+    def throttle(self, url: str, times: int = 1, retry_after: int = 1, status: int = 503) -> None:
+        """The next ``times`` requests of ``url`` answer ``status`` (503 or 429) with ``Retry-After``."""
+        if status not in (429, 503):
+            raise ValueError(f"throttle({url!r}, status={status}): Retry-After goes with 429 or 503")
+        with self._lock:
+            self._throttled[url] = [times, retry_after, status]
 
     def standard_changes(self, seed: int = 2) -> tuple[set[str], set[str]]:
         """Delete 10 articles of HOST (4 answer 404, 3 answer 451, 3 redirect home) and rewrite 5
         others; returns (removed, changed)."""
         rng = random.Random(seed)
-        pool = sorted(a.url for a in self._published() if a.host == self.HOST and a.listed and not a.private)
+        pool = sorted(a.url for a in self._linked() if a.host == self.HOST and a.listed and not a.private)
         picked = rng.sample(pool, 15)
         removed, changed = picked[:10], picked[10:]
         for url, how in zip(removed, ["404"] * 4 + ["451"] * 3 + ["home"] * 3, strict=True):
@@ -210,17 +221,23 @@ class Outlet:
         with self._lock:
             return [a for a in self._all if a.url not in self._gone]
 
+    def _linked(self) -> list[Article]:
+        """Published and not unlisted: what the site's pages, sitemaps and feeds may show."""
+        with self._lock:
+            return [a for a in self._all if a.url not in self._gone and a.url not in self._unlisted]
+
     def _log(self, host: str, path: str, headers: dict) -> None:
         with self._lock:
             self.requests.append((host, path, headers))
 
-    def _take_throttle(self, url: str) -> int | None:
+    def _take_throttle(self, url: str) -> tuple[int, int] | None:
+        """(status, Retry-After seconds) if ``url`` is to be refused this time."""
         with self._lock:
             left = self._throttled.get(url)
             if not left or left[0] <= 0:
                 return None
             left[0] -= 1
-            return left[1]
+            return left[2], left[1]
 
 
 def _generate(count: int, seed: int) -> list[Article]:

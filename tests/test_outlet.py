@@ -77,7 +77,8 @@ def test_robots_sitemap_index_gzip_child_and_feed(outlet):
     assert len(links) == 20 and set(links) <= outlet.host_articles()
 
 
-def test_listings_link_every_article_and_traps_never_end(outlet):
+def category_links(outlet: Outlet) -> set[str]:
+    """Every article linked from the category pages, following their pagination."""
     seen = set()
     for lang in ("ky", "ru"):
         for category in ("politics", "society", "economy", "investigations"):
@@ -87,7 +88,11 @@ def test_listings_link_every_article_and_traps_never_end(outlet):
                 seen |= set(re.findall(r"href='(http://kloop\.kg/(?:ky|ru)/[^']+)'", html))
                 page += 1
                 url = outlet.url(f"/{lang}/category/{category}?page={page}") if "rel='next'" in html else None
-    assert seen == outlet.host_articles() - outlet.script_articles
+    return seen
+
+
+def test_listings_link_every_article_and_traps_never_end(outlet):
+    assert category_links(outlet) == outlet.host_articles() - outlet.script_articles
     home = get(outlet, outlet.url("/")).text
     for url in outlet.script_articles:  # only a script builds them: no href in the source
         assert urlsplit(url).path not in home
@@ -126,10 +131,13 @@ def test_redirect_chain_dead_link_and_throttle(outlet):
     assert second.headers["Location"] in outlet.host_articles()
     assert get(outlet, outlet.url("/ky/2019/01/01/zhok-bolgon-makala/")).status_code == 404
     url = sorted(outlet.host_articles())[0]
-    outlet.throttle(url)
-    busy = get(outlet, url)
-    assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+    outlet.throttle(url, times=2, retry_after=3, status=429)
+    for _ in range(2):
+        busy = get(outlet, url)
+        assert busy.status_code == 429 and busy.headers["Retry-After"] == "3"
     assert get(outlet, url).status_code == 200
+    with pytest.raises(ValueError, match="Retry-After goes with 429 or 503"):
+        outlet.throttle(url, status=500)
     assert any(host == "kloop.kg" and path == "/old/1" for host, path, _ in outlet.requests)
 
 
@@ -155,6 +163,16 @@ def test_standard_changes_remove_ten_and_rewrite_five():
         for url in sorted(after.host_articles() - changed)[:40]:
             old, new = (extract(get(o, url).content, url).text for o in (before, after))
             assert old == new, url
+
+
+def test_an_unlisted_article_is_served_but_linked_from_nowhere():
+    with Outlet() as site:
+        url = sorted(site.host_articles() - site.script_articles)[3]
+        site.unlist(url)
+        assert url in site.articles and url not in site.host_articles()
+        assert get(site, url).status_code == 200
+        assert url not in sitemap_urls(site) and url not in get(site, site.url("/rss.xml")).text
+        assert url not in get(site, site.url("/")).text and url not in category_links(site)
 
 
 def test_bad_takedowns_are_refused(outlet):
