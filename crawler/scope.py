@@ -48,11 +48,14 @@ class Scope:
             raise ValueError(f"scope {self.kind!r}: use one of {', '.join(KINDS)}")
         if isinstance(self.seeds, str) or not self.seeds:
             raise ValueError("a scope needs at least one seed URL (a tuple of URLs)")
+        object.__setattr__(self, "seeds", tuple(self.seeds))  # a list given is kept as a tuple: hashable
         for seed in self.seeds:
             if urlsplit(seed).scheme not in ("http", "https") or not urlsplit(seed).hostname:
                 raise ValueError(f"seed {seed!r}: not an http(s) URL with a host; give a full URL like https://kloop.kg/")
         object.__setattr__(self, "_include", _compile("include", self.include))
         object.__setattr__(self, "_exclude", _compile("exclude", self.exclude))
+        object.__setattr__(self, "include", tuple(self.include or ()))
+        object.__setattr__(self, "exclude", tuple(self.exclude or ()))
 
     def check(self, url: str) -> str | None:
         """None if ``url`` is in scope, else a short reason ("other host", "outside prefix",
@@ -94,7 +97,7 @@ def _compile(name: str, expressions: tuple[str, ...]) -> tuple[re.Pattern, ...]:
     if isinstance(expressions, str):
         raise ValueError(f"{name}: give a tuple of regular expressions, not the string {expressions!r}")
     compiled = []
-    for expression in expressions:
+    for expression in expressions or ():
         try:
             compiled.append(re.compile(expression))
         except re.error as e:

@@ -10,9 +10,10 @@ the things real sites have that crawlers trip on: an endless calendar, a query s
 with every click, session ids in paths, relative links that repeat a path segment forever, a
 redirect chain, a dead link, links to other hosts, and links that only a script builds.
 
-The same seed gives the same site, byte for byte. `delete`, `rewrite` and `standard_changes` play
-the outlet's takedowns between two crawls; `requests` logs every request served, so a test can
-prove what a crawler did (and did not) fetch. Independent of pytest; the `outlet` fixture is below.
+The same seed gives the same site, byte for byte. `delete`, `rewrite`, `unlist` and
+`standard_changes` play the outlet's takedowns between two crawls, `throttle` a busy server
+(429/503 with Retry-After); `requests` logs every request served, so a test can prove what a
+crawler did (and did not) fetch. Independent of pytest; the `outlet` fixture is below.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import socket
 import ssl
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -57,8 +58,7 @@ class Article:
     paragraphs: list[str]
     listed: bool = True  # False: only a script on the home page links it
     private: bool = False  # under robots.txt's disallowed section
-    revision: int = 0
-    changes: list[str] = field(default_factory=list)
+    revision: int = 0  # times rewritten
 
 
 class Outlet:
@@ -74,7 +74,7 @@ class Outlet:
         self.requests: list[tuple[str, str, dict]] = []
         self._gone: dict[str, str] = {}  # url -> how it was deleted
         self._unlisted: set[str] = set()  # still served, linked from nowhere
-        self._throttled: dict[str, list] = {}  # url -> [times left, Retry-After seconds]
+        self._throttled: dict[str, list] = {}  # url -> [times left, Retry-After seconds, status]
         self._all = _generate(articles, seed)
         self._by_path = {(a.host, a.path): a for a in self._all}
         self.server: ThreadingHTTPServer | None = None

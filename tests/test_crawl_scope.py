@@ -62,6 +62,12 @@ def test_include_and_exclude():
     assert scope.check("http://ru.kloop.kg/ky/") == "other host"  # include does not widen the scope
 
 
+def test_lists_are_kept_as_tuples():
+    scope = Scope("host", [SEED], include=[r"/ky/"], exclude=None)
+    assert scope.seeds == (SEED,) and scope.include == (r"/ky/",) and scope.exclude == ()
+    assert hash(scope) == hash(Scope("host", (SEED,), (r"/ky/",)))
+
+
 @pytest.mark.parametrize("args, message", [
     (("site", (SEED,)), "use one of page, prefix, host, domain"),
     (("host", ()), "at least one seed"),
