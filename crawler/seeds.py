@@ -72,7 +72,7 @@ def robots_sitemaps(robots_txt: str, base_url: str) -> list[str]:
 class Robots:
     """A site's robots.txt: urllib.robotparser reads the groups; matching follows RFC 9309, which
     robotparser does not: the longest matching rule wins (Allow on a tie), ``*`` and ``$`` are
-    wildcards, and a fractional Crawl-delay is kept."""
+    wildcards, blank lines do not end a group, and a fractional Crawl-delay is kept."""
 
     def __init__(self, parser: urllib.robotparser.RobotFileParser, delays: list[tuple[list[str], float | None]]):
         self._parser = parser
@@ -83,7 +83,9 @@ class Robots:
         """The robots.txt ``text`` fetched from ``url``."""
         lines = text[:MAX_ROBOTS].splitlines()
         parser = urllib.robotparser.RobotFileParser(url)
-        parser.parse(lines)
+        # robotparser ends a group at a blank line, dropping "User-agent: *\n\nDisallow: /x" whole;
+        # RFC 9309 groups by user-agent lines only.
+        parser.parse([line for line in lines if line.strip()])
         return cls(parser, _delays(lines))
 
     def allowed(self, url: str, agent: str) -> bool:

@@ -272,5 +272,7 @@ def test_robots_follow_rfc_9309():
     assert not robots.allowed("https://kloop.kg/", "GPTBot/1.0")
     assert robots.crawl_delay(AGENT) == 0.5 and robots.crawl_delay("ArchiveBot") is None
     assert Robots.parse("", "https://kloop.kg/robots.txt").allowed("https://kloop.kg/x", AGENT)
+    spaced = Robots.parse("User-agent: *\n\nDisallow: /private/\n", "https://kloop.kg/robots.txt")
+    assert not spaced.allowed("https://kloop.kg/private/a", AGENT)  # a blank line does not end the group
     assert robots_sitemaps(ROBOTS, "https://kloop.kg/robots.txt") == [
         "https://kloop.kg/sitemap_index.xml", "https://kloop.kg/news-sitemap.xml"]
