@@ -35,7 +35,12 @@ def parse_sitemap(body: bytes, base_url: str) -> tuple[list[str], list[str]]:
         raise ValueError(f"{base_url}: not a sitemap (its root element is <{kind}>, not <urlset> or "
                          "<sitemapindex>); give the sitemap's own URL")
     item = "url" if kind == "urlset" else "sitemap"
-    locs = [_child_text(node, "loc") for node in root.iter() if _local(node.tag) == item]
+    locs: list[str | None] = []
+    for node in (n for n in root.iter() if _local(n.tag) == item):
+        locs.append(_child_text(node, "loc"))
+        # A page's other languages (<xhtml:link rel="alternate" hreflang=.. href=..>), as WPML and Yoast
+        # list them; image and video extensions' own <loc>s are not pages and are left out.
+        locs += [n.get("href") for n in node if _local(n.tag) == "link" and n.get("rel") == "alternate"]
     urls = _urls(locs, base_url)
     return (urls, []) if kind == "urlset" else ([], urls)
 
