@@ -148,7 +148,9 @@ class Outlet:
         path = parts.path or "/"
         if parts.scheme not in ("http", "https") or parts.hostname != self.HOST or len(url) > 500:
             return False
-        if path.startswith((self.disallowed_prefix, "/wp-admin/")) or SESSION in path:
+        robots_says_no = path.startswith(self.disallowed_prefix) or (
+            path.startswith("/wp-admin/") and path != "/wp-admin/admin-ajax.php")
+        if robots_says_no or SESSION in path:
             return False
         if len(parse_qsl(parts.query, keep_blank_values=True)) > MAX_QUERY_PARAMS:
             return False

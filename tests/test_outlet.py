@@ -108,6 +108,8 @@ def test_listings_link_every_article_and_traps_never_end(outlet):
     deeper = re.search(r"jsessionid=(\w+)", get(outlet, outlet.url(session)).text)[1]
     assert deeper not in session and not outlet.in_scope_host(outlet.url(session))
     assert not outlet.in_scope_host(outlet.url("/about/team/team/team/"))
+    assert not outlet.in_scope_host(outlet.url("/wp-admin/users.php"))
+    assert outlet.in_scope_host(outlet.url("/wp-admin/admin-ajax.php"))  # robots.txt allows it
     assert not outlet.in_scope_host("http://ru.kloop.kg/") and not outlet.in_scope_host("https://twitter.com/x")
 
 
