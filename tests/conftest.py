@@ -26,6 +26,8 @@ pytest_plugins = [
     "tests.webapp",  # fixtures for the web app: web_settings, archive_builder, web_server
     "tests.corpus",  # captured_corpus: the whole shared corpus captured once per session
     "tests.elastic",  # es_service (a real OpenSearch node, or ELASTICSEARCH_URL), es_alias, es_backend
+    "tests.seaweed",  # seaweed (a real SeaweedFS S3 server for the session), s3_bucket: a fresh bucket per test
+    "tests.redis",  # redis_url: a real redis-server for the session
 ]
 
 ROOT = Path(__file__).resolve().parents[1]

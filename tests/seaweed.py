@@ -4,9 +4,8 @@
 folder, every port explicit and free (each SeaweedFS service also listens on its port + 10000 for
 gRPC, so both are checked, and ports stay below 55536), an access key and secret of its own, and stops
 it at the end. `s3_bucket` gives each test a fresh, empty bucket on it. Nothing here knows about the
-archive beyond `S3Service.env()`, so other suites (the multi-worker soak) use it as it is:
-
-    from tests.seaweed import S3Service, s3_bucket, seaweed  # noqa: F401  (fixtures)
+archive beyond `S3Service.env()`, so other suites (the multi-worker soak) use it as it is; conftest
+registers the fixtures (`pytest_plugins`), so a test just names `seaweed` or `s3_bucket`.
 """
 from __future__ import annotations
 
