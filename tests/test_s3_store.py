@@ -117,6 +117,11 @@ def test_captures_are_uploaded_checked_and_read_back_by_range(s3_settings, seawe
         assert wayback.status_code == 200 and TITLE in wayback.text
         assert all(status == 206 for status, *_ in counter.take())
 
+        cdx = server.get(f"/cdx?url={URL}&fl=mimetype,statuscode")
+        assert cdx.status_code == 200 and cdx.text.split() == ["text/html", "200"], cdx.text
+        (status, rng, received), = counter.take()  # the page record's headers: one ranged GET
+        assert status == 206 and received <= 65536
+
         package = server.get(f"/capture/{first}/wacz")
         assert package.status_code == 200
         with zipfile.ZipFile(io.BytesIO(package.content)) as zf:
