@@ -109,7 +109,8 @@ class Seaweed:
             taken |= {ports[name], ports[name] + GRPC_OFFSET}
         args = [weed_binary(), "server", "-s3", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-                "-master.volumeSizeLimitMB=64", "-volume.max=0"]
+                "-master.volumeSizeLimitMB=64", "-volume.max=0",
+                "-s3.autoCreateBucket=false"]  # as AWS S3 does: an upload to a missing bucket fails
         for name, port in ports.items():
             args += [f"-{name}.port={port}", f"-{name}.port.grpc={port + GRPC_OFFSET}"]
         self.log_path = self.folder / "weed.log"

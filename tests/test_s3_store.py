@@ -24,7 +24,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive import catalog
 from archive.replay.origin import create_replay_app
-from archive.warc.objects import SHA256_META, S3WarcStore, warc_store
+from archive.warc.objects import SHA256_META, ObjectStoreError, S3WarcStore, warc_store
 from archive.warc.store import read_payload
 from archive.warc.verify import verify_archive
 
@@ -305,3 +305,32 @@ def test_imports_go_to_the_bucket_and_a_lost_catalog_comes_back_from_it(s3_setti
                            ).fetchall()
     assert _search_ids(s3_settings, "zanzibarite mine") == [str(row[0]) for row in found] != []
     assert spool_warcs(s3_settings) == []  # the downloads for the walk are gone
+
+
+@pytest.mark.parametrize("name, value, says", [
+    ("WARC_STORE", "/srv/warcs", "is not s3://bucket/prefix; leave it empty"),
+    ("WARC_STORE", "s3:///warcs", "is not s3://bucket/prefix"),
+    ("S3_MULTIPART_THRESHOLD", "1000", "S3 refuses parts under 5 MiB"),
+    ("RATE_LIMIT_STORAGE", "postgres://db/limits", "is not a storage flask-limiter knows"),
+])
+def test_bad_store_settings_are_refused_naming_them(tmp_path, name, value, says):
+    env = dict(os.environ, ARCHIVE_HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT), **{name: value})
+    proc = run_cli(env, "settings")
+    assert proc.returncode == 2 and name in proc.stderr and says in proc.stderr, proc.stderr
+
+
+def test_a_bucket_that_is_not_there_keeps_the_file_and_says_so(seaweed, tmp_path, monkeypatch):
+    for name, value in seaweed.env("no-such-bucket").items():
+        monkeypatch.setenv(name, value)
+    settings = make_settings(tmp_path / "home", warc_store="s3://no-such-bucket/warcs",
+                             s3_endpoint_url=seaweed.endpoint)
+    builder = ArchiveBuilder(settings)
+    try:
+        with pytest.raises(ObjectStoreError, match=r"uploading .* to s3://no-such-bucket/warcs/.* failed .*it stays "
+                                                   r"in .* and is uploaded at the next start"):
+            builder.add(URL, TITLE, TEXT)
+        assert len(spool_warcs(settings)) == 1  # kept, whole, for the next start
+        assert catalog.connect(settings.catalog_path).execute("SELECT count(*) FROM captures").fetchone()[0] == 0
+    finally:
+        builder.db.close()
+        builder.backend.close()
