@@ -29,6 +29,8 @@ pytest_plugins = [
     "tests.elastic",  # es_service (a real OpenSearch node, or ELASTICSEARCH_URL), es_alias, es_backend
     "tests.outlet",  # outlet: a realistic news outlet (kloop.kg, ru.kloop.kg) for whole-site crawls
     "tests.postgres",  # postgres_url (a real PostgreSQL server), catalog_engine/database_url: both catalog engines
+    "tests.seaweed",  # seaweed (a real SeaweedFS S3 server for the session), s3_bucket: a fresh bucket per test
+    "tests.redis",  # redis_url: a real redis-server for the session
 ]
 
 ROOT = Path(__file__).resolve().parents[1]

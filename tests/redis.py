@@ -3,8 +3,7 @@
 `redis_url` (session scope) starts one on 127.0.0.1 on a free port, its files in a temporary folder
 and nothing saved to disk, and stops it at the end. Where `redis-server` is missing and cannot be
 installed (not root), tests that need it are skipped with the reason and the command that fixes it.
-
-    from tests.redis import redis_url  # noqa: F401  (fixture)
+conftest registers the fixture (`pytest_plugins`).
 """
 from __future__ import annotations
 

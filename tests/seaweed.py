@@ -4,9 +4,8 @@
 folder, every port explicit and free (each SeaweedFS service also listens on its port + 10000 for
 gRPC, so both are checked, and ports stay below 55536), an access key and secret of its own, and stops
 it at the end. `s3_bucket` gives each test a fresh, empty bucket on it. Nothing here knows about the
-archive beyond `S3Service.env()`, so other suites (the multi-worker soak) use it as it is:
-
-    from tests.seaweed import S3Service, s3_bucket, seaweed  # noqa: F401  (fixtures)
+archive beyond `S3Service.env()`, so other suites (the multi-worker soak) use it as it is; conftest
+registers the fixtures (`pytest_plugins`), so a test just names `seaweed` or `s3_bucket`.
 """
 from __future__ import annotations
 
@@ -110,7 +109,8 @@ class Seaweed:
             taken |= {ports[name], ports[name] + GRPC_OFFSET}
         args = [weed_binary(), "server", "-s3", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-                "-master.volumeSizeLimitMB=64", "-volume.max=0"]
+                "-master.volumeSizeLimitMB=64", "-volume.max=0",
+                "-s3.autoCreateBucket=false"]  # as AWS S3 does: an upload to a missing bucket fails
         for name, port in ports.items():
             args += [f"-{name}.port={port}", f"-{name}.port.grpc={port + GRPC_OFFSET}"]
         self.log_path = self.folder / "weed.log"

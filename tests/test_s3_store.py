@@ -24,12 +24,12 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive import catalog
 from archive.replay.origin import create_replay_app
-from archive.warc.objects import SHA256_META, S3WarcStore, warc_store
+from archive.warc.objects import SHA256_META, ObjectStoreError, S3WarcStore, warc_store
 from archive.warc.store import read_payload
 from archive.warc.verify import verify_archive
 
 from .conftest import ROOT, run_cli
-from .seaweed import S3Service, s3_bucket, seaweed  # noqa: F401  (fixtures)
+from .seaweed import S3Service
 from .test_verify import rewrite_member
 from .test_wacz import OTHER, TEXT, TITLE, URL
 from .waiting import wait_until
@@ -39,7 +39,7 @@ MULTIPART = 5 << 20  # the smallest part S3 takes: a test file past it goes up i
 
 
 @pytest.fixture
-def s3_settings(seaweed: S3Service, s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
+def s3_settings(seaweed: S3Service, s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     for name, value in seaweed.env(s3_bucket).items():
         monkeypatch.setenv(name, value)  # boto3 reads the credentials from the environment, as in production
     return make_settings(tmp_path / "home", warc_store=f"s3://{s3_bucket}/warcs", s3_endpoint_url=seaweed.endpoint,
@@ -83,7 +83,7 @@ def cli_env(settings, service: S3Service, bucket: str) -> dict:
                 S3_MULTIPART_THRESHOLD=str(MULTIPART), **service.env(bucket))
 
 
-def test_captures_are_uploaded_checked_and_read_back_by_range(s3_settings, seaweed, s3_bucket):  # noqa: F811
+def test_captures_are_uploaded_checked_and_read_back_by_range(s3_settings, seaweed, s3_bucket):
     builder = ArchiveBuilder(s3_settings)
     try:
         first = builder.add(URL, TITLE, TEXT, lang="ru")
@@ -117,6 +117,11 @@ def test_captures_are_uploaded_checked_and_read_back_by_range(s3_settings, seawe
         assert wayback.status_code == 200 and TITLE in wayback.text
         assert all(status == 206 for status, *_ in counter.take())
 
+        cdx = server.get(f"/cdx?url={URL}&fl=mimetype,statuscode")
+        assert cdx.status_code == 200 and cdx.text.split() == ["text/html", "200"], cdx.text
+        (status, rng, received), = counter.take()  # the page record's headers: one ranged GET
+        assert status == 206 and received <= 65536
+
         package = server.get(f"/capture/{first}/wacz")
         assert package.status_code == 200
         with zipfile.ZipFile(io.BytesIO(package.content)) as zf:
@@ -143,7 +148,7 @@ def test_captures_are_uploaded_checked_and_read_back_by_range(s3_settings, seawe
         assert report.problems == [] and report.files == 2
 
 
-def test_file_past_the_threshold_goes_up_in_parts(s3_settings, seaweed, s3_bucket):  # noqa: F811
+def test_file_past_the_threshold_goes_up_in_parts(s3_settings, seaweed, s3_bucket):
     store = warc_store(s3_settings)
     parts = []
     store.client.meta.events.register("after-call.s3.UploadPart", lambda **kw: parts.append(1))
@@ -164,7 +169,7 @@ def test_file_past_the_threshold_goes_up_in_parts(s3_settings, seaweed, s3_bucke
     assert status == 206 and rng.startswith(f"bytes {shot.offset}-") and received == shot.length
 
 
-def test_a_changed_object_is_found_by_verify(s3_settings, seaweed, s3_bucket, tmp_path):  # noqa: F811
+def test_a_changed_object_is_found_by_verify(s3_settings, seaweed, s3_bucket, tmp_path):
     builder = ArchiveBuilder(s3_settings)
     try:
         first = builder.add(URL, TITLE, TEXT, lang="ru")
@@ -215,7 +220,7 @@ class BlackHole:
         self.sock.close()
 
 
-def test_file_left_by_a_crash_before_its_upload_is_uploaded_at_the_next_start(s3_settings, seaweed, s3_bucket,  # noqa: F811
+def test_file_left_by_a_crash_before_its_upload_is_uploaded_at_the_next_start(s3_settings, seaweed, s3_bucket,
                                                                               env):
     store_env = dict(env, **seaweed.env(s3_bucket), ARCHIVE_HOME=str(s3_settings.archive_home))
     hole = BlackHole()
@@ -253,7 +258,7 @@ def test_file_left_by_a_crash_before_its_upload_is_uploaded_at_the_next_start(s3
     assert spool_warcs(s3_settings) == []
 
 
-def test_a_capture_by_chromium_lands_in_the_bucket(s3_settings, seaweed, s3_bucket, env):  # noqa: F811
+def test_a_capture_by_chromium_lands_in_the_bucket(s3_settings, seaweed, s3_bucket, env):
     store_env = dict(env, **seaweed.env(s3_bucket), ARCHIVE_HOME=str(s3_settings.archive_home))
     proc = run_cli(store_env, "capture", "http://news.example.com/", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -265,7 +270,7 @@ def test_a_capture_by_chromium_lands_in_the_bucket(s3_settings, seaweed, s3_buck
     assert "all digests and catalog entries match" in check.stdout, check.stdout
 
 
-def test_imports_go_to_the_bucket_and_a_lost_catalog_comes_back_from_it(s3_settings, seaweed, s3_bucket,  # noqa: F811
+def test_imports_go_to_the_bucket_and_a_lost_catalog_comes_back_from_it(s3_settings, seaweed, s3_bucket,
                                                                         tmp_path):
     from .test_import import browsertrix_warc
     from .test_reindex import _captures, _records, _search_ids
@@ -300,3 +305,32 @@ def test_imports_go_to_the_bucket_and_a_lost_catalog_comes_back_from_it(s3_setti
                            ).fetchall()
     assert _search_ids(s3_settings, "zanzibarite mine") == [str(row[0]) for row in found] != []
     assert spool_warcs(s3_settings) == []  # the downloads for the walk are gone
+
+
+@pytest.mark.parametrize("name, value, says", [
+    ("WARC_STORE", "/srv/warcs", "is not s3://bucket/prefix; leave it empty"),
+    ("WARC_STORE", "s3:///warcs", "is not s3://bucket/prefix"),
+    ("S3_MULTIPART_THRESHOLD", "1000", "S3 refuses parts under 5 MiB"),
+    ("RATE_LIMIT_STORAGE", "postgres://db/limits", "is not a storage flask-limiter knows"),
+])
+def test_bad_store_settings_are_refused_naming_them(tmp_path, name, value, says):
+    env = dict(os.environ, ARCHIVE_HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT), **{name: value})
+    proc = run_cli(env, "settings")
+    assert proc.returncode == 2 and name in proc.stderr and says in proc.stderr, proc.stderr
+
+
+def test_a_bucket_that_is_not_there_keeps_the_file_and_says_so(seaweed, tmp_path, monkeypatch):
+    for name, value in seaweed.env("no-such-bucket").items():
+        monkeypatch.setenv(name, value)
+    settings = make_settings(tmp_path / "home", warc_store="s3://no-such-bucket/warcs",
+                             s3_endpoint_url=seaweed.endpoint)
+    builder = ArchiveBuilder(settings)
+    try:
+        with pytest.raises(ObjectStoreError, match=r"uploading .* to s3://no-such-bucket/warcs/.* failed .*it stays "
+                                                   r"in .* and is uploaded at the next start"):
+            builder.add(URL, TITLE, TEXT)
+        assert len(spool_warcs(settings)) == 1  # kept, whole, for the next start
+        assert catalog.connect(settings.catalog_path).execute("SELECT count(*) FROM captures").fetchone()[0] == 0
+    finally:
+        builder.db.close()
+        builder.backend.close()

@@ -18,7 +18,6 @@ import requests
 from archive.settings import SettingError, Settings, check_shared_deployment
 
 from .conftest import ROOT, free_port, run_cli
-from .redis import redis_url  # noqa: F401  (fixture)
 from .waiting import Served
 from .webapp import csrf_token
 
@@ -27,7 +26,7 @@ URL = "https://kloop.kg/article"
 
 
 @pytest.fixture(scope="module")
-def two_servers(tmp_path_factory, redis_url):  # noqa: F811
+def two_servers(tmp_path_factory, redis_url):
     secret = secrets.token_urlsafe(32)
     envs = []
     for name in ("a", "b"):
@@ -41,7 +40,7 @@ def two_servers(tmp_path_factory, redis_url):  # noqa: F811
         yield a, b
 
 
-def test_two_servers_count_submissions_against_one_limit_in_redis(two_servers, redis_url):  # noqa: F811
+def test_two_servers_count_submissions_against_one_limit_in_redis(two_servers, redis_url):
     a, b = two_servers
     counters = redis.Redis.from_url(redis_url)
     counters.flushdb()

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +24,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.lookup import mementos
 from archive.warc.cdxj import url_key
+from archive.warc.objects import WarcStore, as_store
 from archive.warc.store import WarcStoreError, open_warc
 from crawler.netpolicy import URLRejected
 
@@ -182,16 +184,24 @@ def parse_query(params: Mapping[str, str], filters: Sequence[str] = ()) -> CdxQu
                     needed=frozenset(fields) | {f.field for f in parsed})
 
 
-def page_mimetype(warc_dir: Path, row: Mapping[str, Any]) -> str:
+HEAD_BYTES = 65536  # enough of a record's gzip member to inflate its WARC and HTTP headers
+
+
+def page_mimetype(warc_dir: Path | WarcStore, row: Mapping[str, Any]) -> str:
     """The page response's Content-Type (no parameters), read from its WARC record's headers only."""
     if not row.get("main_warc_file"):
         return MISSING
+    store = as_store(warc_dir)
     try:
-        with open_warc(warc_dir, row["main_warc_file"]) as fh:
-            fh.seek(row["main_offset"])
-            record = next(iter(ArchiveIterator(fh)))
-            value = record.http_headers.get_header("Content-Type") if record.http_headers else None
-    except (OSError, StopIteration, WarcStoreError, ValueError):
+        if store.remote:  # one ranged GET of the record's start, not a read-ahead buffer's worth
+            head = store.read_range(row["main_warc_file"], row["main_offset"], min(row["main_length"], HEAD_BYTES))
+            record = next(iter(ArchiveIterator(BytesIO(head))))
+        else:
+            with open_warc(store, row["main_warc_file"]) as fh:
+                fh.seek(row["main_offset"])
+                record = next(iter(ArchiveIterator(fh)))
+        value = record.http_headers.get_header("Content-Type") if record.http_headers else None
+    except (OSError, StopIteration, WarcStoreError, ValueError, EOFError):
         return MISSING
     return re.split(r"[;\s]", value.strip(), maxsplit=1)[0].lower() if value and value.strip() else "unk"
 
