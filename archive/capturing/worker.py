@@ -136,7 +136,7 @@ class Worker:
             url = url_checker(self.settings)(job["url"])  # again: the address policy may have changed
             vantage = vantage_named(self.settings.capture_vantages, job.get("vantage"))
             try:
-                result = await self._capture(capturer, url, vantage)
+                result = await self._capture(capturer, url, vantage, jobs.job_options(job).get("ytdlp"))
             except CaptureFailed as exc:
                 if not exc.site_unreachable:
                     raise
@@ -171,12 +171,14 @@ class Worker:
         finally:
             beat.cancel()
 
-    async def _capture(self, capturer: Capturer, url: str, vantage):
+    async def _capture(self, capturer: Capturer, url: str, vantage, ytdlp: str | None = None):
         """The capture itself, the only step a shutdown may cut short (see ``_wind_down``)."""
         task = asyncio.current_task()
         self._capturing.add(task)
         try:
-            return await asyncio.wait_for(capturer.capture(url, vantage), self.settings.capture_timeout + 60)
+            # yt-dlp may take up to CAPTURE_MEDIA_SECONDS after the browser's CAPTURE_TIMEOUT
+            limit = self.settings.capture_timeout + self.settings.capture_media_seconds + 60
+            return await asyncio.wait_for(capturer.capture(url, vantage, ytdlp), limit)
         finally:
             self._capturing.discard(task)
 
@@ -244,7 +246,7 @@ def storage_for(settings: Settings, db: sqlite3.Connection, writer: RollingWarcW
                    host_daily_bytes=settings.host_daily_bytes)
 
 
-def capture_now(settings: Settings, url: str, vantage: str | None = None) -> dict:
+def capture_now(settings: Settings, url: str, vantage: str | None = None, ytdlp: str | None = None) -> dict:
     """Capture ``url`` in this process, store it, and return its catalog row with record refs.
 
     Raises URLRejected or CaptureFailed with the reason.
@@ -254,7 +256,7 @@ def capture_now(settings: Settings, url: str, vantage: str | None = None) -> dic
 
     async def go():
         async with Capturer(CaptureOptions.from_settings(settings)) as capturer:
-            return await capturer.capture(url, through)
+            return await capturer.capture(url, through, ytdlp)
 
     try:
         result = asyncio.run(go())

@@ -125,6 +125,8 @@ class _CaptureOptions(Schema):
     if_not_archived_within = Seconds(load_default=None)
     # After the page, capture its links too (depth 1, at most OUTLINKS_MAX).
     capture_outlinks = fields.Boolean(load_default=False)
+    # Fetch the page's media with yt-dlp too (auto, always, never); none: CAPTURE_YTDLP decides.
+    ytdlp = fields.String(load_default=None, validate=validate.OneOf(("auto", "always", "never")))
 
 
 class CaptureRequest(_CaptureOptions):
