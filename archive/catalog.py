@@ -235,6 +235,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX jobs_watch_started ON jobs(started_at) WHERE watch_id IS NOT NULL;
     """,
+    # issue 16: the author of a captured post or video (JSON-LD, Open Graph or yt-dlp), indexed for search by author.
+    """
+    ALTER TABLE captures ADD COLUMN author TEXT;
+    """,
 )
 
 # The one visibility rule. Staff may take a capture out of public view (visibility 'private' or
@@ -447,7 +451,7 @@ def insert_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Ite
     so what else the capture changes (its removal event, its job) commits with it."""
     cols = ("url", "final_url", "captured_at", "ended_at", "status", "title", "lang",
             "sha256", "partial", "partial_reasons", "blocked", "job_id", "vantage", "outcome", "evidence",
-            "watch_id", "permalink", "bytes", "vantage_country", "source")
+            "watch_id", "permalink", "bytes", "vantage_country", "source", "author")
     row = {c: capture.get(c) for c in cols}
     row["permalink"] = row["permalink"] or new_permalink()
     row["evidence"] = json.dumps(row["evidence"] or {}, ensure_ascii=False)

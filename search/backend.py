@@ -34,6 +34,12 @@ class IndexDoc:
     outcome: str = ""  # the capture's outcome label: ok, not_found, legal, blockpage, ... ("" if unclassified)
     countries: tuple[str, ...] = ()  # ISO 3166 codes: the vantage's, and those of published orders naming the URL
     authorities: tuple[str, ...] = ()  # authorities of published takedown orders naming the URL
+    authors: tuple[str, ...] = ()  # the post's or video's author (author_key), for search by author
+
+
+def author_key(name: str) -> str:
+    """An author's name as indexed and matched: case-folded, runs of spaces as one, an @ handle's @ dropped."""
+    return " ".join(name.split()).casefold().lstrip("@")
 
 
 # Facets a query can ask for, each with its counts; year and month are of the capture time (UTC).
@@ -58,6 +64,7 @@ class SearchQuery:
     outcome: str | None = None
     country: str | None = None
     authority: str | None = None
+    author: str | None = None  # a post's or video's author, matched whole, case and spacing aside
     lang: str | None = None
     year: int | None = None
     month: str | None = None  # "YYYY-MM"

@@ -112,6 +112,7 @@ def mappings() -> dict[str, Any]:
             "outcome": keyword,
             "countries": keyword,
             "authorities": keyword,
+            "authors": keyword,
         },
     }
 
@@ -154,6 +155,7 @@ def source(doc: IndexDoc) -> dict[str, Any]:
         "outcome": doc.outcome,
         "countries": list(doc.countries),
         "authorities": list(doc.authorities),
+        "authors": list(doc.authors),
     }
     return body
 

@@ -296,6 +296,8 @@ def _fields(doc: IndexDoc) -> tantivy.Document:
         document.add_text("countries", country.upper())
     for authority in doc.authorities:
         document.add_text("authorities", authority)
+    for author in doc.authors:
+        document.add_text("authors", author)
     return document
 
 

@@ -39,6 +39,10 @@ FIGURES = {
                 rf"^  ratio archive / bare Playwright \(1 at a time\): +{N}", rf"^  WARC bytes written: {N}",
                 rf"^  bytes stored per capture, all records: +dedup +{N} +no dedup +{N}"],
     "fidelity": [rf"^  {N}  http://news\.example\.com/$", rf"^replay fidelity over {N} pages: mean {N}, min {N}"],
+    "media": [rf"^media benchmark: page on \S+ with a {N} MB video",
+              rf"^  browser only +capture +{N} s +WARC bytes {N} +media stored / source {N}",
+              rf"^  browser \+ yt-dlp +capture +{N} s +WARC bytes {N} +media stored / source {N}",
+              rf"^  ratio browser \+ yt-dlp / browser only: time {N}, bytes stored {N}"],
     "load": [rf"^requests: {N} in {N} s = {N}/s; errors: 0$", rf"^search +{N} +{N} +{N}",
              rf"^submissions: {N} accepted; jobs done {N}, failed 0, lost 0$"],
 }

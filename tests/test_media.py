@@ -207,6 +207,17 @@ def test_title_description_and_subtitles_are_searchable(archived):
         assert ids["post"] in [int(h.id) for h in hits.hits], words
 
 
+def test_search_by_the_posts_author(archived):
+    settings, db, ids = archived
+    assert catalog.get_capture(db, ids["post"])["author"] == "Aibek Temirov"
+    backend = open_backend(settings.search_backend, settings.index_dir, settings)
+    assert [int(h.id) for h in backend.search(SearchQuery(q="", author="aibek temirov")).hits] == [ids["post"]]
+    assert backend.search(SearchQuery(q="", author="Temirov")).hits == []
+    with LiveServer(settings) as app:
+        reply = app.http.get(f"{app.url}/api/search", params={"author": "Aibek Temirov"}, timeout=10).json()
+    assert [hit["id"] for hit in reply["hits"]] == [ids["post"]]
+
+
 def test_post_metadata_from_json_ld_open_graph_and_ytdlp():
     page = f'<html><head><script type="application/ld+json">{json.dumps(JSON_LD)}</script></head></html>'
     post = post_metadata(page, None)

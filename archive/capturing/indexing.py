@@ -20,6 +20,7 @@ from archive.urlcheck import url_variants
 from archive.warc.store import read_payload
 from crawler.netpolicy import site_host
 from search import IndexDoc, SearchBackend
+from search.backend import author_key
 
 
 def domain_of(url: str) -> str:
@@ -57,7 +58,8 @@ def index_doc(db: sqlite3.Connection, capture: sqlite3.Row | dict, text: str,
         captured_at=from_iso(capture["captured_at"]), status=capture["status"] or 0,
         removed=capture["id"] in removed_ids, outcome=capture["outcome"] or "",
         countries=tuple(c.upper() for c in countries),
-        authorities=tuple(_unique([o["authority"] for o in orders])))
+        authorities=tuple(_unique([o["authority"] for o in orders])),
+        authors=(author_key(capture["author"]),) if "author" in capture.keys() and capture["author"] else ())
 
 
 def reindex_url(db: sqlite3.Connection, backend: SearchBackend, warc_dir: Path, url: str,

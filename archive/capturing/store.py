@@ -270,7 +270,7 @@ def store_capture(found: Found, into: Storage) -> Stored:
         "blocked": result.blocked, "job_id": job.get("id"), "vantage": result.vantage,
         "outcome": outcome.label if outcome else None, "evidence": outcome.evidence if outcome else {},
         "watch_id": job.get("watch_id"), "bytes": result.provenance.get("bytes"),
-        "vantage_country": provenance_country(result.provenance),
+        "vantage_country": provenance_country(result.provenance), "author": post.get("author"),
     }, refs, result.provenance.get("bytes"))
     if into.backend is not None:
         row = into.db.execute("SELECT * FROM captures WHERE id = ?", (capture_id,)).fetchone()

@@ -70,6 +70,8 @@ class _SearchBase(Schema):
     country = fields.String(load_default=None, validate=validate.Regexp(
         r"^[A-Za-z]{2}$", error="country is a two-letter ISO 3166-1 code such as KG"))
     authority = fields.String(load_default=None, validate=validate.Length(max=200))
+    # A captured post's or video's author (JSON-LD, Open Graph or yt-dlp), matched whole, any case.
+    author = fields.String(load_default=None, validate=validate.Length(max=200))
     lang = fields.String(load_default=None, validate=validate.Regexp(
         r"^[a-z]{2,3}$", error="lang is an ISO 639-1 code such as ru, ky or en"))
     year = fields.Integer(load_default=None, validate=validate.Range(1990, 2200))
