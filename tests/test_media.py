@@ -244,3 +244,26 @@ def test_dash_and_hls_manifests_name_every_part(tmp_path):
     assert hls_parts("http://a.example/x/p.m3u8", playlist) == [
         "http://a.example/x/init.mp4", "http://a.example/x/seg1.m4s", "https://b.example/seg2.m4s"]
     assert is_media("http://a.example/v.ts", "video/mp2t") and not is_media("http://a.example/", "text/html")
+
+
+def test_replay_of_the_page_plays_the_archived_video(archived, replay_viewer):
+    """replayweb.page on the replay origin serves the video from the WACZ (the site's host names do not
+    resolve for this browser: only the archive can answer), and the player reads it whole."""
+    from playwright.sync_api import sync_playwright
+
+    from archive.replay.fidelity import replay_frame, replay_screenshot
+    from crawler.browser import find_chromium, launch_args
+
+    settings, db, ids = archived
+    with replay_origin_server(settings) as origin, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=find_chromium(), args=launch_args())
+        try:
+            page = browser.new_page()
+            replay_screenshot(page, origin, ids["post"])
+            frame = replay_frame(page)
+            state = frame.wait_for_function(
+                "() => { const v = document.querySelector('video');"
+                " return v && v.readyState >= 1 && isFinite(v.duration) && v.duration; }", timeout=30_000)
+            assert state.json_value() == pytest.approx(3, abs=0.2)
+        finally:
+            browser.close()
