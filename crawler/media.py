@@ -44,8 +44,10 @@ PLAY_JS = """(rate) => {
 }"""
 
 # A player that starts only when clicked: its play button (the usual names for one).
-PLAY_BUTTONS = ("[aria-label*='play' i], [title*='play' i], [class*='play' i], [data-play], "
-                "button[class*='video' i], .poster, [class*='poster' i]")
+# Whole words only: "display", "playlist" or "screenplay" in a class name is no play button.
+PLAY_BUTTONS = ("[aria-label='play' i], [aria-label^='play ' i], [title='play' i], [title^='play ' i], "
+                "[class~='play' i], [class*='play-button' i], [class*='play-btn' i], [class*='playbutton' i], "
+                "[class*='big-play' i], [class*='large-play' i], [data-play]")
 
 MEDIA_TYPES = ("video/", "audio/", "application/vnd.apple.mpegurl", "application/x-mpegurl",
                "audio/mpegurl", "application/dash+xml", "video/mp2t")

@@ -267,3 +267,19 @@ def test_replay_of_the_page_plays_the_archived_video(archived, replay_viewer):
             assert state.json_value() == pytest.approx(3, abs=0.2)
         finally:
             browser.close()
+
+
+def test_the_ytdlp_option_is_checked_and_kept_with_the_job(web_server):
+    bad = web_server.post("/api/captures", json={"url": "https://kloop.kg/video", "ytdlp": "sometimes"})
+    assert bad.status_code == 400 and "ytdlp" in bad.json()["fields"]
+    good = web_server.post("/api/captures", json={"url": "https://kloop.kg/video", "ytdlp": "always"})
+    assert good.status_code == 202
+    job = web_server.get(f"/api/jobs/{good.json()['job_id']}").json()
+    assert job["options"] == {"ytdlp": "always"}
+
+
+def test_a_bad_capture_ytdlp_setting_names_it_and_the_choices():
+    from archive.settings import SettingError
+
+    with pytest.raises(SettingError, match=r"CAPTURE_YTDLP.*auto, always, never"):
+        Settings.from_env({"CAPTURE_YTDLP": "sometimes"})

@@ -104,9 +104,10 @@ def cite(capture_id: int) -> Response:
 @bp.get("/search")
 def search() -> Response:
     """Full-text search: ``q``, ``domain``, ``since``, ``until``, ``removed`` (true: only removed text),
-    ``outcome``, ``country``, ``authority``, ``author`` (a post's author), ``lang``, ``year``, ``month``, ``sort`` (relevance, newest,
-    oldest), ``group`` (true: one hit per URL), ``facets`` (true: counts per value), ``limit`` (1-100),
-    ``offset`` or ``cursor`` (a previous reply's ``next_cursor``; ``links.next`` is that page's URL)."""
+    ``outcome``, ``country``, ``authority``, ``author`` (a post's author), ``lang``, ``year``, ``month``,
+    ``sort`` (relevance, newest, oldest), ``group`` (true: one hit per URL), ``facets`` (true: counts per
+    value), ``limit`` (1-100), ``offset`` or ``cursor`` (a previous reply's ``next_cursor``; ``links.next``
+    is that page's URL)."""
     args = load(SearchArgs(), request.args)
     query = search_query(args, args["limit"], args["offset"], facets=args["facets"])
     try:
