@@ -138,11 +138,21 @@ async def run_ytdlp(url: str, proxy_port: int, max_bytes: int, timeout: float,
     return result
 
 
+def _without_local_paths(value):
+    """info.json without where yt-dlp wrote on this machine (temporary paths say nothing of the media)."""
+    if isinstance(value, dict):
+        return {k: _without_local_paths(v) for k, v in value.items()
+                if not k.startswith("_") and k not in ("filepath", "filename", "infojson_filename")}
+    if isinstance(value, list):
+        return [_without_local_paths(v) for v in value]
+    return value
+
+
 def _collect(result: YtdlpResult, workdir: Path) -> None:
     info_path = workdir / "media.info.json"
     if info_path.is_file():
         with contextlib.suppress(ValueError):
-            result.info = json.loads(info_path.read_text("utf-8"))
+            result.info = _without_local_paths(json.loads(info_path.read_text("utf-8")))
     for path in sorted(workdir.iterdir()):
         if not path.is_file() or path.name == "media.info.json" or path.stat().st_size == 0:
             continue

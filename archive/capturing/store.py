@@ -250,9 +250,8 @@ def store_capture(found: Found, into: Storage) -> Stored:
     title = extracted.title or ("" if extracted.dom_mojibake else result.title) or info.get("title") or ""
     post = post_metadata(result.dom, info)
     # The media's title, description and subtitles are searchable with the page's text.
-    media_text = MediaRecords(result.url, [], result.ytdlp, [], None).text()
-    post_text = "\n".join(str(post[k]) for k in ("author", "headline", "text") if post.get(k))
-    text = "\n\n".join(t for t in (extracted.text, media_text, post_text) if t)
+    # The page's own text is left as extracted (the post's text is that text; its author is a field).
+    text = "\n\n".join(t for t in (extracted.text, MediaRecords(result.url, [], result.ytdlp, [], None).text()) if t)
     judge = into.judge
     outcome = judge.judge(into.db, observe(result, extracted.text), result.url, result.vantage) if judge else None
     try:
