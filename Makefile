@@ -20,10 +20,10 @@ ENGINE_JAR := .engine/build/search-engine-1.jar
 ENGINE_SRC := tools/search-engine/pom.xml $(wildcard tools/search-engine/src/main/java/archive/engine/*.java)
 SEARCH_ENGINE_PORT ?= 9200
 
-.PHONY: setup test-setup chromium postgresql redis-server run test lint bench clean search-engine
+.PHONY: setup test-setup chromium postgresql redis-server ffmpeg run test lint bench clean search-engine
 
 # What `make run` needs: the venv, Chromium, the replay viewer. Nothing else is installed for it.
-setup: $(STAMP) chromium $(REPLAY_DIR)/sw.js
+setup: $(STAMP) chromium ffmpeg $(REPLAY_DIR)/sw.js
 
 # What the tests need besides: pywb (round trips), the real search engine, PostgreSQL (the catalog's
 # second engine; tests/postgres.py starts a throwaway server), Redis (shared rate limits).
@@ -84,6 +84,13 @@ postgresql:
 	else \
 	  echo "PostgreSQL is not installed: its tests will skip (apt-get install postgresql, or set TEST_DATABASE_URL)"; \
 	fi
+# ffmpeg, which yt-dlp needs to merge or fix media (crawler/ytdlp.py) and the media tests use to make
+# their videos: Debian's package as root when missing; otherwise captures run without merging.
+ffmpeg:
+	@if command -v ffmpeg >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's ffmpeg"; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ffmpeg; \
+	else echo "ffmpeg missing: install it (apt-get install ffmpeg) for yt-dlp merging and the media tests"; fi
 
 # Java 17+ and Maven: Debian's packages as root; then the engine's jars, resolved once
 # (tools/search_engine.py builds offline after the first resolve, and only when a source changed).

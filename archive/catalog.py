@@ -366,6 +366,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE jobs ADD COLUMN step TEXT;
     """,
+    # issue 16: the author of a captured post or video (JSON-LD, Open Graph or yt-dlp), indexed for search by author.
+    """
+    ALTER TABLE captures ADD COLUMN author TEXT;
+    """,
 )
 
 # The one visibility rule. Staff may take a capture out of public view (visibility 'private' or
@@ -647,7 +651,7 @@ def insert_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Ite
     so what else the capture changes (its removal event, its job) commits with it."""
     cols = ("url", "final_url", "captured_at", "ended_at", "status", "title", "lang",
             "sha256", "partial", "partial_reasons", "blocked", "job_id", "vantage", "outcome", "evidence",
-            "watch_id", "permalink", "bytes", "vantage_country", "source")
+            "watch_id", "permalink", "bytes", "vantage_country", "source", "author")
     row = {c: capture.get(c) for c in cols}
     row["permalink"] = row["permalink"] or new_permalink()
     row["evidence"] = json.dumps(row["evidence"] or {}, ensure_ascii=False)

@@ -46,6 +46,15 @@ def _bool(value: str) -> bool:
     raise ValueError("use on or off")
 
 
+def _ytdlp_mode(value: str) -> str:
+    from crawler.ytdlp import MODES
+
+    word = value.strip().lower()
+    if word not in MODES:
+        raise ValueError(f"use one of {', '.join(MODES)}")
+    return word
+
+
 def _vantages(value: str) -> dict[str, Vantage]:
     from crawler.vantage import parse_vantages
 
@@ -231,6 +240,16 @@ class Settings:
             "Bytes of responses one capture may record before it is marked partial.", _int)
     capture_max_resource_bytes: int = _setting("50000000",
             "Bytes one response may record before it is truncated.", _int)
+    capture_media_max_bytes: int = _setting("500000000",
+            "Bytes of video and audio (files, stream playlists and segments) one capture may record, in the "
+            "browser and through yt-dlp together, before it is cut and the capture marked partial.", _int)
+    capture_media_seconds: float = _setting("120",
+            "Seconds a capture may play and fetch its media in the browser, and again for yt-dlp, before "
+            "it is cut and the capture marked partial.", float)
+    capture_ytdlp: str = _setting("auto",
+            "Which pages yt-dlp also fetches media from: auto (pages one of its site extractors reads, "
+            "e.g. TikTok, YouTube, Telegram, and players the browser could not drive), always, never. "
+            "A submission may ask otherwise (`ytdlp`).", _ytdlp_mode)
     capture_concurrency: int = _setting("2", "Captures a worker runs at once.", _int)
     capture_max_attempts: int = _setting("2", "Attempts per capture job before it is marked failed.", _int)
     capture_viewport: tuple[int, int] = _setting("1280x900", "Browser viewport, WIDTHxHEIGHT.", _viewport)

@@ -20,9 +20,11 @@ from .browser import find_chromium, launch_args
 from .certs import CertAuthority
 from .failures import SITE_FAILURES
 from .httpwire import Exchange
+from .media import MediaLimits, capture_media
 from .netpolicy import HostRules
 from .proxy import RecordingProxy
 from .vantage import DIRECT, Vantage
+from .ytdlp import YtdlpResult, run_ytdlp, wants_ytdlp, without_its_file
 
 SCROLL_JS = """async (steps) => {
   const el = document.scrollingElement || document.documentElement;
@@ -89,12 +91,16 @@ class CaptureOptions:
     allow: tuple = ()
     host_rules: str = ""
     chromium_path: str = ""
+    media: MediaLimits = MediaLimits()
+    ytdlp: str = "auto"  # CAPTURE_YTDLP: auto, always, never (crawler.ytdlp.wants_ytdlp)
 
     @classmethod
     def from_settings(cls, settings) -> CaptureOptions:
         return cls(settings.capture_timeout, settings.capture_settle_timeout, settings.capture_scroll_steps,
                    settings.capture_max_bytes, settings.capture_max_resource_bytes, settings.capture_viewport,
-                   tuple(settings.capture_allow_networks), settings.capture_host_rules, settings.chromium_path)
+                   tuple(settings.capture_allow_networks), settings.capture_host_rules, settings.chromium_path,
+                   MediaLimits(settings.capture_media_seconds, settings.capture_media_max_bytes),
+                   settings.capture_ytdlp)
 
 
 @dataclass
@@ -114,6 +120,7 @@ class CaptureResult:
     partial_reasons: list[str] = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
     vantage: str = "direct"
+    ytdlp: YtdlpResult | None = None  # what yt-dlp fetched beside the browser (its exchanges are in ``exchanges``)
 
     @property
     def partial(self) -> bool:
@@ -129,6 +136,7 @@ class Loaded(NamedTuple):
     dom: str
     title: str
     charset: str | None = None
+    media: dict | None = None  # what playing the page's media found (crawler.media.capture_media)
 
 
 class Capturer:
@@ -173,28 +181,68 @@ class Capturer:
             await self._pw.stop()
             self._pw = None
 
-    async def capture(self, url: str, vantage: Vantage | None = None, screenshot: bool = True) -> CaptureResult:
+    def _proxy(self, vantage: Vantage | None, max_media_bytes: int) -> RecordingProxy:
+        opts = self.options
+        return RecordingProxy(allow=opts.allow, host_rules=self.rules, ca=self.ca,
+                              max_resource_bytes=opts.max_resource_bytes, max_total_bytes=opts.max_bytes,
+                              read_timeout=min(30, opts.timeout), vantage=vantage, max_media_bytes=max_media_bytes)
+
+    async def capture(self, url: str, vantage: Vantage | None = None, ytdlp: str | None = None,
+                      screenshot: bool = True) -> CaptureResult:
         """Capture ``url`` (already checked by netpolicy.check_url) within the options' limits,
-        directly or through ``vantage``; without ``screenshot`` (a crawl's pages, by choice) none is taken."""
+        directly or through ``vantage``; ``ytdlp`` (auto, always, never) overrides CAPTURE_YTDLP;
+        without ``screenshot`` (a crawl's pages, by choice) none is taken."""
         opts = self.options
         browser = await self._ensure_browser()
-        proxy = RecordingProxy(allow=opts.allow, host_rules=self.rules, ca=self.ca,
-                               max_resource_bytes=opts.max_resource_bytes, max_total_bytes=opts.max_bytes,
-                               read_timeout=min(30, opts.timeout), vantage=vantage)
+        proxy = self._proxy(vantage, opts.media.max_bytes)
         port = await proxy.start()
         started = datetime.now(UTC)
         reasons: list[str] = []
-        loaded = await self._load(browser, proxy, port, url, time.monotonic() + opts.timeout, reasons, screenshot)
-        ended = datetime.now(UTC)
+        deadline = time.monotonic() + opts.timeout
+        loaded = await self._load(browser, proxy, port, url, deadline, reasons, screenshot)
         reasons.extend(proxy.limits_hit)
         if proxy.blocked:
             reasons.append(f"{len(proxy.blocked)} request(s) blocked by the address policy")
         main = _main_exchange(_redirect_chain(url, loaded.response), proxy.exchanges)
         if main is None:
-            raise self._nothing_captured(browser, url, proxy, vantage, started, ended)
+            raise self._nothing_captured(browser, url, proxy, vantage, started, datetime.now(UTC))
+        fetched = None
+        # A media link (an .m3u8 the browser would only download) has no DOM, but yt-dlp reads it.
+        if wants_ytdlp(ytdlp or opts.ytdlp, url, loaded.media):
+            fetched = await self._ytdlp(url, vantage, proxy, reasons, opts.media.seconds)
+        ended = datetime.now(UTC)
         if main.truncated:
             reasons.append(f"main document truncated ({main.truncated})")
-        return self._result(browser, url, loaded, main, proxy, vantage, (started, ended), reasons)
+        result = self._result(browser, url, loaded, main, proxy, vantage, (started, ended), reasons)
+        if fetched is not None:
+            result.ytdlp, fetched_exchanges = fetched
+            result.exchanges = [*proxy.exchanges, *without_its_file(fetched_exchanges, result.ytdlp)]
+            result.provenance["yt_dlp"] = result.ytdlp.summary()
+        result.provenance["media"] = loaded.media
+        return result
+
+    async def _ytdlp(self, url: str, vantage: Vantage | None, browser_proxy: RecordingProxy, reasons: list[str],
+                     seconds: float) -> tuple[YtdlpResult, list[Exchange]]:
+        """yt-dlp on the page through a recording proxy of its own (same policy, host rules, vantage),
+        with what is left of the media byte limit."""
+        room = max(self.options.media.max_bytes - browser_proxy.media_bytes, 0)
+        proxy = self._proxy(vantage, room)
+        port = await proxy.start()
+        try:
+            result = await run_ytdlp(url, port, max(room, 1), seconds, getattr(self, "_ua", None))
+        finally:
+            await proxy.close()
+        if result.timed_out:
+            reasons.append(f"yt-dlp did not finish within its time limit (CAPTURE_MEDIA_SECONDS = {seconds:g} s)")
+        if result.too_large or proxy.media_limit_reached:
+            reasons.append(f"yt-dlp: media over its byte limit (CAPTURE_MEDIA_MAX_BYTES = "
+                           f"{self.options.media.max_bytes} bytes)")
+        for reason in proxy.limits_hit:
+            if reason not in reasons:
+                reasons.append(reason)
+        if proxy.blocked:
+            reasons.append(f"{len(proxy.blocked)} yt-dlp request(s) blocked by the address policy")
+        return result, proxy.exchanges
 
     async def _load(self, browser, proxy: RecordingProxy, port: int, url: str, deadline: float,
                     reasons: list[str], screenshot: bool = True) -> Loaded:
@@ -284,6 +332,8 @@ class Capturer:
             await asyncio.wait_for(page.evaluate(IMAGES_JS, int(min(3, left()) * 1000)), timeout=max(left(), 0.1))
         except (TimeoutError, PlaywrightError):
             pass
+        media, media_reasons = await capture_media(page, proxy, self.options.media, left(), self._ua)
+        reasons.extend(media_reasons)
         if left() <= 0 and not any("time limit" in r for r in reasons):
             reasons.append(f"capture time limit ({self.options.timeout:g} s) reached")
         grace = 10.0  # the screenshot and DOM are the evidence: allow them a little past the limit
@@ -311,7 +361,7 @@ class Capturer:
             charset = await asyncio.wait_for(page.evaluate("document.characterSet"), grace)
         except (TimeoutError, PlaywrightError) as exc:
             reasons.append(f"no DOM snapshot: {str(exc).splitlines()[0][:200]}")
-        return response, screenshot, dom or "", title, charset
+        return response, screenshot, dom or "", title, charset, media
 
     async def _user_agent(self, browser) -> str:
         if not hasattr(self, "_ua"):

@@ -35,6 +35,7 @@ class Exchange:
     truncated: str | None = None  # WARC-Truncated reason: length, time, disconnect
     tls: dict | None = None
     status: int = 0
+    media: bool = False  # video, audio or a stream's part: counted against the media byte limit
 
     def header(self, name: str) -> str | None:
         """A response header's value (first one), case-insensitive."""

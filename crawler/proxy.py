@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from .certs import CertAuthority, describe_peer_certificate
 from .httpwire import CHUNK, MAX_HEAD, Exchange, ProxyError, header_value, parse_head, pipe, read_head
+from .media import is_media
 from .netpolicy import HostRules, address_problem
 from .vantage import UnreachableThere, Vantage, VantageError, open_through, os_reason
 
@@ -57,7 +58,8 @@ class RecordingProxy:
 
     def __init__(self, *, allow=(), host_rules: HostRules | None = None, ca: CertAuthority | None = None,
                  max_resource_bytes: int = 50_000_000, max_total_bytes: int = 200_000_000,
-                 connect_timeout: float = 15, read_timeout: float = 30, vantage: Vantage | None = None):
+                 connect_timeout: float = 15, read_timeout: float = 30, vantage: Vantage | None = None,
+                 max_media_bytes: int | None = None):
         self.allow = tuple(allow)
         self.rules = host_rules or HostRules()
         self.ca = ca or CertAuthority()
@@ -70,6 +72,9 @@ class RecordingProxy:
         self.failed: list[dict] = []
         self.limits_hit: list[str] = []
         self.total_bytes = 0
+        self.max_media_bytes = max_media_bytes  # CAPTURE_MEDIA_MAX_BYTES (crawler.media); None: no own limit
+        self.media_bytes = 0
+        self.media_limit_reached = False
         self._dns: dict[str, asyncio.Future] = {}
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -79,7 +84,8 @@ class RecordingProxy:
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._client, "127.0.0.1", 0, limit=MAX_HEAD)
-        return self._server.sockets[0].getsockname()[1]
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
 
     async def close(self) -> None:
         """Stop accepting and cut exchanges still running (they are kept, marked truncated)."""
@@ -247,6 +253,7 @@ class RecordingProxy:
                 continue  # interim responses are not recorded
             break
         ex.response_head, ex.status = head, status
+        ex.media = is_media(ex.url, header_value(headers, "content-type"))
         writer.write(head)
         if status == 101 and upgrade:
             # A WebSocket: pass it through, unrecorded (WARC has no standard record for it).
@@ -278,6 +285,10 @@ class RecordingProxy:
         if ex is None:
             return True
         room = min(self.max_resource_bytes - ex.body_length, self.max_total_bytes - self.total_bytes)
+        if ex.media and self.max_media_bytes is not None and len(data) > self.max_media_bytes - self.media_bytes:
+            data = data[:max(self.max_media_bytes - self.media_bytes, 0)]
+            ex.truncated = "length"
+            self.media_limit_reached = True
         if len(data) > room:
             data = data[:max(room, 0)]
             ex.truncated = "length"
@@ -288,6 +299,8 @@ class RecordingProxy:
         ex.body.write(data)
         ex.body_length += len(data)
         self.total_bytes += len(data)
+        if ex.media:
+            self.media_bytes += len(data)
         return ex.truncated is None
 
     async def _copy(self, up_reader, ex, sink, length: int | None) -> None:

@@ -36,6 +36,12 @@ class IndexDoc:
     authorities: tuple[str, ...] = ()  # authorities of published takedown orders naming the URL
     orders: tuple[str, ...] = ()  # ids of published takedown orders naming the URL (issue 17)
     registers: tuple[str, ...] = ()  # registers those orders came from (rkn, lumen, github-gov), and ooni
+    authors: tuple[str, ...] = ()  # the post's or video's author (author_key), for search by author
+
+
+def author_key(name: str) -> str:
+    """An author's name as indexed and matched: case-folded, runs of spaces as one, an @ handle's @ dropped."""
+    return " ".join(name.split()).casefold().lstrip("@")
 
 
 # Facets a query can ask for, each with its counts; year and month are of the capture time (UTC).
@@ -62,6 +68,7 @@ class SearchQuery:
     authority: str | None = None
     order: int | None = None  # captures of URLs a published takedown order names
     register: str | None = None  # ... an order imported from this register names (or OONI measured, "ooni")
+    author: str | None = None  # a post's or video's author, matched whole, case and spacing aside
     lang: str | None = None
     year: int | None = None
     month: str | None = None  # "YYYY-MM"

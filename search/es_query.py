@@ -14,7 +14,7 @@ from typing import Any
 
 from crawler.netpolicy import site_host
 from search import query as ql
-from search.backend import FACET_FIELDS, QuerySyntaxError, SearchQuery
+from search.backend import FACET_FIELDS, QuerySyntaxError, SearchQuery, author_key
 from search.es_template import LANGS, utc
 
 TITLE_BOOST = 2.0  # as in tantivy_query: a title match says more than one in the body
@@ -53,6 +53,8 @@ def filters(query: SearchQuery, as_of: str | None = None) -> list[dict[str, Any]
         clauses.append({"term": {"orders": str(int(query.order))}})
     if query.register:
         clauses.append({"term": {"registers": query.register.strip().lower()}})
+    if query.author:
+        clauses.append({"term": {"authors": author_key(query.author)}})
     if query.year is not None:
         clauses.append({"term": {"year": f"{int(query.year):04d}"}})
     span: dict[str, str] = {}

@@ -114,6 +114,7 @@ def mappings() -> dict[str, Any]:
             "authorities": keyword,
             "orders": keyword,
             "registers": keyword,
+            "authors": keyword,
         },
     }
 
@@ -158,6 +159,7 @@ def source(doc: IndexDoc) -> dict[str, Any]:
         "authorities": list(doc.authorities),
         "orders": list(doc.orders),
         "registers": list(doc.registers),
+        "authors": list(doc.authors),
     }
     return body
 

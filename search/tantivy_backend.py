@@ -300,6 +300,8 @@ def _fields(doc: IndexDoc) -> tantivy.Document:
         document.add_text("orders", order)
     for register in doc.registers:
         document.add_text("registers", register)
+    for author in doc.authors:
+        document.add_text("authors", author)
     return document
 
 

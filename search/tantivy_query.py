@@ -9,7 +9,7 @@ import tantivy
 
 from crawler.netpolicy import site_host
 from search import query as ql
-from search.backend import QuerySyntaxError, SearchQuery
+from search.backend import QuerySyntaxError, SearchQuery, author_key
 
 # A title match says more about a page than one in its body.
 TITLE_BOOST = 2.0
@@ -85,6 +85,8 @@ class QueryBuilder:
             terms.append(("orders", str(int(query.order))))
         if query.register:
             terms.append(("registers", query.register.strip().lower()))
+        if query.author:
+            terms.append(("authors", author_key(query.author)))
         if query.lang:
             terms.append(("lang", query.lang.strip().lower()))
         if query.year is not None:

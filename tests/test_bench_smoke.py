@@ -54,6 +54,10 @@ FIGURES = {
               rf"^  by id +postgresql +{N} ms +sqlite +{N} ms +ratio postgresql/sqlite {N}",
               rf"^  nearest \+ records +postgresql +{N} ms .* ratio postgresql/sqlite {N}",
               rf"^  due watches +postgresql +{N} ms .* ratio postgresql/sqlite {N}"],
+    "media": [rf"^media benchmark: page on \S+ with a {N} MB video",
+              rf"^  browser only +capture +{N} s +WARC bytes {N} +media stored / source {N}",
+              rf"^  browser \+ yt-dlp +capture +{N} s +WARC bytes {N} +media stored / source {N}",
+              rf"^  ratio browser \+ yt-dlp / browser only: time {N}, bytes stored {N}"],
     "load": [rf"^requests: {N} in {N} s = {N}/s; errors: 0$", rf"^search +{N} +{N} +{N}",
              rf"^submissions: {N} accepted; jobs done {N}, failed 0, lost 0$"],
 }

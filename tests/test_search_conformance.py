@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from search import IndexDoc, QuerySyntaxError, SearchBackend, SearchQuery, open_backend
+from search.backend import author_key
 from tests.elastic import EsService, drop_alias
 
 BACKENDS = ["tantivy", "elasticsearch"]
@@ -50,14 +51,15 @@ CORPUS = [
          "2024-02-20T12:00:00", outcome="ok", countries=("GB",)),
     _doc("en2", "https://www.bbc.com/news/world-2", "en", "Journalists protest censorship",
          "Journalists gathered to protest against censorship and the removal of their articles.",
-         "2024-05-05T09:15:00", outcome="changed", countries=("GB",)),
+         "2024-05-05T09:15:00", outcome="changed", countries=("GB",), authors=(author_key("@bbcworld"),)),
     _doc("ky1", "https://www.azattyk.org/a/32000001.html", "ky", "Сайттар бөгөттөлдү",
          "Кыргызстанда бир нече маалымат сайттары бөгөттөлдү. Маданият министрлиги буйрук чыгарды.",
          "2024-04-01T06:00:00", outcome="blockpage", countries=("KG",), authorities=("Маданият министрлиги",),
          removed=True, orders=("9",)),
     _doc("ky2", "https://kloop.kg/ky/2024/06/12/kabar", "ky", "Журналисттер кармалды",
          "Бишкекте журналисттер кармалды. Алардын макалалары сайттан өчүрүлдү.",
-         "2024-06-12T15:45:00", outcome="not_found", countries=("KG",), status=404),
+         "2024-06-12T15:45:00", outcome="not_found", countries=("KG",), status=404,
+         authors=(author_key("Айбек Темиров"),)),
     _doc("ru3", SAME_URL, "ru", "Страница недоступна",
          "Материал удалён по требованию Роскомнадзора.",
          "2024-07-01T00:00:00", outcome="legal", countries=("RU",), authorities=("Роскомнадзор",), status=451,
@@ -192,6 +194,9 @@ def test_stemming(loaded: SearchBackend) -> None:
         ({"year": 2023}, {"en3"}),
         ({"month": "2024-04"}, {"ky1"}),
         ({"removed_only": True}, {"ru1", "ky1"}),
+        ({"author": "айбек  ТЕМИРОВ"}, {"ky2"}),  # a post's author: whole name, any case and spacing
+        ({"author": "bbcworld"}, {"en2"}),  # a handle with or without its @
+        ({"author": "Айбек"}, set()),  # not a word search: the name whole
     ],
 )
 def test_filters(loaded: SearchBackend, filters: dict, expected: set[str]) -> None:

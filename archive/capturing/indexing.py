@@ -20,6 +20,7 @@ from archive.urlcheck import url_variants
 from archive.warc.store import read_payload
 from crawler.netpolicy import site_host
 from search import IndexDoc, SearchBackend
+from search.backend import author_key
 
 
 def domain_of(url: str) -> str:
@@ -59,7 +60,8 @@ def index_doc(db: sqlite3.Connection, capture: sqlite3.Row | dict, text: str,
         countries=tuple(c.upper() for c in countries),
         authorities=tuple(_unique([o["authority"] for o in orders])),
         orders=tuple(str(o["id"]) for o in orders),
-        registers=tuple(_unique([*(o["register"] for o in orders), "ooni" if _measured(db, url) else None])))
+        registers=tuple(_unique([*(o["register"] for o in orders), "ooni" if _measured(db, url) else None])),
+        authors=(author_key(capture["author"]),) if "author" in capture.keys() and capture["author"] else ())
 
 
 def _measured(db: sqlite3.Connection, url: str) -> bool:

@@ -22,6 +22,7 @@ from archive.capturing import jobs
 from archive.capturing.budget import OverBudget, add_bytes, check_budget, host_of
 from archive.capturing.countries import provenance_country
 from archive.capturing.indexing import domain_of, index_doc, reindex_url  # noqa: F401 (domain_of: public here too)
+from archive.capturing.media import MEDIA_URN, MediaRecords, originals_first, post_metadata
 from archive.capturing.outlinks import queue_children
 from archive.catalog import RecordRef, insert_capture, set_indexed, transaction
 from archive.removals.events import CountryOf, apply_capture
@@ -65,14 +66,17 @@ def _warc_date(dt) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def build_records(result: CaptureResult, text: str, dedup: Deduplicator | None = None) -> list[PendingRecord]:
-    """Every exchange as response then request, then screenshot, DOM, text and provenance.
+def build_records(result: CaptureResult, text: str, dedup: Deduplicator | None = None,
+                  post: dict | None = None) -> list[PendingRecord]:
+    """Every exchange as response then request, then the media (archive.capturing.media), screenshot,
+    DOM, text and provenance.
 
     With ``dedup``, a response whose payload is already archived is a revisit record instead.
     """
     records: list[PendingRecord] = []
     main_id = None
-    for ex in result.exchanges:
+    response_ids: dict[str, str] = {}
+    for ex in originals_first(result.exchanges):
         ex.body.seek(0)
         warc_headers = {"WARC-Date": _warc_date(ex.started)}
         if ex.ip:  # unknown when a vantage's proxy made the connection
@@ -89,6 +93,8 @@ def build_records(result: CaptureResult, text: str, dedup: Deduplicator | None =
             ex.url, "request", payload=BytesIO(ex.request_body), length=len(ex.request_body),
             http_headers=_http_headers(ex.request_head, True),
             warc_headers_dict={"WARC-Date": _warc_date(ex.started), "WARC-Concurrent-To": response_id})
+        if ex.method == "GET" and ex.status == 200 and not ex.truncated:
+            response_ids.setdefault(ex.url, response_id)
         is_main = ex is result.main
         if is_main:
             main_id = response_id
@@ -105,6 +111,7 @@ def build_records(result: CaptureResult, text: str, dedup: Deduplicator | None =
             warc_headers_dict=headers)
         return PendingRecord(kind, rec)
 
+    records += _media_records(result, response_ids, main_id, post)
     if result.screenshot:
         records.append(resource("screenshot", result.screenshot, "image/png"))
     records.append(resource("dom", result.dom.encode("utf-8"), "text/html; charset=utf-8"))
@@ -135,6 +142,29 @@ def with_timestamp(records: list[PendingRecord], url: str, tsa_urls: tuple[str, 
                                         length=len(payload), warc_content_type="application/json",
                                         warc_headers_dict=headers)
     return [*records[:-1], PendingRecord("timestamp", stamp), records[-1]]
+
+
+def _media_records(result: CaptureResult, response_ids: dict[str, str], main_id: str | None,
+                   post: dict | None) -> list[PendingRecord]:
+    """yt-dlp's file, thumbnail, subtitles and info.json, then the ``urn:media:`` listing of every media
+    file and stream of the capture and the post's metadata (nothing when there is neither)."""
+    def make(uri, rec_type, stream, length, content_type):
+        headers = {"WARC-Date": _warc_date(result.ended)}
+        if main_id:
+            headers["WARC-Concurrent-To" if rec_type == "resource" else "WARC-Refers-To"] = main_id
+        return _builder.create_warc_record(uri, rec_type, payload=stream, length=length,
+                                           warc_content_type=content_type, warc_headers_dict=headers)
+
+    elements = (result.provenance.get("media") or {}).get("elements") or []
+    pairs, items = MediaRecords(result.url, result.exchanges, result.ytdlp, elements, make).items(response_ids)
+    if not items and not post:
+        return []
+    listing = json.dumps({"items": items, "post": post or {}, "yt_dlp": result.provenance.get("yt_dlp")},
+                         indent=1, ensure_ascii=False, default=str).encode("utf-8")
+    pairs.append(("media", make(MEDIA_URN + result.url, "metadata", BytesIO(listing), len(listing),
+                                "application/json")))
+    return [PendingRecord("media-file" if role == "media" and rec.rec_type == "resource" else role, rec)
+            for role, rec in pairs]
 
 
 # Main documents of these types are HTML the server sent; anything else (a PDF, an image, plain
@@ -245,15 +275,24 @@ def store_capture(found: Found, into: Storage) -> Stored:
         raise ValueError(f"store_capture needs the page captured from {found.url}; use store() for a failure")
     extracted = extract_capture(result.main, result.dom, result.final_url, result.provenance.get("browser_charset"))
     result.provenance["text"] = extracted.provenance()
+    info = result.ytdlp.info if result.ytdlp is not None else {}
     # The article title (as a reader sees it) rather than the tab title with its " - Site" suffix.
     # (Chromium's tab title is mojibake too when its DOM is.)
-    title = extracted.title or ("" if extracted.dom_mojibake else result.title)
+    title = extracted.title or ("" if extracted.dom_mojibake else result.title) or info.get("title") or ""
+    post = post_metadata(result.dom, info)
+    # The media's title, description and subtitles are searchable with the page's text.
+    # The page's own text is left as extracted (the post's text is that text; its author is a field).
+    text = "\n\n".join(t for t in (extracted.text, MediaRecords(result.url, [], result.ytdlp, [], None).text()) if t)
     judge = into.judge
     outcome = judge.judge(into.db, observe(result, extracted.text), result.url, result.vantage) if judge else None
-    records = build_records(result, extracted.text, Deduplicator(into.db) if into.dedup else None)
-    if into.tsa_urls:
-        records = with_timestamp(records, result.url, into.tsa_urls, into.tsa_certs)
-    refs = into.writer.write(records)
+    try:
+        records = build_records(result, text, Deduplicator(into.db) if into.dedup else None, post)
+        if into.tsa_urls:
+            records = with_timestamp(records, result.url, into.tsa_urls, into.tsa_certs)
+        refs = into.writer.write(records)
+    finally:
+        if result.ytdlp is not None:
+            result.ytdlp.cleanup()
     main = next((r for r in refs if r.role == "main"), None)
     job = found.job or {}
     capture_id, change, children = _commit(found, into, {
@@ -264,11 +303,11 @@ def store_capture(found: Found, into: Storage) -> Stored:
         "blocked": result.blocked, "job_id": job.get("id"), "vantage": result.vantage,
         "outcome": outcome.label if outcome else None, "evidence": outcome.evidence if outcome else {},
         "watch_id": job.get("watch_id"), "bytes": result.provenance.get("bytes"),
-        "vantage_country": provenance_country(result.provenance),
+        "vantage_country": provenance_country(result.provenance), "author": post.get("author"),
     }, refs, result.provenance.get("bytes"))
     if into.backend is not None:
         row = into.db.execute("SELECT * FROM captures WHERE id = ?", (capture_id,)).fetchone()
-        into.backend.add([index_doc(into.db, row, extracted.text, into.country_of)])
+        into.backend.add([index_doc(into.db, row, text, into.country_of)])
         set_indexed(into.db, capture_id)
         if change:  # an event opened or closed: earlier captures' "removed" flags changed
             reindex_url(into.db, into.backend, into.writer.store, result.url, into.country_of)

@@ -186,7 +186,8 @@ class Worker:
             vantage = vantage_named(self.settings.capture_vantages, job.get("vantage"))
             jobs.set_step(db, job["id"], "loading")
             try:
-                result = await self._capture(capturer, url, vantage, **self._hook_options(job))
+                result = await self._capture(capturer, url, vantage, jobs.job_options(job).get("ytdlp"),
+                                             **self._hook_options(job))
             except CaptureFailed as exc:
                 if not exc.site_unreachable:
                     raise
@@ -236,12 +237,14 @@ class Worker:
             return None
         return await asyncio.to_thread(self.hooks.prepare, job, result)
 
-    async def _capture(self, capturer: Capturer, url: str, vantage, **options):
+    async def _capture(self, capturer: Capturer, url: str, vantage, ytdlp: str | None = None, **options):
         """The capture itself, the only step a shutdown may cut short (see ``_wind_down``)."""
         task = asyncio.current_task()
         self._capturing.add(task)
         try:
-            return await asyncio.wait_for(capturer.capture(url, vantage, **options), self.settings.capture_timeout + 60)
+            # yt-dlp may take up to CAPTURE_MEDIA_SECONDS after the browser's CAPTURE_TIMEOUT
+            limit = self.settings.capture_timeout + self.settings.capture_media_seconds + 60
+            return await asyncio.wait_for(capturer.capture(url, vantage, ytdlp, **options), limit)
         finally:
             self._capturing.discard(task)
 
@@ -323,7 +326,7 @@ def storage_for(settings: Settings, db: sqlite3.Connection, writer: RollingWarcW
                    tsa_certs=tsa_certs_text(settings) if settings.tsa_url else "")
 
 
-def capture_now(settings: Settings, url: str, vantage: str | None = None) -> dict:
+def capture_now(settings: Settings, url: str, vantage: str | None = None, ytdlp: str | None = None) -> dict:
     """Capture ``url`` in this process, store it, and return its catalog row with record refs.
 
     Raises URLRejected or CaptureFailed with the reason.
@@ -333,7 +336,7 @@ def capture_now(settings: Settings, url: str, vantage: str | None = None) -> dic
 
     async def go():
         async with Capturer(CaptureOptions.from_settings(settings)) as capturer:
-            return await capturer.capture(url, through)
+            return await capturer.capture(url, through, ytdlp)
 
     try:
         result = asyncio.run(go())

@@ -14,6 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("url")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.add_argument("--vantage", default="direct", help="capture through this vantage point (CAPTURE_VANTAGES)")
+    c.add_argument("--ytdlp", choices=("auto", "always", "never"), default=None,
+                   help="fetch the page's media with yt-dlp too (default: CAPTURE_YTDLP)")
     c.set_defaults(run=capture)
 
 
@@ -25,7 +27,7 @@ def capture(settings: Settings, args) -> int:
     from crawler.vantage import UnknownVantage
 
     try:
-        row = capture_now(settings, args.url, args.vantage)
+        row = capture_now(settings, args.url, args.vantage, args.ytdlp)
     except (URLRejected, CaptureFailed, BrowserNotFound, UnknownVantage) as exc:
         if args.json:
             print(json.dumps({"error": str(exc), "url": args.url}))

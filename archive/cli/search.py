@@ -29,6 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--sort", choices=("relevance", "newest", "oldest"), default="relevance")
     q.add_argument("--outcome", help="only captures with this outcome (ok, blockpage, legal, ...)")
     q.add_argument("--country", help="only captures tied to this ISO country (vantage or published order)")
+    q.add_argument("--author", help="only posts and videos by this author (as the page or yt-dlp named them)")
     q.add_argument("--lang", help="only pages in this language (ISO 639-1, e.g. ky)")
     q.add_argument("--group", action="store_true", help="one result per URL, with its number of captures")
     q.set_defaults(run=search)
@@ -43,7 +44,7 @@ def search(settings: Settings, args) -> int:
         result = backend.search(SearchQuery(args.query, domain=args.domain, since=args.since,
                                             until=args.until, limit=args.limit, removed_only=args.removed,
                                             sort=args.sort, outcome=args.outcome, country=args.country,
-                                            lang=args.lang, group_by_url=args.group))
+                                            lang=args.lang, author=args.author, group_by_url=args.group))
     except QuerySyntaxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

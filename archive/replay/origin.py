@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from urllib.parse import quote
 
 from flask import Flask, Response, abort, render_template_string, request, send_file, send_from_directory
 
 from archive import catalog
+from archive.capturing.media import media_listing, media_payload
 from archive.staff.moderation import STATUS, pass_allows, withheld_message
 from archive.warc.objects import warc_store
 from archive.warc.store import read_record
@@ -39,6 +41,10 @@ REPLAY_CSP = ("default-src 'self' 'unsafe-inline' 'unsafe-eval' data: blob:; "
               "frame-ancestors 'self' {app_origin}; connect-src 'self' data: blob:")
 SAFE_CSP = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; font-src data:"
 
+
+PLAYER_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Archived media</title>
+<style>html, body {{ margin: 0; background: #111; }} video, audio {{ width: 100%; max-height: 100vh; }}</style>
+</head><body><{tag} controls preload="metadata" src="{src}"></{tag}></body></html>"""
 
 INDEX_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Replay</title><script src="./ui.js"></script></head>
@@ -83,6 +89,21 @@ class ReplayData:
         finally:
             db.close()
         return path
+
+    def media(self, capture_id: int, number: int) -> tuple[bytes, str] | None:
+        db = self._db()
+        try:
+            return media_payload(db, self.settings.warc_dir, capture_id, number)
+        finally:
+            db.close()
+
+    def media_type(self, capture_id: int, number: int) -> str | None:
+        db = self._db()
+        try:
+            items = media_listing(db, self.settings.warc_dir, capture_id)["items"]
+        finally:
+            db.close()
+        return items[number].get("content_type") if 0 <= number < len(items) else None
 
     def main_document(self, capture_id: int) -> tuple[bytes, str] | None:
         db = self._db()
@@ -197,5 +218,28 @@ def create_replay_app(settings, app_origin: str) -> Flask:
         response = Response(body, content_type=content_type)
         response.headers["Content-Security-Policy"] = SAFE_CSP
         return private(response, info)
+
+    @app.get("/media/<int:capture_id>/<int:number>")
+    def media(capture_id: int, number: int):
+        """An archived media file (item ``number`` of the capture's media listing), with Range support:
+        players ask for ranges, and evidence must be served from here, never from the app."""
+        info = visible(capture_id)
+        found = data.media(capture_id, number)
+        if found is None:
+            abort(404)
+        body, content_type = found
+        response = Response(body, content_type=content_type or "application/octet-stream")
+        response.headers["Cache-Control"] = "public, max-age=3600"
+        response = response.make_conditional(request, accept_ranges=True, complete_length=len(body))
+        return private(response, info)
+
+    @app.get("/player/<int:capture_id>/<int:number>")
+    def player(capture_id: int, number: int):
+        """A bare player of one archived media file, for the record page to frame."""
+        info = visible(capture_id)
+        query = f"?pass={quote(info['pass'])}" if info.get("pass") else ""
+        tag = "audio" if (data.media_type(capture_id, number) or "").startswith("audio/") else "video"
+        page = PLAYER_PAGE.format(tag=tag, src=f"/media/{capture_id}/{number}{query}")
+        return private(Response(page, content_type="text/html; charset=utf-8"), info)
 
     return app

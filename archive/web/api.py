@@ -105,9 +105,9 @@ def cite(capture_id: int) -> Response:
 def search() -> Response:
     """Full-text search: ``q``, ``domain``, ``since``, ``until``, ``removed`` (true: only removed text),
     ``outcome``, ``country``, ``authority``, ``order`` (a takedown order's id), ``register`` (rkn, lumen,
-    github-gov, ooni), ``lang``, ``year``, ``month``, ``sort`` (relevance, newest,
-    oldest), ``group`` (true: one hit per URL), ``facets`` (true: counts per value), ``limit`` (1-100),
-    ``offset`` or ``cursor`` (a previous reply's ``next_cursor``; ``links.next`` is that page's URL)."""
+    github-gov, ooni), ``author`` (a post's author), ``lang``, ``year``, ``month``, ``sort`` (relevance,
+    newest, oldest), ``group`` (true: one hit per URL), ``facets`` (true: counts per value), ``limit``
+    (1-100), ``offset`` or ``cursor`` (a previous reply's ``next_cursor``; ``links.next`` is that page's URL)."""
     args = load(SearchArgs(), request.args)
     query = search_query(args, args["limit"], args["offset"], facets=args["facets"])
     try:

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 
+from archive.capturing.media import media_listing
 from archive.catalog import RecordRef, get_records, is_visible, to_utc
 from archive.lookup.citations import citations, facts_of
 from archive.lookup.present import citation
@@ -50,6 +51,7 @@ def record(capture_id: int) -> Response:
     page = render_template(
         "capture.html", capture=capture, records=refs, text=main_text(refs),
         has_screenshot=any(r.role == "screenshot" for r in refs), record_url=record_url,
+        media=media_listing(get_db(), settings.warc_dir, capture_id),
         evidence=load_evidence(capture.get("evidence")), takedowns=orders_for_url(get_db(), capture["url"]),
         citation=citation(capture, record_url, settings.archive_name),
         permalink=cite.link, citations=citations(cite),

@@ -76,6 +76,8 @@ class _SearchBase(Schema):
         "invalid": "order is a takedown order's number, as in /takedowns/12"})
     register = fields.String(load_default=None, validate=validate.OneOf(
         REGISTERS, error="register must be one of: " + ", ".join(REGISTERS)))
+    # A captured post's or video's author (JSON-LD, Open Graph or yt-dlp), matched whole, any case.
+    author = fields.String(load_default=None, validate=validate.Length(max=200))
     lang = fields.String(load_default=None, validate=validate.Regexp(
         r"^[a-z]{2,3}$", error="lang is an ISO 639-1 code such as ru, ky or en"))
     year = fields.Integer(load_default=None, validate=validate.Range(1990, 2200))
@@ -131,6 +133,8 @@ class _CaptureOptions(Schema):
     if_not_archived_within = Seconds(load_default=None)
     # After the page, capture its links too (depth 1, at most OUTLINKS_MAX).
     capture_outlinks = fields.Boolean(load_default=False)
+    # Fetch the page's media with yt-dlp too (auto, always, never); none: CAPTURE_YTDLP decides.
+    ytdlp = fields.String(load_default=None, validate=validate.OneOf(("auto", "always", "never")))
 
 
 class CaptureRequest(_CaptureOptions):

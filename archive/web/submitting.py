@@ -59,6 +59,8 @@ def submit_url(url: Any, vantage: str, options: dict[str, Any], token_id: int | 
     except OverBudget as exc:
         return _refused(429, str(exc), headers={"Retry-After": str(exc.retry_after())})
     wanted = {"capture_outlinks": True} if options.get("capture_outlinks") else {}
+    if options.get("ytdlp"):
+        wanted["ytdlp"] = options["ytdlp"]
     job_id = enqueue(db, normalized, vantage, options=wanted, token_id=token_id)
     job_link = url_for("api.job", job_id=job_id)
     return Submitted(202, {"job_id": job_id, "status": "queued", "url": normalized, "vantage": vantage,

@@ -1,0 +1,286 @@
+"""Issue 16: video, audio and social posts. Real media made by ffmpeg (tests/mediasite.py) served under
+news and player host names, captured once per module by the real worker (Chromium through the
+recording proxy, yt-dlp through its own), then read back from the WARC files, the replay origin,
+the record page, the WACZ and the search index."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+import zipfile
+
+import lxml.html
+import pytest
+import requests
+
+from archive import catalog
+from archive.capturing import jobs
+from archive.capturing.media import media_listing, post_metadata
+from archive.capturing.worker import Worker
+from archive.settings import Settings
+from archive.warc.store import read_payload, read_record
+from archive.warc.wacz import export_wacz
+from crawler.media import dash_parts, hls_parts, is_media
+from crawler.ytdlp import ytdlp_version
+from search import SearchQuery, open_backend
+
+from .mediasite import JSON_LD, NEWS, PLAYER, ffmpeg, media_site  # noqa: F401 (the fixture)
+from .replaying import replay_origin_server
+from .webapp import LiveServer
+
+MEDIA_MAX_BYTES = 600_000  # every small page fits; the 30 s broadcast (about 1.5 MB) does not
+
+
+@pytest.fixture(scope="module")
+def archived(media_site, tmp_path_factory):  # noqa: F811
+    """Every media page captured by one worker run; the site is still up (for byte comparisons)."""
+    home = tmp_path_factory.mktemp("media") / "home"
+    settings = Settings.from_env({"ARCHIVE_HOME": str(home), "CAPTURE_ALLOW_NETWORKS": "127.0.0.1/32",
+                                  "CAPTURE_HOST_RULES": media_site.rules, "CAPTURE_SETTLE_TIMEOUT": "3",
+                                  "CAPTURE_TIMEOUT": "40", "CAPTURE_MEDIA_SECONDS": "90",
+                                  "CAPTURE_MEDIA_MAX_BYTES": str(MEDIA_MAX_BYTES), "CAPTURE_YTDLP": "never"})
+    db = catalog.connect(settings.catalog_path)
+    pages = {  # name: (URL, the submission's yt-dlp option)
+        "post": (media_site.url("post.html"), "always"),
+        "hls": (media_site.url("hls.html"), None),
+        "hls_link": (media_site.url("media/stream/index.m3u8"), "always"),
+        "click": (media_site.url("click.html"), None),
+        "long": (media_site.url("long.html"), None),
+    }
+    job_ids = {name: jobs.enqueue(db, url, options={"ytdlp": mode} if mode else None)
+               for name, (url, mode) in pages.items()}
+    asyncio.run(Worker(settings).run(threading.Event(), once=True))
+    found = {name: jobs.get_job(db, job_id) for name, job_id in job_ids.items()}
+    failed = {name: job for name, job in found.items() if job["status"] != "done"}
+    assert not failed, failed
+    ids = {name: job["capture_id"] for name, job in found.items()}
+    yield settings, db, ids
+    db.close()
+
+
+def payloads(settings, db, capture_id: int) -> dict[tuple[str, str, int | None], list[bytes]]:
+    """(record type, URI, HTTP status) -> payloads, revisits resolved to their originals."""
+    refs = catalog.get_records(db, capture_id, with_originals=True)
+    by_id = {r.record_id: r for r in refs}
+    out: dict = {}
+    for ref in refs:
+        if ref.role == "original" or ref.record_type in ("request", "warcinfo"):
+            continue
+        record = read_record(settings.warc_dir, ref)
+        status = int(record.http_headers.get_statuscode()) if record.http_headers and ref.record_type in (
+            "response", "revisit") else None
+        source = by_id[ref.refers_to] if ref.record_type == "revisit" else ref
+        out.setdefault((ref.record_type, ref.target_uri, status), []).append(read_payload(settings.warc_dir, source))
+    return out
+
+
+def whole(found: dict, url: str) -> bytes:
+    """The complete (200) response payload recorded for ``url``."""
+    return found[("response", url, 200)][0] if ("response", url, 200) in found else found[("revisit", url, 200)][0]
+
+
+def test_video_audio_in_iframe_and_shadow_dom_are_kept_whole_and_byte_identical(archived, media_site):  # noqa: F811
+    settings, db, ids = archived
+    found = payloads(settings, db, ids["post"])
+    assert whole(found, media_site.url("media/clip.mp4")) == media_site.file("clip.mp4")  # the page's <video>
+    assert whole(found, media_site.url("media/embed.webm", PLAYER)) == media_site.file("embed.webm")  # iframe
+    assert whole(found, media_site.url("media/tone.webm")) == media_site.file("tone.webm")  # shadow root
+    # The player's own range requests are recorded as they went (206), beside the whole file.
+    ranged = [key for key in found if key[1] == media_site.url("media/clip.mp4") and key[2] == 206]
+    assert ranged
+    capture = catalog.get_capture(db, ids["post"])
+    assert not capture["partial"], capture["partial_reasons"]
+
+
+def test_hls_playlist_and_every_segment_are_kept(archived, media_site):  # noqa: F811
+    settings, db, ids = archived
+    found = payloads(settings, db, ids["hls"])
+    playlist = media_site.file("stream/index.m3u8")
+    assert whole(found, media_site.url("media/stream/index.m3u8")) == playlist
+    segments = [line for line in playlist.decode().splitlines() if line.endswith(".ts")]
+    assert len(segments) >= 3
+    for name in segments:
+        assert whole(found, media_site.url(f"media/stream/{name}")) == media_site.file(f"stream/{name}")
+
+
+def test_a_player_that_starts_on_click_is_clicked_and_recorded(archived, media_site):  # noqa: F811
+    settings, db, ids = archived
+    found = payloads(settings, db, ids["click"])
+    assert whole(found, media_site.url("media/click.webm")) == media_site.file("click.webm")
+
+
+def test_the_media_byte_limit_cuts_a_long_stream_and_marks_the_capture_partial(archived, media_site):  # noqa: F811
+    settings, db, ids = archived
+    capture = catalog.get_capture(db, ids["long"])
+    assert capture["partial"]
+    assert any("CAPTURE_MEDIA_MAX_BYTES" in reason for reason in capture["partial_reasons"])
+    kept = sum(ref.length for ref in catalog.get_records(db, ids["long"]) if ref.target_uri.endswith(".ts"))
+    served = sum(p.stat().st_size for p in (media_site.root / "media" / "long").glob("*.ts"))
+    assert kept < served and kept < MEDIA_MAX_BYTES + 100_000
+
+
+def test_ytdlp_generic_extractor_on_a_video_page(archived, media_site):  # noqa: F811
+    settings, db, ids = archived
+    listing = media_listing(db, settings.warc_dir, ids["post"])
+    assert listing["yt_dlp"]["version"] == ytdlp_version() and listing["yt_dlp"]["ok"], listing["yt_dlp"]
+    item = listing["items"][0]
+    assert item["source"] == "yt-dlp" and item["url"] == media_site.url("media/clip.mp4")
+    assert item["sha256"] == hashlib.sha256(media_site.file("clip.mp4")).hexdigest()
+    # The generic extractor numbers a page's players: "(1)" is the first.
+    assert item["info"]["title"].startswith("Arrest of a blogger in Bishkek")
+    assert item["duration"] == pytest.approx(3, abs=0.2)
+    refs = catalog.get_records(db, ids["post"])
+    info = next(r for r in refs if r.role == "media-info")
+    assert info.record_type == "metadata"
+    whole_info = json.loads(read_payload(settings.warc_dir, info))
+    assert whole_info["extractor"] in ("generic", "html5")  # the generic extractor's <video> embeds are "html5"
+    assert whole_info["subtitles"]["en"][0]["url"] == media_site.url("media/clip.en.vtt")
+    assert "/tmp/" not in json.dumps(whole_info)  # no path of the machine that ran yt-dlp
+    subtitles = next(r for r in refs if r.role == "media-subtitles")
+    assert read_payload(settings.warc_dir, subtitles) == media_site.file("clip.en.vtt")
+    assert any(r.role == "media-thumbnail" for r in refs)
+    provenance = next(r for r in refs if r.role == "provenance")
+    assert json.loads(read_payload(settings.warc_dir, provenance))["yt_dlp"]["version"] == ytdlp_version()
+
+
+def test_ytdlp_on_an_hls_link_stores_the_stream_as_one_resource(archived, media_site):  # noqa: F811
+    settings, db, ids = archived
+    playlist = media_site.file("stream/index.m3u8").decode()
+    joined = b"".join(media_site.file(f"stream/{line}") for line in playlist.splitlines() if line.endswith(".ts"))
+    listing = media_listing(db, settings.warc_dir, ids["hls_link"])
+    item = listing["items"][0]
+    assert item["source"] == "yt-dlp", listing
+    resource = next(r for r in catalog.get_records(db, ids["hls_link"]) if r.record_id == item["record_id"])
+    assert resource.record_type == "resource" and resource.target_uri.startswith("urn:media:")
+    assert read_payload(settings.warc_dir, resource) == joined  # the segments, as served, in order
+
+
+def test_replay_origin_answers_range_requests_with_the_archived_bytes(archived, media_site):  # noqa: F811
+    settings, db, ids = archived
+    clip = media_site.file("clip.mp4")
+    with replay_origin_server(settings) as origin:
+        url = f"{origin}/media/{ids['post']}/0"
+        full = requests.get(url, timeout=10)
+        assert full.status_code == 200 and full.content == clip and full.headers["Accept-Ranges"] == "bytes"
+        part = requests.get(url, headers={"Range": "bytes=1000-1999"}, timeout=10)
+        assert part.status_code == 206 and part.content == clip[1000:2000]
+        assert part.headers["Content-Range"] == f"bytes 1000-1999/{len(clip)}"
+        tail = requests.get(url, headers={"Range": "bytes=-500"}, timeout=10)
+        assert tail.status_code == 206 and tail.content == clip[-500:]
+        player = requests.get(f"{origin}/player/{ids['post']}/0", timeout=10)
+        assert f'src="/media/{ids["post"]}/0"' in player.text
+
+
+def test_record_page_shows_player_from_the_replay_origin_with_the_facts(archived, media_site):  # noqa: F811
+    settings, db, ids = archived
+    with LiveServer(settings) as app:
+        page = lxml.html.fromstring(app.http.get(f"{app.url}/capture/{ids['post']}", timeout=10).text)
+    frames = page.xpath("//section[@id='media']//iframe/@src")
+    assert frames and all(src.startswith(settings.replay_origin + "/player/") for src in frames)
+    assert not any(src.startswith(app.url) for src in frames)
+    first = page.xpath("//div[@id='media-0']")[0]
+    clip_sha256 = hashlib.sha256(media_site.file("clip.mp4")).hexdigest()
+    assert first.xpath(".//code[@class='media-sha256']/text()") == [clip_sha256]
+    assert first.xpath(".//dd[@class='media-size']/text()")[0].startswith(str(len(media_site.file("clip.mp4"))))
+    assert first.xpath(".//dd[@class='media-duration']/text()")
+    assert first.xpath(".//dd[@class='media-info-title']/text()")[0].startswith("Arrest of a blogger in Bishkek")
+    assert page.xpath("//dd[@class='post-author']/text()") == ["Aibek Temirov"]
+    assert page.xpath("//dd[@class='post-views']/text()") == ["15230"]
+
+
+def test_wacz_and_pages_jsonl_include_the_media(archived, media_site, tmp_path):  # noqa: F811
+    settings, db, ids = archived
+    path = tmp_path / "media.wacz"
+    export_wacz(db, settings.warc_dir, [ids["post"]], path)
+    with zipfile.ZipFile(path) as z:
+        index = z.read("indexes/index.cdx").decode()
+        pages = [json.loads(line) for line in z.read("pages/pages.jsonl").decode().splitlines()[1:]]
+    assert "/media/clip.mp4" in index and "urn:media:" in index
+    assert "Милиция задержала блогера" in pages[0]["text"]  # the subtitles
+
+
+def test_title_description_and_subtitles_are_searchable(archived):
+    settings, db, ids = archived
+    backend = open_backend(settings.search_backend, settings.index_dir, settings)
+    for words in ("блогера Бишкеке", "interview takedown order", "Arrest blogger"):
+        hits = backend.search(SearchQuery(q=words))
+        assert ids["post"] in [int(h.id) for h in hits.hits], words
+
+
+def test_search_by_the_posts_author(archived):
+    settings, db, ids = archived
+    assert catalog.get_capture(db, ids["post"])["author"] == "Aibek Temirov"
+    backend = open_backend(settings.search_backend, settings.index_dir, settings)
+    assert [int(h.id) for h in backend.search(SearchQuery(q="", author="aibek temirov")).hits] == [ids["post"]]
+    assert backend.search(SearchQuery(q="", author="Temirov")).hits == []
+    with LiveServer(settings) as app:
+        reply = app.http.get(f"{app.url}/api/search", params={"author": "Aibek Temirov"}, timeout=10).json()
+    assert [hit["id"] for hit in reply["hits"]] == [ids["post"]]
+
+
+def test_post_metadata_from_json_ld_open_graph_and_ytdlp():
+    page = f'<html><head><script type="application/ld+json">{json.dumps(JSON_LD)}</script></head></html>'
+    post = post_metadata(page, None)
+    assert post["author"] == "Aibek Temirov" and post["published"] == "2026-11-30T08:15:00+06:00"
+    assert post["views"] == 15230 and post["likes"] == 812 and "Ministry of Culture" in post["text"]
+    og = ('<html><head><meta property="og:description" content="A post"><meta property="article:author" '
+          'content="Kloop"><meta property="article:published_time" content="2026-12-01T10:00:00Z"></head></html>')
+    assert post_metadata(og, None) == {"author": "Kloop", "published": "2026-12-01T10:00:00Z", "text": "A post"}
+    info = {"uploader": "kloop_media", "timestamp": 1764576000, "description": "TikTok text", "view_count": 9,
+            "like_count": 2, "comment_count": 1, "repost_count": 0, "title": "t"}
+    assert post_metadata("", info) == {"author": "kloop_media", "published": "2025-12-01T08:00:00+00:00",
+                                       "text": "TikTok text", "headline": "t", "views": 9, "likes": 2,
+                                       "comments": 1, "shares": 0}
+
+
+def test_dash_and_hls_manifests_name_every_part(tmp_path):
+    ffmpeg("-f", "lavfi", "-i", "testsrc=duration=3:size=96x64:rate=10", "-c:v", "libvpx", "-b:v", "50k",
+           "-seg_duration", "1", "-f", "dash", str(tmp_path / "manifest.mpd"))
+    base = "http://cdn.example.org/v/manifest.mpd"
+    named = {u.rsplit("/", 1)[1] for u in dash_parts(base, (tmp_path / "manifest.mpd").read_text())}
+    made = {p.name for p in tmp_path.iterdir() if p.name != "manifest.mpd"}
+    assert named == made
+    playlist = '#EXTM3U\n#EXT-X-MAP:URI="init.mp4"\n#EXTINF:1,\nseg1.m4s\n#EXTINF:1,\nhttps://b.example/seg2.m4s\n'
+    assert hls_parts("http://a.example/x/p.m3u8", playlist) == [
+        "http://a.example/x/init.mp4", "http://a.example/x/seg1.m4s", "https://b.example/seg2.m4s"]
+    assert is_media("http://a.example/v.ts", "video/mp2t") and not is_media("http://a.example/", "text/html")
+
+
+def test_replay_of_the_page_plays_the_archived_video(archived, replay_viewer):
+    """replayweb.page on the replay origin serves the video from the WACZ (the site's host names do not
+    resolve for this browser: only the archive can answer), and the player reads it whole."""
+    from playwright.sync_api import sync_playwright
+
+    from archive.replay.fidelity import replay_frame, replay_screenshot
+    from crawler.browser import find_chromium, launch_args
+
+    settings, db, ids = archived
+    with replay_origin_server(settings) as origin, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=find_chromium(), args=launch_args())
+        try:
+            page = browser.new_page()
+            replay_screenshot(page, origin, ids["post"])
+            frame = replay_frame(page)
+            state = frame.wait_for_function(
+                "() => { const v = document.querySelector('video');"
+                " return v && v.readyState >= 1 && isFinite(v.duration) && v.duration; }", timeout=30_000)
+            assert state.json_value() == pytest.approx(3, abs=0.2)
+        finally:
+            browser.close()
+
+
+def test_the_ytdlp_option_is_checked_and_kept_with_the_job(web_server):
+    bad = web_server.post("/api/captures", json={"url": "https://kloop.kg/video", "ytdlp": "sometimes"})
+    assert bad.status_code == 400 and "ytdlp" in bad.json()["fields"]
+    good = web_server.post("/api/captures", json={"url": "https://kloop.kg/video", "ytdlp": "always"})
+    assert good.status_code == 202
+    job = web_server.get(f"/api/jobs/{good.json()['job_id']}").json()
+    assert job["options"] == {"ytdlp": "always"}
+
+
+def test_a_bad_capture_ytdlp_setting_names_it_and_the_choices():
+    from archive.settings import SettingError
+
+    with pytest.raises(SettingError, match=r"CAPTURE_YTDLP.*auto, always, never"):
+        Settings.from_env({"CAPTURE_YTDLP": "sometimes"})
