@@ -632,7 +632,8 @@ def backfill_permalinks(db: sqlite3.Connection) -> int:
     for (capture_id,) in db.execute("SELECT id FROM captures WHERE permalink IS NULL").fetchall():
         while True:
             try:
-                db.execute("UPDATE captures SET permalink = ? WHERE id = ?", (new_permalink(), capture_id))
+                with transaction(db):  # a savepoint: on PostgreSQL a failed statement spoils the whole transaction
+                    db.execute("UPDATE captures SET permalink = ? WHERE id = ?", (new_permalink(), capture_id))
                 break
             except sqlite3.IntegrityError:  # one in 10^11: draw again
                 continue

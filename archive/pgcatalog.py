@@ -11,6 +11,9 @@ Write transactions take one advisory lock (`WRITE_LOCK`), as SQLite's BEGIN IMME
 write lock: writers that read, decide and write in one block wait for each other instead of
 deciding on what another is changing. Single statements outside a transaction (a worker's job
 claim with FOR UPDATE SKIP LOCKED, a heartbeat) do not take it, so many workers claim at once.
+With one writer at a time there are no serialization failures to retry. Unlike SQLite, PostgreSQL
+aborts the whole transaction after a failed statement: code that catches an error inside
+`transaction` and goes on must run the statement in a nested `transaction` (a SAVEPOINT).
 """
 from __future__ import annotations
 
