@@ -268,7 +268,7 @@ class S3WarcStore(WarcStore):
         if sidecar.exists():
             self.client.upload_file(str(sidecar), self.bucket, self.key(sidecar.name))
         if not keep:
-            path.unlink()
+            path.unlink(missing_ok=True)
             sidecar.unlink(missing_ok=True)
 
     def publish_pending(self) -> list[str]:
@@ -276,7 +276,9 @@ class S3WarcStore(WarcStore):
         if not self.spool.is_dir():
             return done
         for path in sorted(self.spool.iterdir()):
-            if path.name.endswith(WARC_NAME_ENDS) and path.is_file():
+            # Only files whose writer is gone: another worker on this machine may be uploading its own.
+            # (A file `import` left is not catalogued either way: importing it again uploads it.)
+            if path.name.endswith(WARC_NAME_ENDS) and path.is_file() and not writer_alive(path.name):
                 self.publish(path)
                 done.append(path.name)
         return done
@@ -331,6 +333,27 @@ class _RangedObject(io.RawIOBase):
         buffer[:len(data)] = data
         self.pos += len(data)
         return len(data)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def writer_alive(name: str) -> bool:
+    """Whether the process that wrote ``<prefix>-<time>-<pid>-<n>.warc.gz`` still runs (an import's: never)."""
+    if name.startswith("import-"):
+        return True  # not ours to publish: `import` run again does
+    try:
+        pid = int(name.split(".warc")[0].rsplit("-", 2)[1])
+    except (IndexError, ValueError):
+        return False
+    return pid != os.getpid() and pid_alive(pid)
 
 
 def _file_sha256(path: Path) -> str:

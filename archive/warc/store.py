@@ -30,7 +30,7 @@ from archive.catalog import RecordRef
 from archive.keys import create_private, private_dir
 from archive.warc.arc import is_arc_record
 from archive.warc.gzipmember import GZIP_MAGIC, DamagedMember, whole_member
-from archive.warc.objects import OPEN_SUFFIX, WarcStore, as_store
+from archive.warc.objects import OPEN_SUFFIX, WarcStore, as_store, pid_alive
 
 PAGEINFO = "urn:pageinfo:"  # a capture's provenance record is at urn:pageinfo:<url>, as Browsertrix names it
 IMPORT_PREFIX = "import-"  # files another tool wrote, copied in by `import` (archive/rebuild/importer.py)
@@ -183,16 +183,6 @@ class RollingWarcWriter:
             self.store.publish(closed)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def valid_length(path: Path) -> int:
     """Bytes from the start of ``path`` that hold whole WARC records.
 
@@ -230,7 +220,7 @@ def recover_orphans(warc_dir: Path) -> list[str]:
             pid = int(path.name[: -len(".warc.gz" + OPEN_SUFFIX)].rsplit("-", 2)[1])
         except (IndexError, ValueError):
             continue
-        if _pid_alive(pid) and pid != os.getpid():
+        if pid_alive(pid) and pid != os.getpid():
             continue
         good = valid_length(path)
         with open(path, "r+b") as fh:
