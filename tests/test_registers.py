@@ -521,11 +521,19 @@ def test_order_and_removal_pages_show_history_status_and_ooni(web_settings, web_
     assert re.search(r'id="status-1">.*?<span class="state">blocked</span>.*?blocked in IT', text, re.S)
     assert f"/captures/{first}" in text or f"#{first}" in text
     assert f"#{second}" in text and "OONI: blocked in IT on AS137" in text
+    listing = web_server.get("/takedowns").text
+    assert f'href="/takedowns/{order_id}"' in listing and "rkn" in listing
     event = db.execute("SELECT id FROM removal_events").fetchone()[0]
     assert "OONI: blocked in IT on AS137" in web_server.get(f"/removals/{event}").text
     api = web_server.get(f"/api/takedowns/{order_id}").json()
     assert api["register"]["name"] == "rkn" and api["evidence"][0]["status"]["blocked_in"] == ["IT"]
     assert web_server.get(f"/api/removals/{event}").json()["blocking"][0]["blocking"] == "dns"
+    # The next dump no longer lists it: lifted, on the page and in the JSON, the order kept.
+    dump.write_bytes("Updated: 2024-02-20 00:00:00 +0000\n1.1.1.1;other.example.com;https://other.example.com/;"
+                     "суд;5;2024-02-15\n".encode("cp1251"))
+    assert "1 lifted" in cli(monkeypatch, capsys, home, "import-orders", "--format", "rkn", str(dump))[1]
+    assert "lifted on 2024-02-20" in web_server.get(f"/takedowns/{order_id}").text
+    assert web_server.get(f"/api/takedowns/{order_id}").json()["register"]["lifted_on"] == "2024-02-20"
 
 
 def test_search_filters_by_order_and_register(web_settings, monkeypatch, capsys):
