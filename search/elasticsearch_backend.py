@@ -32,9 +32,12 @@ from search import query as query_language
 from search.backend import FACETS, QuerySyntaxError, SearchBackend, SearchQuery, SearchResult
 from search.es_hits import facet_counts, to_hit
 from search.es_query import facet_aggs, filters, highlight, sort_for, text_query
-from search.es_rebuild import EsRebuild, bulk_load, new_index_name
+from search.es_rebuild import EsRebuild, bulk_load
 from search.es_template import MARK_CLOSE, MARK_OPEN, PLUGIN_OF, required_components, template_body
 from search.snippet import SNIPPET_CHARS
+
+# Sorts before the timestamps of rebuilt indices (es_rebuild.new_index_name) and matches the template.
+FIRST_INDEX = "00000000000000000001"
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -77,7 +80,14 @@ class ElasticsearchBackend(SearchBackend):
                     "choose another name or delete that index"
                 )
                 raise RuntimeError(msg)
-            self.client.indices.create(index=new_index_name(self.alias), aliases={self.alias: {"is_write_index": True}})
+            # The first index has a fixed name: workers starting at once on an empty engine all try to make
+            # it, one wins, and the others find it made (timestamped names gave the alias two write indices).
+            try:
+                self.client.indices.create(index=f"{self.alias}-{FIRST_INDEX}",
+                                           aliases={self.alias: {"is_write_index": True}})
+            except ApiError as error:
+                if "resource_already_exists" not in str(error) or not self.client.indices.exists_alias(name=self.alias):
+                    raise
         except EsConnectionError as error:
             msg = f"cannot reach Elasticsearch (ELASTICSEARCH_URL): {error}"
             raise RuntimeError(msg) from error
