@@ -441,6 +441,7 @@ class Engine(Protocol):
     def tables(self) -> list[str]: ...
     def columns(self, table: str) -> list[str]: ...
     def reset_ids(self, table: str) -> None: ...  # after rows were copied in with their ids
+    def define_functions(self) -> None: ...  # the SQL functions queries call (archive_site, in_domain)
 
     def only_one(self, lock: int) -> Any: ...  # context: yields whether this process alone holds ``lock``
 
@@ -472,6 +473,9 @@ class SqliteConnection(sqlite3.Connection):
 
     def reset_ids(self, table: str) -> None:
         pass  # SQLite numbers new rows above the highest id anyway
+
+    def define_functions(self) -> None:
+        pass  # SQLite's come from Python, registered by the query that calls them (create_function)
 
     @contextmanager
     def only_one(self, lock: int) -> Iterator[bool]:
@@ -586,6 +590,7 @@ def migrate(db: Catalog) -> int:
             db.set_schema_version(number)
         if version < 6 <= len(MIGRATIONS):
             backfill_permalinks(db)  # rows from before v6 get theirs in the same transaction
+        db.define_functions()
     return len(MIGRATIONS)
 
 

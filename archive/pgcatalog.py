@@ -175,6 +175,24 @@ class Cursor:
         self._cursor.close()
 
 
+# The URL's host as urllib's ``urlsplit(url).hostname`` gives it for the catalog's URLs (lower case,
+# no user info, port or IPv6 brackets).
+_HOST = (r"btrim(lower(substring({url} from '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?(\[[^]]*\]|[^/?#:]*)')),"
+         r" '[]')")
+
+# SQL functions the catalog's queries call which SQLite gets from Python (create_function), written
+# here in SQL: each gives what its Python twin gives (tests/test_catalog.py compares them on many URLs).
+FUNCTIONS = {
+    # archive.removals.reports.site_of: crawler.netpolicy.site_host of the URL's host
+    "archive_site": "CREATE OR REPLACE FUNCTION archive_site(url text) RETURNS text LANGUAGE sql IMMUTABLE"
+                    " AS $$ SELECT regexp_replace(rtrim(" + _HOST.format(url="url") + r", '.'), '^www\.', '') $$",
+    # archive.lookup.mementos.in_domain: the URL's host is the domain or one of its subdomains
+    "in_domain": "CREATE OR REPLACE FUNCTION in_domain(url text, domain text) RETURNS boolean LANGUAGE sql"
+                 " IMMUTABLE AS $$ SELECT h = domain OR right(h, length(domain) + 1) = '.' || domain FROM (SELECT "
+                 + _HOST.format(url="url") + " AS h) AS s $$",
+}
+
+
 class PgConnection:
     """A catalog connection to PostgreSQL, used exactly as the SQLite one is (see the module's doc)."""
 
@@ -249,9 +267,20 @@ class PgConnection:
             self.rollback()
 
     def create_function(self, name: str, *args: Any, **kwargs: Any) -> None:
-        raise sqlite3.NotSupportedError(
-            f"the catalog query needs SQL function {name}(), registered from Python: only SQLite catalogs "
-            "can do that; this feature does not run on DATABASE_URL=postgresql://... yet")
+        # SQLite registers these from Python for the query at hand; here they are SQL functions made
+        # once by `define_functions` (migrate), so the same query runs.
+        if name not in FUNCTIONS:
+            raise sqlite3.NotSupportedError(
+                f"the catalog query needs SQL function {name}(), registered from Python: only SQLite catalogs "
+                "can do that; give it a definition in archive/pgcatalog.py FUNCTIONS")
+
+    def define_functions(self) -> None:
+        """Make the SQL functions of FUNCTIONS the catalog's queries call, where they are missing."""
+        have = {r[0] for r in self.execute("SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                                           " WHERE n.nspname = current_schema()")}
+        for name, definition in FUNCTIONS.items():
+            if name not in have:
+                self._conn.execute(definition)  # raw: its regular expressions hold "?", not placeholders
 
     # -- what differs between the engines (archive.catalog's Engine protocol) ---------------------
     def begin(self) -> None:
@@ -303,4 +332,5 @@ def connect(url: str) -> PgConnection:
     return PgConnection(url)
 
 
-__all__ = ["PgConnection", "Row", "connect", "translate", "translate_ddl", "WRITE_LOCK", "SCHEDULER_LOCK", "ENGINE"]
+__all__ = ["FUNCTIONS", "PgConnection", "Row", "connect", "translate", "translate_ddl", "WRITE_LOCK", "SCHEDULER_LOCK",
+           "ENGINE"]

@@ -228,3 +228,32 @@ def test_many_connections_opening_a_new_catalog_at_once_all_succeed(tmp_path):
     assert failures == []
     db = catalog.connect(tmp_path / "catalog-0.sqlite3")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+# URLs as the catalog holds them, and the odd ones a host rule must still read the same way.
+HOST_CASES = ["https://kloop.kg/ru/article", "http://WWW.Kloop.KG:8080/a?b=c#d", "https://www.kloop.kg./x",
+              "https://user:secret@news.kloop.kg/", "http://[::1]:8080/p", "http://127.0.0.1/", "https://kloop.kg",
+              "https://xn--80ak6aa92e.xn--p1ai/путь?q=1", "https://wwwkloop.kg/", "https://www.www.kloop.kg/",
+              "https://rus.azattyk.org/a/33091341.html", "http://www.example.com.:443/?x=www."]
+
+
+def test_the_sql_functions_queries_call_give_what_their_python_twins_give(db):
+    """archive_site (the removal list's site) and in_domain (CDX matchType=domain) are Python functions
+    on SQLite and SQL functions on PostgreSQL: the same query must give the same rows on both."""
+    from archive.removals.reports import site_of
+
+    db.create_function("archive_site", 1, site_of, deterministic=True)
+    db.create_function("in_domain", 2, mementos.in_domain, deterministic=True)
+    for url in HOST_CASES:
+        assert db.execute("SELECT archive_site(?)", (url,)).fetchone()[0] == site_of(url), url
+        for domain in ("kloop.kg", "www.kloop.kg", "example.com", "1", "org"):
+            got = bool(db.execute("SELECT in_domain(?, ?)", (url, domain)).fetchone()[0])
+            assert got == mementos.in_domain(url, domain), (url, domain)
+
+
+def test_cdx_domain_match_finds_subdomains_on_either_engine(db):
+    for n, url in enumerate(["https://kloop.kg/a", "https://ru.kloop.kg/b", "https://notkloop.kg/c",
+                             "https://kloop.kg.evil.example/d"]):
+        add(db, url, T0 + timedelta(minutes=n), response(n + 1))
+    found = [row["url"] for row in mementos.find_captures(db, "kloop.kg", "domain")]
+    assert found == ["https://kloop.kg/a", "https://ru.kloop.kg/b"]
