@@ -48,11 +48,14 @@ class Scope:
             raise ValueError(f"scope {self.kind!r}: use one of {', '.join(KINDS)}")
         if isinstance(self.seeds, str) or not self.seeds:
             raise ValueError("a scope needs at least one seed URL (a tuple of URLs)")
+        object.__setattr__(self, "seeds", tuple(self.seeds))  # a list given is kept as a tuple: hashable
         for seed in self.seeds:
             if urlsplit(seed).scheme not in ("http", "https") or not urlsplit(seed).hostname:
                 raise ValueError(f"seed {seed!r}: not an http(s) URL with a host; give a full URL like https://kloop.kg/")
         object.__setattr__(self, "_include", _compile("include", self.include))
         object.__setattr__(self, "_exclude", _compile("exclude", self.exclude))
+        object.__setattr__(self, "include", tuple(self.include or ()))
+        object.__setattr__(self, "exclude", tuple(self.exclude or ()))
 
     def check(self, url: str) -> str | None:
         """None if ``url`` is in scope, else a short reason ("other host", "outside prefix",
@@ -94,7 +97,7 @@ def _compile(name: str, expressions: tuple[str, ...]) -> tuple[re.Pattern, ...]:
     if isinstance(expressions, str):
         raise ValueError(f"{name}: give a tuple of regular expressions, not the string {expressions!r}")
     compiled = []
-    for expression in expressions:
+    for expression in expressions or ():
         try:
             compiled.append(re.compile(expression))
         except re.error as e:
@@ -134,8 +137,9 @@ class TrapGuard:
     A pattern with an id in it (``/a/{id}.html``, every article of azattyk.org) names one item per
     URL rather than a trap, so it is not counted; numeric path segments are not counted as
     repeated (2011/11/11 is a date). A limit of 0 turns that check off. Stateful and thread-safe:
-    `check` counts each URL it lets through, so call it once per new URL (after the frontier's
-    duplicate check); `remember` counts one admitted earlier (rebuilding the counts on resume).
+    a pattern counts distinct URLs, so a URL met again (the nav links on every page) gets the
+    answer it got first and counts once, in the pattern and in `cut`; `remember` counts one admitted
+    before a restart. Memory: a hash per distinct URL of a counted pattern, one per URL cut.
     """
 
     def __init__(self, max_url_length: int = 500, max_per_pattern: int = 50, max_query_params: int = 12,
@@ -148,14 +152,21 @@ class TrapGuard:
         self.max_per_pattern = max_per_pattern
         self.max_query_params = max_query_params
         self.max_repeated_segment = max_repeated_segment
-        self._seen: Counter[str] = Counter()
+        self._seen: Counter[str] = Counter()  # pattern -> distinct URLs admitted
+        self._admitted: set[int] = set()  # hashes of the URLs counted in _seen
+        self._refused: dict[int, str] = {}  # hash of a URL cut -> why
         self._cut: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def check(self, url: str) -> str | None:
-        """None if ``url`` may be followed (and it is counted), else the reason it is cut."""
+        """None if ``url`` may be followed, else the reason it is cut (the same reason each time)."""
+        key = hash(url)
         reason = self._shape(url)
         with self._lock:
+            if key in self._admitted:
+                return None
+            if key in self._refused:
+                return self._refused[key]
             if reason is None:
                 pattern = url_pattern(url)
                 if self.max_per_pattern and "{id}" not in pattern:
@@ -163,16 +174,21 @@ class TrapGuard:
                         reason = f"pattern {pattern} seen {self._seen[pattern]} times"
                     else:
                         self._seen[pattern] += 1
+                        self._admitted.add(key)
             if reason is not None:
+                self._refused[key] = reason
                 self._cut[reason] += 1
         return reason
 
     def remember(self, url: str) -> None:
         """Count ``url`` as followed without checking it (it was admitted before a restart)."""
         pattern = url_pattern(url)
+        key = hash(url)
         if "{id}" not in pattern:
             with self._lock:
-                self._seen[pattern] += 1
+                if key not in self._admitted:
+                    self._admitted.add(key)
+                    self._seen[pattern] += 1
 
     def cut(self) -> dict[str, int]:
         """How many URLs were cut, by reason, for the crawl log."""

@@ -35,7 +35,12 @@ def parse_sitemap(body: bytes, base_url: str) -> tuple[list[str], list[str]]:
         raise ValueError(f"{base_url}: not a sitemap (its root element is <{kind}>, not <urlset> or "
                          "<sitemapindex>); give the sitemap's own URL")
     item = "url" if kind == "urlset" else "sitemap"
-    locs = [_child_text(node, "loc") for node in root.iter() if _local(node.tag) == item]
+    locs: list[str | None] = []
+    for node in (n for n in root.iter() if _local(n.tag) == item):
+        locs.append(_child_text(node, "loc"))
+        # A page's other languages (<xhtml:link rel="alternate" hreflang=.. href=..>), as WPML and Yoast
+        # list them; image and video extensions' own <loc>s are not pages and are left out.
+        locs += [n.get("href") for n in node if _local(n.tag) == "link" and n.get("rel") == "alternate"]
     urls = _urls(locs, base_url)
     return (urls, []) if kind == "urlset" else ([], urls)
 
@@ -72,7 +77,7 @@ def robots_sitemaps(robots_txt: str, base_url: str) -> list[str]:
 class Robots:
     """A site's robots.txt: urllib.robotparser reads the groups; matching follows RFC 9309, which
     robotparser does not: the longest matching rule wins (Allow on a tie), ``*`` and ``$`` are
-    wildcards, and a fractional Crawl-delay is kept."""
+    wildcards, blank lines do not end a group, and a fractional Crawl-delay is kept."""
 
     def __init__(self, parser: urllib.robotparser.RobotFileParser, delays: list[tuple[list[str], float | None]]):
         self._parser = parser
@@ -83,7 +88,9 @@ class Robots:
         """The robots.txt ``text`` fetched from ``url``."""
         lines = text[:MAX_ROBOTS].splitlines()
         parser = urllib.robotparser.RobotFileParser(url)
-        parser.parse(lines)
+        # robotparser ends a group at a blank line, dropping "User-agent: *\n\nDisallow: /x" whole;
+        # RFC 9309 groups by user-agent lines only.
+        parser.parse([line for line in lines if line.strip()])
         return cls(parser, _delays(lines))
 
     def allowed(self, url: str, agent: str) -> bool:

@@ -1,28 +1,40 @@
 """A realistic news outlet on 127.0.0.1, for whole-site crawls (issue 21).
 
 `Outlet` serves http://kloop.kg and http://ru.kloop.kg (mapped with CAPTURE_HOST_RULES, see
-`host_rules`) from one ThreadingHTTPServer, dispatching on the Host header: a few hundred articles
+`host_rules`) from one ThreadingHTTPServer, dispatching on the Host header, on one port that speaks
+TLS too (Chromium has kloop.kg on its HSTS preload list, so it only ever asks for https://; links
+stay http:// as the site's URLs, and captures end at their https:// twin): a few hundred articles
 in Kyrgyz and Russian, a home page, paginated category pages, robots.txt with a disallowed section
 and a Sitemap line pointing at a sitemap index (a gzipped child and a plain one), an RSS feed, and
 the things real sites have that crawlers trip on: an endless calendar, a query string that grows
 with every click, session ids in paths, relative links that repeat a path segment forever, a
 redirect chain, a dead link, links to other hosts, and links that only a script builds.
 
-The same seed gives the same site, byte for byte. `delete`, `rewrite` and `standard_changes` play
-the outlet's takedowns between two crawls; `requests` logs every request served, so a test can
-prove what a crawler did (and did not) fetch. Independent of pytest; the `outlet` fixture is below.
+The same seed gives the same site, byte for byte. `delete`, `rewrite`, `unlist` and
+`standard_changes` play the outlet's takedowns between two crawls, `throttle` a busy server
+(429/503 with Retry-After); `requests` logs every request served, so a test can prove what a
+crawler did (and did not) fetch. Independent of pytest; the `outlet` fixture is below.
 """
 from __future__ import annotations
 
 import datetime
+import functools
 import random
 import re
+import socket
+import ssl
+import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from . import outlet_pages as pages
 from .outlet_pages import CALENDAR_START, CATEGORIES, SESSION
@@ -46,8 +58,7 @@ class Article:
     paragraphs: list[str]
     listed: bool = True  # False: only a script on the home page links it
     private: bool = False  # under robots.txt's disallowed section
-    revision: int = 0
-    changes: list[str] = field(default_factory=list)
+    revision: int = 0  # times rewritten
 
 
 class Outlet:
@@ -62,7 +73,8 @@ class Outlet:
         self._lock = threading.Lock()
         self.requests: list[tuple[str, str, dict]] = []
         self._gone: dict[str, str] = {}  # url -> how it was deleted
-        self._throttled: dict[str, list] = {}  # url -> [times left, Retry-After seconds]
+        self._unlisted: set[str] = set()  # still served, linked from nowhere
+        self._throttled: dict[str, list] = {}  # url -> [times left, Retry-After seconds, status]
         self._all = _generate(articles, seed)
         self._by_path = {(a.host, a.path): a for a in self._all}
         self.server: ThreadingHTTPServer | None = None
@@ -76,8 +88,7 @@ class Outlet:
         class Handler(_Handler):
             site = outlet
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _EitherServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True, name="outlet").start()
         return self
@@ -115,13 +126,14 @@ class Outlet:
         return [a.url for a in self._published()]
 
     def host_articles(self, host: str = HOST) -> set[str]:
-        """The articles a host-scoped crawl of ``host`` that obeys robots.txt must find."""
-        return {a.url for a in self._published() if a.host == host and not a.private}
+        """The articles a host-scoped crawl of ``host`` that obeys robots.txt must find (unlisted
+        ones are linked from nowhere, so not these)."""
+        return {a.url for a in self._linked() if a.host == host and not a.private}
 
     @property
     def script_articles(self) -> set[str]:
         """Articles linked only by a script on the home page (found only by reading the DOM)."""
-        return {a.url for a in self._published() if not a.listed}
+        return {a.url for a in self._linked() if not a.listed}
 
     @property
     def private_articles(self) -> set[str]:
@@ -134,9 +146,11 @@ class Outlet:
         query string and repeated segments; a session id in a path is never in scope)."""
         parts = urlsplit(url)
         path = parts.path or "/"
-        if parts.scheme != "http" or parts.hostname != self.HOST or len(url) > 500:
+        if parts.scheme not in ("http", "https") or parts.hostname != self.HOST or len(url) > 500:
             return False
-        if path.startswith((self.disallowed_prefix, "/wp-admin/")) or SESSION in path:
+        robots_says_no = path.startswith(self.disallowed_prefix) or (
+            path.startswith("/wp-admin/") and path != "/wp-admin/admin-ajax.php")
+        if robots_says_no or SESSION in path:
             return False
         if len(parse_qsl(parts.query, keep_blank_values=True)) > MAX_QUERY_PARAMS:
             return False
@@ -169,16 +183,25 @@ class Outlet:
             article.paragraphs = article.paragraphs[:1] + [paragraph(rng, article.lang)
                                                            for _ in range(len(article.paragraphs) + 1)]
 
-    def throttle(self, url: str, times: int = 1, retry_after: int = 1) -> None:
-        """The next ``times`` requests of ``url`` answer 503 with ``Retry-After``."""
+    def unlist(self, url: str) -> None:
+        """Hide ``url`` without deleting it: gone from the sitemaps, feeds, listings and script, still
+        served as before (a quiet takedown a recrawl finds only by asking for the old URL)."""
+        self._article(url)
         with self._lock:
-            self._throttled[url] = [times, retry_after]
+            self._unlisted.add(url)
+
+    def throttle(self, url: str, times: int = 1, retry_after: int = 1, status: int = 503) -> None:
+        """The next ``times`` requests of ``url`` answer ``status`` (503 or 429) with ``Retry-After``."""
+        if status not in (429, 503):
+            raise ValueError(f"throttle({url!r}, status={status}): Retry-After goes with 429 or 503")
+        with self._lock:
+            self._throttled[url] = [times, retry_after, status]
 
     def standard_changes(self, seed: int = 2) -> tuple[set[str], set[str]]:
         """Delete 10 articles of HOST (4 answer 404, 3 answer 451, 3 redirect home) and rewrite 5
         others; returns (removed, changed)."""
         rng = random.Random(seed)
-        pool = sorted(a.url for a in self._published() if a.host == self.HOST and a.listed and not a.private)
+        pool = sorted(a.url for a in self._linked() if a.host == self.HOST and a.listed and not a.private)
         picked = rng.sample(pool, 15)
         removed, changed = picked[:10], picked[10:]
         for url, how in zip(removed, ["404"] * 4 + ["451"] * 3 + ["home"] * 3, strict=True):
@@ -200,17 +223,23 @@ class Outlet:
         with self._lock:
             return [a for a in self._all if a.url not in self._gone]
 
+    def _linked(self) -> list[Article]:
+        """Published and not unlisted: what the site's pages, sitemaps and feeds may show."""
+        with self._lock:
+            return [a for a in self._all if a.url not in self._gone and a.url not in self._unlisted]
+
     def _log(self, host: str, path: str, headers: dict) -> None:
         with self._lock:
             self.requests.append((host, path, headers))
 
-    def _take_throttle(self, url: str) -> int | None:
+    def _take_throttle(self, url: str) -> tuple[int, int] | None:
+        """(status, Retry-After seconds) if ``url`` is to be refused this time."""
         with self._lock:
             left = self._throttled.get(url)
             if not left or left[0] <= 0:
                 return None
             left[0] -= 1
-            return left[1]
+            return left[2], left[1]
 
 
 def _generate(count: int, seed: int) -> list[Article]:
@@ -240,6 +269,44 @@ def _generate(count: int, seed: int) -> list[Article]:
             date=date, title=name, paragraphs=[paragraph(rng, lang) for _ in range(rng.randint(5, 7))],
             listed=kind != "script", private=kind == "private"))
     return found
+
+
+class _EitherServer(ThreadingHTTPServer):
+    """Plain HTTP and TLS on one port. kloop.kg is on Chromium's HSTS preload list (subdomains
+    too), so the browser asks for https:// whatever a link says, while robots.txt and sitemap
+    readers may ask for http://; a connection that opens with a TLS handshake is wrapped."""
+
+    daemon_threads = True
+
+    def finish_request(self, request, client_address) -> None:
+        try:
+            first = request.recv(1, socket.MSG_PEEK)
+            if first == b"\x16":  # a TLS handshake record
+                request = _tls_context().wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError):
+            return
+        super().finish_request(request, client_address)
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """A self-signed certificate for both hosts (the recording proxy records, it does not verify)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, Outlet.HOST)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(Outlet.HOST), x509.DNSName(Outlet.SUBHOST)]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory() as tmp:
+        pem = Path(tmp) / "outlet.pem"
+        pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()) + cert.public_bytes(serialization.Encoding.PEM))
+        ctx.load_cert_chain(pem)
+    return ctx
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 CATEGORIES = ("politics", "society", "economy", "investigations")
 CALENDAR_START = (2024, 5)  # the month the home page's calendar link opens
 SESSION = ";jsessionid="
-NOTICE_PATH = "/notice/removed"
+NOTICE_PATH = "/blocked/notice/"  # a path the classifier knows as a notice (detect/classify.py NOTICE_MARKERS)
 PER_PAGE = 10
 HTML = "text/html; charset=utf-8"
 XML = "application/xml; charset=utf-8"
@@ -51,7 +51,8 @@ def respond(site, host: str, target: str) -> tuple[int, dict, bytes]:
     url = f"http://{host}{target}"
     retry = site._take_throttle(url)
     if retry is not None:
-        return 503, {"Retry-After": str(retry), "Content-Type": HTML}, b"<title>Busy</title>Try later."
+        status, seconds = retry
+        return status, {"Retry-After": str(seconds), "Content-Type": HTML}, b"<title>Busy</title>Try later."
     if SESSION in path:
         return _session(site, host, path, query)
     if host == site.SUBHOST:
@@ -81,7 +82,7 @@ def respond(site, host: str, target: str) -> tuple[int, dict, bytes]:
     if path == NOTICE_PATH:
         return _ok(_notice())
     if path == "/private/":
-        return _ok(_listing("ky", "Жабык бөлүм", [a for a in site._published() if a.private]))
+        return _ok(_listing("ky", "Жабык бөлүм", [a for a in site._linked() if a.private]))
     found = re.fullmatch(r"/(ky|ru)/category/([a-z]+)", path)
     if found and found[2] in CATEGORIES:
         return _category(site, found[1], found[2], query)
@@ -108,7 +109,7 @@ def _not_found() -> tuple[int, dict, bytes]:
 
 def _listed(site, host: str | None = None, lang: str | None = None) -> list:
     """Articles a listing shows: published, linked in the open, of ``host`` and ``lang``."""
-    return [a for a in site._published() if a.listed and not a.private
+    return [a for a in site._linked() if a.listed and not a.private
             and a.host == (host or site.HOST) and (lang is None or a.lang == lang)]
 
 
@@ -157,7 +158,7 @@ def _article(site, a) -> str:
 
 def _home(site) -> str:
     latest = sorted(_listed(site), key=lambda a: a.date, reverse=True)[:30]
-    hidden = [a for a in site._published() if not a.listed]
+    hidden = [a for a in site._linked() if not a.listed]
     parts = [[*a.path.strip("/").split("/"), a.title] for a in hidden]
     script = json.dumps(parts, ensure_ascii=False).replace("</", "<\\/")
     session = hashlib.md5(b"home").hexdigest().upper()
@@ -237,7 +238,7 @@ def _notice() -> str:
 def _sitemap_halves(site) -> tuple[list, list]:
     """The post sitemaps: the newer half (gzipped child), then the rest with the private section
     (a misconfigured CMS lists it: robots.txt, not the sitemap, must keep a crawler out)."""
-    posts = sorted((a for a in site._published() if a.host == site.HOST and a.listed), key=lambda a: a.date,
+    posts = sorted((a for a in site._linked() if a.host == site.HOST and a.listed), key=lambda a: a.date,
                    reverse=True)
     rows = [(a.url, a.date.isoformat() if not a.revision else "2024-07-01T12:00:00+06:00") for a in posts]
     half = len(rows) // 2

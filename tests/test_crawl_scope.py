@@ -62,6 +62,12 @@ def test_include_and_exclude():
     assert scope.check("http://ru.kloop.kg/ky/") == "other host"  # include does not widen the scope
 
 
+def test_lists_are_kept_as_tuples():
+    scope = Scope("host", [SEED], include=[r"/ky/"], exclude=None)
+    assert scope.seeds == (SEED,) and scope.include == (r"/ky/",) and scope.exclude == ()
+    assert hash(scope) == hash(Scope("host", (SEED,), (r"/ky/",)))
+
+
 @pytest.mark.parametrize("args, message", [
     (("site", (SEED,)), "use one of page, prefix, host, domain"),
     (("host", ()), "at least one seed"),
@@ -107,9 +113,24 @@ def test_trap_guard_bounds_each_kind_and_counts_the_cuts():
                            "url longer than 500": 1}
 
 
+def test_a_url_met_again_counts_once_and_gets_the_same_answer():
+    """The nav links on every page are met again and again: they must not use up their pattern."""
+    guard = TrapGuard(max_per_pattern=2)
+    for _ in range(100):
+        assert guard.check("http://kloop.kg/ky/category/politics?page=2") is None
+    assert guard.check("http://kloop.kg/ky/category/politics?page=3") is None
+    cut = "pattern /ky/category/politics?page seen 2 times"
+    assert guard.check("http://kloop.kg/ky/category/politics?page=4") == cut
+    assert guard.check("http://kloop.kg/ky/category/politics?page=4") == cut
+    assert guard.check("http://kloop.kg/ky/category/politics?page=2") is None
+    assert guard.cut() == {cut: 1}
+
+
 def test_trap_guard_remembers_across_a_restart_and_limits_can_be_off():
     guard = TrapGuard(max_per_pattern=2)
     guard.remember("http://kloop.kg/calendar/2024/01")
+    guard.remember("http://kloop.kg/calendar/2024/01")  # remembered twice (two rows), counted once
+    assert guard.check("http://kloop.kg/calendar/2024/01") is None
     guard.remember("http://kloop.kg/calendar/2024/02")
     assert guard.check("http://kloop.kg/calendar/2024/03") == "pattern /calendar/{n}/{n} seen 2 times"
     free = TrapGuard(max_url_length=0, max_per_pattern=0, max_query_params=0, max_repeated_segment=0)

@@ -3,7 +3,9 @@ crawl tests rely on must hold, or their failures would be the fixture's."""
 from __future__ import annotations
 
 import gzip
+import http.client
 import re
+import ssl
 import xml.etree.ElementTree as ET
 from urllib.parse import urlsplit
 
@@ -75,7 +77,8 @@ def test_robots_sitemap_index_gzip_child_and_feed(outlet):
     assert len(links) == 20 and set(links) <= outlet.host_articles()
 
 
-def test_listings_link_every_article_and_traps_never_end(outlet):
+def category_links(outlet: Outlet) -> set[str]:
+    """Every article linked from the category pages, following their pagination."""
     seen = set()
     for lang in ("ky", "ru"):
         for category in ("politics", "society", "economy", "investigations"):
@@ -85,7 +88,11 @@ def test_listings_link_every_article_and_traps_never_end(outlet):
                 seen |= set(re.findall(r"href='(http://kloop\.kg/(?:ky|ru)/[^']+)'", html))
                 page += 1
                 url = outlet.url(f"/{lang}/category/{category}?page={page}") if "rel='next'" in html else None
-    assert seen == outlet.host_articles() - outlet.script_articles
+    return seen
+
+
+def test_listings_link_every_article_and_traps_never_end(outlet):
+    assert category_links(outlet) == outlet.host_articles() - outlet.script_articles
     home = get(outlet, outlet.url("/")).text
     for url in outlet.script_articles:  # only a script builds them: no href in the source
         assert urlsplit(url).path not in home
@@ -101,7 +108,22 @@ def test_listings_link_every_article_and_traps_never_end(outlet):
     deeper = re.search(r"jsessionid=(\w+)", get(outlet, outlet.url(session)).text)[1]
     assert deeper not in session and not outlet.in_scope_host(outlet.url(session))
     assert not outlet.in_scope_host(outlet.url("/about/team/team/team/"))
+    assert not outlet.in_scope_host(outlet.url("/wp-admin/users.php"))
+    assert outlet.in_scope_host(outlet.url("/wp-admin/admin-ajax.php"))  # robots.txt allows it
     assert not outlet.in_scope_host("http://ru.kloop.kg/") and not outlet.in_scope_host("https://twitter.com/x")
+
+
+def test_one_port_speaks_tls_and_plain_http(outlet):
+    """kloop.kg is HSTS-preloaded in Chromium: the browser comes with TLS, other readers may not."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    for connection in (http.client.HTTPSConnection("127.0.0.1", outlet.port, context=context, timeout=30),
+                       http.client.HTTPConnection("127.0.0.1", outlet.port, timeout=30)):
+        connection.request("GET", "/robots.txt", headers={"Host": "kloop.kg"})
+        answer = connection.getresponse()
+        assert answer.status == 200 and b"Disallow: /private/" in answer.read()
+        connection.close()
+    assert outlet.in_scope_host(outlet.url("/").replace("http:", "https:"))
 
 
 def test_redirect_chain_dead_link_and_throttle(outlet):
@@ -111,10 +133,13 @@ def test_redirect_chain_dead_link_and_throttle(outlet):
     assert second.headers["Location"] in outlet.host_articles()
     assert get(outlet, outlet.url("/ky/2019/01/01/zhok-bolgon-makala/")).status_code == 404
     url = sorted(outlet.host_articles())[0]
-    outlet.throttle(url)
-    busy = get(outlet, url)
-    assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+    outlet.throttle(url, times=2, retry_after=3, status=429)
+    for _ in range(2):
+        busy = get(outlet, url)
+        assert busy.status_code == 429 and busy.headers["Retry-After"] == "3"
     assert get(outlet, url).status_code == 200
+    with pytest.raises(ValueError, match="Retry-After goes with 429 or 503"):
+        outlet.throttle(url, status=500)
     assert any(host == "kloop.kg" and path == "/old/1" for host, path, _ in outlet.requests)
 
 
@@ -142,6 +167,16 @@ def test_standard_changes_remove_ten_and_rewrite_five():
             assert old == new, url
 
 
+def test_an_unlisted_article_is_served_but_linked_from_nowhere():
+    with Outlet() as site:
+        url = sorted(site.host_articles() - site.script_articles)[3]
+        site.unlist(url)
+        assert url in site.articles and url not in site.host_articles()
+        assert get(site, url).status_code == 200
+        assert url not in sitemap_urls(site) and url not in get(site, site.url("/rss.xml")).text
+        assert url not in get(site, site.url("/")).text and url not in category_links(site)
+
+
 def test_bad_takedowns_are_refused(outlet):
     with pytest.raises(ValueError, match="how must be one of"):
         outlet.delete(sorted(outlet.host_articles())[0], "vanish")
@@ -151,5 +186,5 @@ def test_bad_takedowns_are_refused(outlet):
     url = removed.articles[0]
     removed.delete(url, "notice")
     with removed:
-        assert get(removed, url).headers["Location"] == removed.url("/notice/removed")
-        assert get(removed, removed.url("/notice/removed")).status_code == 200
+        assert get(removed, url).headers["Location"] == removed.url("/blocked/notice/")
+        assert get(removed, removed.url("/blocked/notice/")).status_code == 200
