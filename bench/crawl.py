@@ -130,29 +130,24 @@ def main() -> None:
 
 
 def crawls(args: argparse.Namespace) -> None:
-    from tests.crawling import serve_both
     from tests.outlet import Outlet
 
     print(f"crawl benchmark: {args.pages} pages of the fixture outlet, CAPTURE_CONCURRENCY {args.concurrency}")
     with Outlet() as outlet, tempfile.TemporaryDirectory() as tmp:
-        server, rules = serve_both(outlet)
-        try:
-            rates = {}
-            urls: list[str] = []
-            for workers in (1, 2):
-                seconds, urls = crawl_run(Path(tmp) / f"crawl{workers}", rules, outlet.url("/"), args.pages,
-                                          workers, args.concurrency)
-                rates[workers] = len(urls) / seconds * 60
-                print(f"  crawl, {workers} worker(s)  {rates[workers]:8.1f} pages/min "
-                      f"({len(urls)} pages in {seconds:.1f} s)")
-            seconds = single_run(Path(tmp) / "single", rules, urls, args.concurrency)
-            single = len(urls) / seconds * 60
-            print(f"  single captures, 1 worker  {single:8.1f} pages/min ({len(urls)} pages in {seconds:.1f} s)")
-            print(f"  ratio crawl / single captures (1 worker): {rates[1] / single:.2f}; 2 workers / 1: "
-                  f"{rates[2] / rates[1]:.2f}")
-        finally:
-            server.shutdown()
-            server.server_close()
+        rules = outlet.host_rules
+        rates = {}
+        urls: list[str] = []
+        for workers in (1, 2):
+            seconds, urls = crawl_run(Path(tmp) / f"crawl{workers}", rules, outlet.url("/"), args.pages,
+                                      workers, args.concurrency)
+            rates[workers] = len(urls) / seconds * 60
+            print(f"  crawl, {workers} worker(s)  {rates[workers]:8.1f} pages/min "
+                  f"({len(urls)} pages in {seconds:.1f} s)")
+        seconds = single_run(Path(tmp) / "single", rules, urls, args.concurrency)
+        single = len(urls) / seconds * 60
+        print(f"  single captures, 1 worker  {single:8.1f} pages/min ({len(urls)} pages in {seconds:.1f} s)")
+        print(f"  ratio crawl / single captures (1 worker): {rates[1] / single:.2f}; 2 workers / 1: "
+              f"{rates[2] / rates[1]:.2f}")
 
 
 if __name__ == "__main__":
