@@ -288,3 +288,15 @@ def test_a_bad_capture_ytdlp_setting_names_it_and_the_choices():
 
     with pytest.raises(SettingError, match=r"CAPTURE_YTDLP.*auto, always, never"):
         Settings.from_env({"CAPTURE_YTDLP": "sometimes"})
+
+
+def test_auto_runs_ytdlp_for_site_extractors_and_players_the_browser_could_not_drive():
+    from crawler.ytdlp import wants_ytdlp
+
+    played = {"elements": [{"sources": ["http://www.vesti.kg/media/clip.mp4"], "error": None}], "media_bytes": 9}
+    script_fed = {"elements": [{"sources": [], "error": None}], "media_bytes": 0}  # blob: (MSE) or no source
+    assert not wants_ytdlp("auto", "http://www.vesti.kg/post.html", played)
+    assert wants_ytdlp("auto", "http://www.vesti.kg/post.html", script_fed)
+    assert wants_ytdlp("auto", "https://www.tiktok.com/@kloop/video/7301234567890123456", None)
+    assert not wants_ytdlp("never", "https://www.tiktok.com/@kloop/video/7301234567890123456", script_fed)
+    assert wants_ytdlp("always", "http://www.vesti.kg/", None)
