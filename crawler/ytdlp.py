@@ -227,8 +227,9 @@ def wants_ytdlp(mode: str, url: str, media: dict | None) -> bool:
         raise ValueError(f"yt-dlp mode {mode!r}: use one of {', '.join(MODES)}")
     if mode != "auto":
         return mode == "always"
+    # A player with an http(s) source was fetched whole by the browser capture already; one without (a
+    # blob: of a script-fed stream, or none yet) is what the browser could not drive.
     elements = (media or {}).get("elements") or []
-    undriven = any(e.get("error") is not None or not e.get("sources") for e in elements)
-    if undriven or (elements and not (media or {}).get("media_bytes")):
+    if any(not e.get("sources") for e in elements):
         return True
     return site_extractor(url) is not None

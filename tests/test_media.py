@@ -86,9 +86,13 @@ def test_video_audio_in_iframe_and_shadow_dom_are_kept_whole_and_byte_identical(
     assert whole(found, media_site.url("media/clip.mp4")) == media_site.file("clip.mp4")  # the page's <video>
     assert whole(found, media_site.url("media/embed.webm", PLAYER)) == media_site.file("embed.webm")  # iframe
     assert whole(found, media_site.url("media/tone.webm")) == media_site.file("tone.webm")  # shadow root
-    # The player's own range requests are recorded as they went (206), beside the whole file.
-    ranged = [key for key in found if key[1] == media_site.url("media/clip.mp4") and key[2] == 206]
-    assert ranged
+    # The player's range requests (206) went through the proxy; the whole file (200) answers them in
+    # replay, so they are noted in the provenance rather than stored as more copies of the video.
+    assert not [key for key in found if key[2] == 206]
+    provenance = next(r for r in catalog.get_records(db, ids["post"]) if r.role == "provenance")
+    ranges = json.loads(read_payload(settings.warc_dir, provenance))["media_ranges_not_stored"]
+    assert media_site.url("media/clip.mp4") in {r["url"] for r in ranges}
+    assert all(r["range"] and r["range"].startswith("bytes=") for r in ranges)
     capture = catalog.get_capture(db, ids["post"])
     assert not capture["partial"], capture["partial_reasons"]
 
@@ -284,3 +288,15 @@ def test_a_bad_capture_ytdlp_setting_names_it_and_the_choices():
 
     with pytest.raises(SettingError, match=r"CAPTURE_YTDLP.*auto, always, never"):
         Settings.from_env({"CAPTURE_YTDLP": "sometimes"})
+
+
+def test_auto_runs_ytdlp_for_site_extractors_and_players_the_browser_could_not_drive():
+    from crawler.ytdlp import wants_ytdlp
+
+    played = {"elements": [{"sources": ["http://www.vesti.kg/media/clip.mp4"], "error": None}], "media_bytes": 9}
+    script_fed = {"elements": [{"sources": [], "error": None}], "media_bytes": 0}  # blob: (MSE) or no source
+    assert not wants_ytdlp("auto", "http://www.vesti.kg/post.html", played)
+    assert wants_ytdlp("auto", "http://www.vesti.kg/post.html", script_fed)
+    assert wants_ytdlp("auto", "https://www.tiktok.com/@kloop/video/7301234567890123456", None)
+    assert not wants_ytdlp("never", "https://www.tiktok.com/@kloop/video/7301234567890123456", script_fed)
+    assert wants_ytdlp("always", "http://www.vesti.kg/", None)

@@ -37,12 +37,22 @@ def _complete(ex: Exchange) -> bool:
     return ex.method == "GET" and ex.status == 200 and not ex.truncated
 
 
-def originals_first(exchanges: list[Exchange]) -> list[Exchange]:
-    """The capture's exchanges with each complete (200) media response before the partial (206) ones of
-    the same URL, so deduplication keeps the whole file as the original and the ranges refer to it."""
+def without_covered_ranges(exchanges: list[Exchange]) -> tuple[list[Exchange], list[dict]]:
+    """The capture's exchanges without the players' range responses (206) of media whose whole file (200)
+    was recorded too, and a note of each left out (URL, range asked, bytes). Replay answers any range from
+    the whole file; kept, the ranges would store a large video several times over (a player seeking at
+    16x asks for the rest of the file again and again)."""
     whole = {ex.url for ex in exchanges if ex.media and _complete(ex)}
-    first = [ex for ex in exchanges if not (ex.media and ex.status == 206 and ex.url in whole)]
-    return first + [ex for ex in exchanges if ex.media and ex.status == 206 and ex.url in whole]
+    kept, left = [], []
+    for ex in exchanges:
+        if ex.media and ex.status == 206 and ex.url in whole:
+            asked = next((line.split(b":", 1)[1].strip().decode("latin-1") for line in ex.request_head.split(b"\r\n")
+                          if line.lower().startswith(b"range:")), None)
+            left.append({"url": ex.url, "range": asked, "content_range": ex.header("content-range"),
+                         "bytes": ex.body_length, "time": ex.started.isoformat()})
+        else:
+            kept.append(ex)
+    return kept, left
 
 
 def ytdlp_media_uri(info: dict, page_url: str) -> str:
@@ -255,5 +265,5 @@ def _date(value) -> str | None:
     return f"{text[:4]}-{text[4:6]}-{text[6:8]}" if len(text) == 8 and text.isdigit() else None
 
 
-__all__ = ["MEDIA_URN", "MediaRecords", "is_media", "media_listing", "media_payload", "originals_first",
+__all__ = ["MEDIA_URN", "MediaRecords", "is_media", "media_listing", "media_payload", "without_covered_ranges",
            "post_metadata", "ytdlp_media_uri"]

@@ -22,7 +22,7 @@ from archive.capturing import jobs
 from archive.capturing.budget import OverBudget, add_bytes, check_budget, host_of
 from archive.capturing.countries import provenance_country
 from archive.capturing.indexing import domain_of, index_doc, reindex_url  # noqa: F401 (domain_of: public here too)
-from archive.capturing.media import MEDIA_URN, MediaRecords, originals_first, post_metadata
+from archive.capturing.media import MEDIA_URN, MediaRecords, post_metadata, without_covered_ranges
 from archive.capturing.outlinks import queue_children
 from archive.catalog import RecordRef, insert_capture, set_indexed, transaction
 from archive.removals.events import CountryOf, apply_capture
@@ -76,7 +76,7 @@ def build_records(result: CaptureResult, text: str, dedup: Deduplicator | None =
     records: list[PendingRecord] = []
     main_id = None
     response_ids: dict[str, str] = {}
-    for ex in originals_first(result.exchanges):
+    for ex in result.exchanges:
         ex.body.seek(0)
         warc_headers = {"WARC-Date": _warc_date(ex.started)}
         if ex.ip:  # unknown when a vantage's proxy made the connection
@@ -275,6 +275,9 @@ def store_capture(found: Found, into: Storage) -> Stored:
         raise ValueError(f"store_capture needs the page captured from {found.url}; use store() for a failure")
     extracted = extract_capture(result.main, result.dom, result.final_url, result.provenance.get("browser_charset"))
     result.provenance["text"] = extracted.provenance()
+    result.exchanges, ranges = without_covered_ranges(result.exchanges)
+    if ranges:  # said in the provenance: the player asked for these, the whole file answers them
+        result.provenance["media_ranges_not_stored"] = ranges
     info = result.ytdlp.info if result.ytdlp is not None else {}
     # The article title (as a reader sees it) rather than the tab title with its " - Site" suffix.
     # (Chromium's tab title is mojibake too when its DOM is.)
