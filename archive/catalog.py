@@ -1,7 +1,12 @@
-"""The SQLite catalog: captures, their WARC records, and capture jobs.
+"""The catalog: captures, their WARC records, and capture jobs, in SQLite or PostgreSQL.
 
 The WARC files are the source of truth; the catalog says where each capture's
 records are. A capture row is only written after its records are on disk.
+
+One set of queries serves both engines: they are written in SQLite's dialect, and
+`archive.pgcatalog` translates them for PostgreSQL (DATABASE_URL). What differs between the
+engines (starting a write transaction, the schema version, DDL types, advisory locks) is the
+`Engine` protocol, which both connection classes implement.
 """
 from __future__ import annotations
 
@@ -14,12 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from archive import pgcatalog
 from archive.keys import private_dir, private_file
 
-# Each entry moves the schema up one version (PRAGMA user_version); never edit
-# a shipped entry, append a new one.
+# Each entry moves the schema up one version (PRAGMA user_version; on PostgreSQL the schema_version
+# table); never edit a shipped entry, append a new one, in portable SQL (pgcatalog.translate_ddl).
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE captures (
@@ -235,6 +241,126 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX jobs_watch_started ON jobs(started_at) WHERE watch_id IS NOT NULL;
     """,
+    # issue 21: crawls of whole sites. A crawl (its seeds, scope, limits, politeness, robots override
+    # and why, state and counters, when it is next crawled again); its frontier, one row per URL
+    # (UNIQUE: each URL once per crawl), which feeds the ordinary job queue a few jobs per host at a
+    # time; per host, the robots.txt seen and when the next job may start; jobs name their crawl.
+    """
+    CREATE TABLE crawls (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        seeds TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('page', 'prefix', 'host', 'domain')),
+        include_re TEXT,
+        exclude_re TEXT,
+        max_depth INTEGER,
+        max_pages INTEGER,
+        max_bytes INTEGER,
+        max_seconds INTEGER,
+        host_delay REAL NOT NULL DEFAULT 1,
+        host_concurrency INTEGER NOT NULL DEFAULT 2,
+        vantage TEXT NOT NULL DEFAULT 'direct',
+        ignore_robots INTEGER NOT NULL DEFAULT 0,
+        robots_reason TEXT,
+        options TEXT NOT NULL DEFAULT '{}',
+        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'paused', 'cancelled', 'done')),
+        stop_reason TEXT,
+        previous_crawl_id INTEGER REFERENCES crawls(id),
+        token_id INTEGER,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        pages INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        recrawl_every INTEGER,
+        recrawl_due TEXT
+    );
+    CREATE INDEX crawls_state ON crawls(state);
+    CREATE INDEX crawls_recrawl_due ON crawls(recrawl_due) WHERE recrawl_due IS NOT NULL;
+    CREATE TABLE crawl_urls (
+        id INTEGER PRIMARY KEY,
+        crawl_id INTEGER NOT NULL REFERENCES crawls(id),
+        url TEXT NOT NULL,
+        host TEXT NOT NULL,
+        depth INTEGER NOT NULL,
+        via TEXT NOT NULL,
+        listed INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'queued', 'captured', 'skipped', 'failed')),
+        reason TEXT,
+        retries INTEGER NOT NULL DEFAULT 0,
+        capture_id INTEGER REFERENCES captures(id),
+        job_id INTEGER,
+        discovered_from INTEGER,
+        created_at TEXT NOT NULL,
+        finished_at TEXT,
+        UNIQUE (crawl_id, url)
+    );
+    CREATE INDEX crawl_urls_state ON crawl_urls(crawl_id, state, host);
+    CREATE TABLE crawl_hosts (
+        crawl_id INTEGER NOT NULL REFERENCES crawls(id),
+        host TEXT NOT NULL,
+        next_at TEXT,
+        robots TEXT,
+        PRIMARY KEY (crawl_id, host)
+    );
+    ALTER TABLE jobs ADD COLUMN crawl_id INTEGER;
+    CREATE INDEX jobs_crawl ON jobs(crawl_id, status) WHERE crawl_id IS NOT NULL;
+    """,
+    # issue 22: an order's URLs in the order it lists them, without SQLite's rowid (PostgreSQL has
+    # none). Orders stored before get 0 and list their URLs alphabetically.
+    """
+    ALTER TABLE takedown_urls ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    """,
+    # issue 17: orders imported from the registers that publish them (Roskomnadzor, Lumen, GitHub).
+    # An imported order names its register, its key there (one decision, one notice), the file it
+    # came from, the authority normalised, and when it was last listed and lifted (never deleted);
+    # each URL is lifted on its own too. Domains and redacted URLs are kept as the register gives
+    # them. OONI measurements are blocking evidence of a URL in a country, beside our own captures.
+    """
+    ALTER TABLE takedowns ADD COLUMN register TEXT;
+    ALTER TABLE takedowns ADD COLUMN register_key TEXT;
+    ALTER TABLE takedowns ADD COLUMN register_source TEXT;
+    ALTER TABLE takedowns ADD COLUMN authority_normalized TEXT;
+    ALTER TABLE takedowns ADD COLUMN listed_at TEXT;
+    ALTER TABLE takedowns ADD COLUMN lifted_on TEXT;
+    ALTER TABLE takedowns ADD COLUMN redacted_urls INTEGER NOT NULL DEFAULT 0;
+    CREATE UNIQUE INDEX takedowns_register_key ON takedowns(register, register_key);
+    ALTER TABLE takedown_urls ADD COLUMN listed_at TEXT;
+    ALTER TABLE takedown_urls ADD COLUMN lifted_on TEXT;
+    CREATE TABLE takedown_domains (
+        takedown_id INTEGER NOT NULL REFERENCES takedowns(id),
+        domain TEXT NOT NULL,
+        redacted_count INTEGER,
+        PRIMARY KEY (takedown_id, domain)
+    );
+    CREATE INDEX takedown_domains_domain ON takedown_domains(domain);
+    CREATE TABLE register_imports (
+        id INTEGER PRIMARY KEY,
+        register TEXT NOT NULL,
+        source TEXT NOT NULL,
+        listed_at TEXT,
+        imported_at TEXT NOT NULL,
+        rows_read INTEGER NOT NULL DEFAULT 0,
+        added INTEGER NOT NULL DEFAULT 0,
+        updated INTEGER NOT NULL DEFAULT 0,
+        lifted INTEGER NOT NULL DEFAULT 0,
+        rejected INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE blocking_measurements (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        measurement_id TEXT NOT NULL UNIQUE,
+        url TEXT NOT NULL,
+        country TEXT NOT NULL,
+        asn TEXT NOT NULL DEFAULT '',
+        measured_at TEXT NOT NULL,
+        blocking TEXT NOT NULL,
+        accessible INTEGER,
+        imported_from TEXT NOT NULL DEFAULT '',
+        imported_at TEXT NOT NULL
+    );
+    CREATE INDEX blocking_measurements_url ON blocking_measurements(url, measured_at);
+    """,
     # issue 18: the step a running job is at ('loading', 'recording', 'indexing'), for its page;
     # NULL while queued and for jobs that ended before steps were kept.
     """
@@ -250,14 +376,14 @@ PUBLIC = "public"
 
 def visible_sql(alias: str = "captures", staff: bool = False) -> str:
     """SQL that is true for the rows of ``alias`` (a captures table) this reader may see."""
-    return "1" if staff else f"{alias}.visibility = '{PUBLIC}'"
+    return "1 = 1" if staff else f"{alias}.visibility = '{PUBLIC}'"
 
 
 def event_visible_sql(alias: str = "e", staff: bool = False) -> str:
     """SQL that is true for the removal events (table alias ``alias``) this reader may see: staff see all,
     the public those whose before and after captures are both public."""
     if staff:
-        return "1"
+        return "1 = 1"
     return (f"NOT EXISTS (SELECT 1 FROM captures hc WHERE hc.id IN ({alias}.before_capture_id,"
             f" {alias}.after_capture_id) AND NOT {visible_sql('hc')})")
 
@@ -298,15 +424,80 @@ def iso_utc(value: datetime | str | None) -> str | None:
     return to_utc(value).isoformat(timespec="auto").replace("+00:00", "Z")
 
 
-def connect(path: Path, migrate_schema: bool = True) -> sqlite3.Connection:
-    """Open the catalog; unless told not to, create it and apply pending migrations.
+class Engine(Protocol):
+    """What differs between the catalog's engines; a catalog connection (sqlite3's or
+    `pgcatalog.PgConnection`) offers sqlite3.Connection's methods and these."""
+
+    engine: str  # "sqlite" or "postgresql"
+
+    def begin(self) -> None: ...  # start a write transaction that holds the catalog's write lock
+    def schema_version(self) -> int: ...
+    def set_schema_version(self, version: int) -> None: ...
+    def run_ddl(self, statement: str) -> None: ...  # one migration statement, in the engine's types
+    def tables(self) -> list[str]: ...
+    def columns(self, table: str) -> list[str]: ...
+    def reset_ids(self, table: str) -> None: ...  # after rows were copied in with their ids
+
+    def only_one(self, lock: int) -> Any: ...  # context: yields whether this process alone holds ``lock``
+
+
+class SqliteConnection(sqlite3.Connection):
+    """A catalog connection to a SQLite file."""
+
+    engine = "sqlite"
+
+    def begin(self) -> None:
+        # BEGIN IMMEDIATE takes the write lock at the start (see `transaction`).
+        self.execute("BEGIN IMMEDIATE")
+
+    def schema_version(self) -> int:
+        return self.execute("PRAGMA user_version").fetchone()[0]
+
+    def set_schema_version(self, version: int) -> None:
+        self.execute(f"PRAGMA user_version = {int(version)}")
+
+    def run_ddl(self, statement: str) -> None:
+        self.execute(statement)
+
+    def tables(self) -> list[str]:
+        return [r[0] for r in self.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                           " AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+
+    def columns(self, table: str) -> list[str]:
+        return [r[1] for r in self.execute(f"PRAGMA table_info({table})")]
+
+    def reset_ids(self, table: str) -> None:
+        pass  # SQLite numbers new rows above the highest id anyway
+
+    @contextmanager
+    def only_one(self, lock: int) -> Iterator[bool]:
+        yield True  # a SQLite catalog has one machine; its processes already agree through the write lock
+
+
+Catalog = SqliteConnection | pgcatalog.PgConnection
+
+
+def is_database_url(where: Path | str) -> bool:
+    return isinstance(where, str) and where.startswith(("postgresql://", "postgres://"))
+
+
+def connect(path: Path | str, migrate_schema: bool = True) -> Catalog:
+    """Open the catalog (a SQLite file's path, or a postgresql:// URL); unless told not to, create it
+    and apply pending migrations.
 
     The web app migrates once at start and then opens connections per request without.
     """
+    if is_database_url(path):
+        db = pgcatalog.connect(str(path))
+        if migrate_schema:
+            migrate(db)
+        return db
+    path = Path(path)
     if migrate_schema or not path.exists():
         private_dir(path.parent)
         private_file(path)  # it holds password hashes; SQLite gives its -wal and -shm files the same mode
-    db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False,
+                         factory=SqliteConnection)
     db.row_factory = sqlite3.Row
     _use_wal(db)
     db.execute("PRAGMA synchronous=NORMAL")
@@ -317,11 +508,12 @@ def connect(path: Path, migrate_schema: bool = True) -> sqlite3.Connection:
 
 
 @contextmanager
-def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def transaction(db: Catalog) -> Iterator[Catalog]:
     """``with transaction(db):`` runs its block as one write transaction.
 
     BEGIN IMMEDIATE takes the write lock at the start, so two writers wait for each other instead
-    of failing with "database is locked" halfway through. COMMIT when the block ends, ROLLBACK when
+    of failing with "database is locked" halfway through (on PostgreSQL an advisory lock does the
+    same: `pgcatalog.PgConnection.begin`). COMMIT when the block ends, ROLLBACK when
     it raises (the exception goes on). Nested inside another transaction it is a SAVEPOINT: an
     exception undoes only the inner block's writes, and the outer block decides about the rest.
     """
@@ -336,7 +528,10 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             raise
         db.execute(f"RELEASE {name}")
         return
-    db.execute("BEGIN IMMEDIATE")
+    if hasattr(db, "begin"):
+        db.begin()
+    else:  # a bare sqlite3 connection (tests open some)
+        db.execute("BEGIN IMMEDIATE")
     try:
         yield db
         db.execute("COMMIT")
@@ -371,10 +566,10 @@ def _use_wal(db: sqlite3.Connection, patience: float = 30.0) -> None:
         pause = min(pause * 2, 0.5)
 
 
-def migrate(db: sqlite3.Connection) -> int:
+def migrate(db: Catalog) -> int:
     """Apply migrations the database has not seen; return the schema version."""
     with transaction(db):
-        version = db.execute("PRAGMA user_version").fetchone()[0]
+        version = db.schema_version()
         if version > len(MIGRATIONS):
             raise RuntimeError(
                 f"catalog schema version {version} is newer than this software knows "
@@ -383,8 +578,8 @@ def migrate(db: sqlite3.Connection) -> int:
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             for statement in script.split(";"):
                 if statement.strip():
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version = {number}")
+                    db.run_ddl(statement)
+            db.set_schema_version(number)
         if version < 6 <= len(MIGRATIONS):
             backfill_permalinks(db)  # rows from before v6 get theirs in the same transaction
     return len(MIGRATIONS)
@@ -463,8 +658,8 @@ def insert_capture(db: sqlite3.Connection, capture: dict[str, Any], records: Ite
     row["vantage"] = row["vantage"] or "direct"
     row["lang"] = row["lang"] or ""
     row["source"] = json.dumps(row["source"], ensure_ascii=False) if row["source"] else None
-    cur = db.execute(f"INSERT INTO captures ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})", row)
-    capture_id = cur.lastrowid
+    capture_id = db.execute(f"INSERT INTO captures ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+                            " RETURNING id", row).fetchone()[0]
     db.executemany(
         "INSERT INTO records (capture_id, role, record_type, target_uri, record_id, content_type,"
         " warc_file, offset, length, payload_digest, block_digest, refers_to, warc_date, truncated)"

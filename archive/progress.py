@@ -70,3 +70,41 @@ class Progress:
 
     def done(self) -> None:
         self._draw(time.monotonic(), end="\n")
+
+
+class CountBar:
+    """A one-line bar for work counted in items (a crawl's pages): done/total, other counts, rate, ETA.
+
+    Drawn like ``Progress``: in place on a terminal, one line per change otherwise.
+    """
+
+    def __init__(self, label: str, stream: TextIO | None = None, every: float = 1.0):
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.every = every
+        self._drawn = 0.0
+        self._tty = self.stream.isatty()
+        self._last = ""
+
+    def update(self, done: int, total: int, rate_per_minute: float, eta_seconds: float | None, bytes_done: int,
+               extra: str = "", force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._drawn < self.every:
+            return
+        self._drawn = now
+        share = min(done / total, 1.0) if total else 0.0
+        bar = "#" * int(share * 20)
+        eta = _clock(eta_seconds) if eta_seconds is not None else "--:--:--"
+        line = (f"{self.label} [{bar:<20}] {done}/{total} {extra} {_size(bytes_done)} "
+                f"{rate_per_minute:.1f}/min ETA {eta}")
+        if self._tty:
+            self.stream.write("\r" + line + "\x1b[K")
+        elif line != self._last:
+            self.stream.write(line + "\n")
+        self._last = line
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self._tty:
+            self.stream.write("\n")
+            self.stream.flush()

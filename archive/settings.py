@@ -75,6 +75,31 @@ def _host_rules(value: str) -> str:
     return value
 
 
+def _warc_store(value: str) -> str:
+    value = value.strip()
+    if value and (not value.startswith("s3://") or not value[5:].split("/", 1)[0]):
+        raise SettingError(f"WARC_STORE={value!r} is not s3://bucket/prefix; leave it empty to keep WARC files "
+                           f"in ARCHIVE_HOME/warcs")
+    return value.rstrip("/")
+
+
+def _multipart(value: str) -> int:
+    size = _int(value)
+    if size < 5 << 20:
+        raise ValueError("S3 refuses parts under 5 MiB (5242880 bytes)")
+    return size
+
+
+def _limit_storage(value: str) -> str:
+    value = value.strip() or "memory://"
+    scheme = value.partition("://")[0]
+    if scheme not in ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster", "redis+unix", "valkey",
+                      "valkeys", "memcached", "mongodb", "mongodb+srv"):
+        raise SettingError(f"RATE_LIMIT_STORAGE={value!r} is not a storage flask-limiter knows; use memory:// "
+                           f"or redis://host:6379/0")
+    return value
+
+
 def _viewport(value: str) -> tuple[int, int]:
     w, _, h = value.lower().partition("x")
     return int(w), int(h)
@@ -120,6 +145,14 @@ _duration = parse_duration
 
 class SettingError(ValueError):
     """A setting has a value that cannot be used; the message names it and the fix."""
+
+
+def _database_url(value: str) -> str:
+    text = value.strip()
+    if text and not text.startswith(("postgresql://", "postgres://")):
+        raise SettingError(f"DATABASE_URL {_masked_url(text)!r} is not a PostgreSQL URL: use "
+                           "postgresql://user:password@host:5432/dbname, or leave it empty for the SQLite catalog")
+    return text
 
 
 def _secret(value: Any) -> str:
@@ -199,11 +232,31 @@ class Settings:
     shutdown_grace: float = _setting("30",
         "Seconds `serve` and `worker` give running captures to finish after SIGINT or SIGTERM; captures "
         "still fetching then are stopped and their jobs queued again without using up an attempt.", float)
+    database_url: str = _setting("",
+            "The catalog and job queue on PostgreSQL, postgresql://user:password@host:5432/dbname, shared by "
+            "workers on other machines. Empty: the SQLite file ARCHIVE_HOME/catalog.sqlite3.",
+            _database_url, _masked_url)
+    job_lease_seconds: float = _setting("0",
+            "Seconds a running job's worker may stay silent (no heartbeat) before another worker takes the "
+            "job over. 0: twice CAPTURE_TIMEOUT plus a minute.", float)
+    job_heartbeat_seconds: float = _setting("5", "Seconds between a running job's heartbeats.", float)
     max_url_length: int = _setting("2048", "Longest URL accepted for capture.", _int)
     warc_max_size: int = _setting("1000000000", "Bytes after which a WARC file is closed and a new one started.", _int)
     warc_dedup: bool = _setting("on",
             "Write a response whose payload is already archived as a revisit record pointing to it (on/off).",
             _bool)
+    warc_store: str = _setting("",
+            "Where finished WARC files are kept: empty for ARCHIVE_HOME/warcs on this disk, or "
+            "s3://bucket/prefix for an S3-compatible object store (AWS S3, SeaweedFS, MinIO, Ceph RGW, "
+            "Cloudflare R2; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or boto3's other usual "
+            "places). Files are written in ARCHIVE_HOME/warcs, uploaded when closed, then removed there.",
+            _warc_store)
+    s3_endpoint_url: str = _setting("",
+            "S3 endpoint for WARC_STORE, e.g. http://127.0.0.1:8333 (SeaweedFS), https://<account>.r2."
+            "cloudflarestorage.com (R2). Empty: AWS S3 in AWS_DEFAULT_REGION.")
+    s3_multipart_threshold: int = _setting("67108864",
+            "Bytes from which a WARC file is uploaded in parts of this size (multipart upload); at least 5 MiB.",
+            _multipart)
     search_backend: str = _setting("tantivy",
             "Search engine: tantivy (embedded, in ARCHIVE_HOME/index) or elasticsearch (ELASTICSEARCH_URL).")
     replay_port: int = _setting("8001",
@@ -249,10 +302,21 @@ class Settings:
     rate_limit_anonymous: str = _setting("5/minute",
             "Capture submissions allowed per IP address without an API token (flask-limiter syntax).")
     rate_limit_token: str = _setting("60/minute", "Capture submissions allowed per API token.")
+    rate_limit_storage: str = _setting("memory://",
+            "Where rate-limit counters are kept (flask-limiter's storage URI): memory:// (each process its own), "
+            "or redis://host:6379/0 (rediss:// for TLS, redis+sentinel://, redis+cluster://) so every web server "
+            "counts against one limit.", _limit_storage, _masked_url)
     host_daily_bytes: int = _setting("2000000000",
             "Bytes the archive captures from one host per UTC day; further submissions for it are refused.", _int)
     outlinks_max: int = _setting("20", "Most outlinks of a page captured when a submission asks for them.", _int)
     bulk_max: int = _setting("100", "Most URLs in one bulk submission (API token holders only).", _int)
+    register_watch: bool = _setting("off",
+            "`import-orders` watches every URL it imports (never-captured ones due at once, spread out by the "
+            "WATCH_* politeness limits); `--watch`/`--no-watch` decide for one import (on/off).", _bool)
+    lumen_api_url: str = _setting("https://lumendatabase.org",
+            "Base URL of the Lumen database's API, for `import-orders --format lumen --lumen-id/--lumen-search`.")
+    lumen_api_token: str = _setting("",
+            "Lumen API token (sent as X-Authentication-Token); needed to fetch notices from Lumen.", show=_secret)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -302,6 +366,24 @@ class Settings:
     @property
     def catalog_path(self) -> Path:
         return self.archive_home / "catalog.sqlite3"
+
+    @property
+    def catalog_location(self) -> Path | str:
+        """What `archive.catalog.connect` opens: DATABASE_URL when set, else the SQLite file."""
+        return self.database_url or self.catalog_path
+
+
+def check_shared_deployment(settings: Settings) -> None:
+    """Refuse, naming the fix, what cannot work once several machines share the catalog (DATABASE_URL).
+
+    An embedded tantivy index lives in one machine's ARCHIVE_HOME/index: the captures other machines
+    store would never be found, and each web server would answer from a different index.
+    """
+    if getattr(settings, "database_url", "") and settings.search_backend == "tantivy":
+        raise SettingError("DATABASE_URL is set (a catalog shared by several machines), but SEARCH_BACKEND=tantivy "
+                           "keeps the search index in this machine's ARCHIVE_HOME/index, which the other machines "
+                           "never see: set SEARCH_BACKEND=elasticsearch and ELASTICSEARCH_URL (one index for every "
+                           "process), then `python -m archive reindex` once to fill it")
 
 
 SETTINGS: tuple[Setting, ...] = tuple(

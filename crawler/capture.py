@@ -51,6 +51,10 @@ MAX_SCREENSHOT_HEIGHT = 16384  # Chromium's own texture limit; taller pages are 
 
 
 
+class _NoScreenshot(Exception):
+    """The capture was asked to take no screenshot."""
+
+
 class CaptureFailed(Exception):
     """Nothing worth keeping was captured; the message says why (for the job and the CLI).
 
@@ -169,9 +173,9 @@ class Capturer:
             await self._pw.stop()
             self._pw = None
 
-    async def capture(self, url: str, vantage: Vantage | None = None) -> CaptureResult:
+    async def capture(self, url: str, vantage: Vantage | None = None, screenshot: bool = True) -> CaptureResult:
         """Capture ``url`` (already checked by netpolicy.check_url) within the options' limits,
-        directly or through ``vantage``."""
+        directly or through ``vantage``; without ``screenshot`` (a crawl's pages, by choice) none is taken."""
         opts = self.options
         browser = await self._ensure_browser()
         proxy = RecordingProxy(allow=opts.allow, host_rules=self.rules, ca=self.ca,
@@ -180,7 +184,7 @@ class Capturer:
         port = await proxy.start()
         started = datetime.now(UTC)
         reasons: list[str] = []
-        loaded = await self._load(browser, proxy, port, url, time.monotonic() + opts.timeout, reasons)
+        loaded = await self._load(browser, proxy, port, url, time.monotonic() + opts.timeout, reasons, screenshot)
         ended = datetime.now(UTC)
         reasons.extend(proxy.limits_hit)
         if proxy.blocked:
@@ -193,7 +197,7 @@ class Capturer:
         return self._result(browser, url, loaded, main, proxy, vantage, (started, ended), reasons)
 
     async def _load(self, browser, proxy: RecordingProxy, port: int, url: str, deadline: float,
-                    reasons: list[str]) -> Loaded:
+                    reasons: list[str], screenshot: bool = True) -> Loaded:
         """The page in a fresh browser context through ``proxy``; the context and proxy are closed after."""
         width, height = self.options.viewport
         context = await browser.new_context(
@@ -202,7 +206,7 @@ class Capturer:
             user_agent=await self._user_agent(browser))
         try:
             page = await context.new_page()
-            return Loaded(*await self._drive(page, proxy, url, deadline, reasons))
+            return Loaded(*await self._drive(page, proxy, url, deadline, reasons, screenshot))
         finally:
             await context.close()
             await proxy.close()
@@ -252,7 +256,8 @@ class Capturer:
         result.vantage = vantage.name if vantage else DIRECT
         return result
 
-    async def _drive(self, page, proxy: RecordingProxy, url: str, deadline: float, reasons: list[str]):
+    async def _drive(self, page, proxy: RecordingProxy, url: str, deadline: float, reasons: list[str],
+                     want_screenshot: bool = True):
         """Load, settle, scroll, screenshot; each step bounded by what is left of the deadline."""
         def left() -> float:
             return max(deadline - time.monotonic(), 0.0)
@@ -285,6 +290,8 @@ class Capturer:
         screenshot = dom = None
         title, charset = "", None
         try:
+            if not want_screenshot:
+                raise _NoScreenshot
             height = await asyncio.wait_for(page.evaluate(
                 "(document.scrollingElement || document.documentElement).scrollHeight"), grace)
             full = height <= MAX_SCREENSHOT_HEIGHT
@@ -294,6 +301,8 @@ class Capturer:
                                                animations="disabled")
             if not full:
                 reasons.append(f"screenshot cut at {MAX_SCREENSHOT_HEIGHT} px of a {height} px page")
+        except _NoScreenshot:
+            pass  # not asked for: not a shortcoming of the capture
         except (TimeoutError, PlaywrightError) as exc:
             reasons.append(f"no screenshot: {str(exc).splitlines()[0][:200]}")
         try:
@@ -308,10 +317,11 @@ class Capturer:
         if not hasattr(self, "_ua"):
             page = await browser.new_page()
             try:
-                self._ua = (await page.evaluate("navigator.userAgent")).replace("HeadlessChrome", "Chrome")
+                ua = (await page.evaluate("navigator.userAgent")).replace("HeadlessChrome", "Chrome")
             finally:
                 await page.close()
-            self._ua += f" TakedownArchive/{__version__}"
+            # Set once: captures started together each asked, and each used to append the suffix again.
+            self._ua = getattr(self, "_ua", f"{ua} TakedownArchive/{__version__}")
         return self._ua
 
 

@@ -34,6 +34,8 @@ class IndexDoc:
     outcome: str = ""  # the capture's outcome label: ok, not_found, legal, blockpage, ... ("" if unclassified)
     countries: tuple[str, ...] = ()  # ISO 3166 codes: the vantage's, and those of published orders naming the URL
     authorities: tuple[str, ...] = ()  # authorities of published takedown orders naming the URL
+    orders: tuple[str, ...] = ()  # ids of published takedown orders naming the URL (issue 17)
+    registers: tuple[str, ...] = ()  # registers those orders came from (rkn, lumen, github-gov), and ooni
 
 
 # Facets a query can ask for, each with its counts; year and month are of the capture time (UTC).
@@ -58,6 +60,8 @@ class SearchQuery:
     outcome: str | None = None
     country: str | None = None
     authority: str | None = None
+    order: int | None = None  # captures of URLs a published takedown order names
+    register: str | None = None  # ... an order imported from this register names (or OONI measured, "ooni")
     lang: str | None = None
     year: int | None = None
     month: str | None = None  # "YYYY-MM"

@@ -49,6 +49,10 @@ def filters(query: SearchQuery, as_of: str | None = None) -> list[dict[str, Any]
         value = getattr(query, name)
         if value:
             clauses.append({"term": {FACET_FIELDS[name]: value}})
+    if query.order is not None:
+        clauses.append({"term": {"orders": str(int(query.order))}})
+    if query.register:
+        clauses.append({"term": {"registers": query.register.strip().lower()}})
     if query.year is not None:
         clauses.append({"term": {"year": f"{int(query.year):04d}"}})
     span: dict[str, str] = {}

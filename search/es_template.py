@@ -112,6 +112,8 @@ def mappings() -> dict[str, Any]:
             "outcome": keyword,
             "countries": keyword,
             "authorities": keyword,
+            "orders": keyword,
+            "registers": keyword,
         },
     }
 
@@ -154,6 +156,8 @@ def source(doc: IndexDoc) -> dict[str, Any]:
         "outcome": doc.outcome,
         "countries": list(doc.countries),
         "authorities": list(doc.authorities),
+        "orders": list(doc.orders),
+        "registers": list(doc.registers),
     }
     return body
 

@@ -296,6 +296,10 @@ def _fields(doc: IndexDoc) -> tantivy.Document:
         document.add_text("countries", country.upper())
     for authority in doc.authorities:
         document.add_text("authorities", authority)
+    for order in doc.orders:
+        document.add_text("orders", order)
+    for register in doc.registers:
+        document.add_text("registers", register)
     return document
 
 

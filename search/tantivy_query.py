@@ -81,6 +81,10 @@ class QueryBuilder:
             terms.append(("countries", query.country.strip().upper()))
         if query.authority:
             terms.append(("authorities", query.authority.strip()))
+        if query.order is not None:
+            terms.append(("orders", str(int(query.order))))
+        if query.register:
+            terms.append(("registers", query.register.strip().lower()))
         if query.lang:
             terms.append(("lang", query.lang.strip().lower()))
         if query.year is not None:

@@ -55,7 +55,7 @@ def suffix(lang: str) -> str:
 def build_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("id", stored=True, tokenizer_name="raw")
-    for name in ("domain", "lang", "outcome", "countries", "authorities"):
+    for name in ("domain", "lang", "outcome", "countries", "authorities", "orders", "registers"):
         builder.add_text_field(name, stored=True, tokenizer_name="raw", fast=True)
     for name in ("year", "month"):  # of captured_at (UTC), as text: "2024", "2024-05"
         builder.add_text_field(name, tokenizer_name="raw", fast=True)

@@ -26,6 +26,8 @@ pytest_plugins = [
     "tests.webapp",  # fixtures for the web app: web_settings, archive_builder, web_server
     "tests.corpus",  # captured_corpus: the whole shared corpus captured once per session
     "tests.elastic",  # es_service (a real OpenSearch node, or ELASTICSEARCH_URL), es_alias, es_backend
+    "tests.outlet",  # outlet: a realistic news outlet (kloop.kg, ru.kloop.kg) for whole-site crawls
+    "tests.postgres",  # postgres_url (a real PostgreSQL server), catalog_engine/database_url: both catalog engines
 ]
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,8 +14,8 @@ URL = "https://kloop.kg/blog/2026/12/01/article/"
 
 
 @pytest.fixture
-def db(tmp_path):
-    return catalog.connect(tmp_path / "catalog.sqlite3")
+def db(catalog_location):  # the catalog conformance suite: SQLite and PostgreSQL
+    return catalog.connect(catalog_location)
 
 
 def add(db, when: str, outcome: str, vantage: str = "direct", country: str | None = None, url: str = URL,

@@ -119,10 +119,11 @@ def test_api_page_shows_every_operation_with_an_example(api_server, document):
 
 
 def test_page_examples_work(api_server):
-    """Every GET example on the page, run against the seeded archive, gets a 200 with JSON."""
+    """Every anonymous GET example on the page, run against the seeded archive, gets a 200 with JSON."""
     page = lxml.html.fromstring(api_server.get("/api").text)
     examples = [" ".join(c.split()) for c in page.xpath("//section//pre/code[starts-with(., 'curl')]/text()")]
-    gets = [e for e in examples if " -X " not in e]
+    # Those needing a token (crawls) are for token holders; the crawl tests run them with one.
+    gets = [e for e in examples if " -X " not in e and "Authorization:" not in e]
     assert len(gets) >= 10
     for line in gets:
         url = re.fullmatch(r"curl '([^']+)'", line)[1]

@@ -1,4 +1,6 @@
-"""The re-capture scheduler on a real catalog: due selection, jitter, politeness, the cap, restarts."""
+"""The re-capture scheduler on a real catalog: due selection, jitter, politeness, the cap, restarts.
+
+Part of the catalog conformance suite: tests taking ``db`` or ``settings`` run on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import random
@@ -23,6 +25,7 @@ from archive.watches.scheduler import (
 from archive.watches.watchlist import add_watch
 
 from .conftest import ROOT
+from .postgres import sqlite_only
 from .waiting import wait_until
 from .webapp import make_settings
 
@@ -30,13 +33,14 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def settings(tmp_path):
-    return make_settings(tmp_path / "home", watch_jitter="0.1", watch_host_delay="10", watch_max_pending="20")
+def settings(tmp_path, database_url):
+    return make_settings(tmp_path / "home", watch_jitter="0.1", watch_host_delay="10", watch_max_pending="20",
+                         database_url=database_url)
 
 
 @pytest.fixture
 def db(settings):
-    conn = catalog.connect(settings.catalog_path)
+    conn = catalog.connect(settings.catalog_location)
     yield conn
     conn.close()
 
@@ -53,6 +57,7 @@ def plan(db, sql: str, args: tuple) -> list[str]:
     return [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, args)]
 
 
+@sqlite_only  # SQLite's query plans; bench/scale.py times the query on PostgreSQL
 def test_due_selection_is_one_indexed_query(db):
     for i in range(2000):
         watch(db, f"https://site{i % 50}.kg/{i}", due=T0 + timedelta(minutes=i - 1000))
@@ -159,12 +164,13 @@ def test_restart_neither_loses_nor_doubles(db, settings):
         watch(db, f"https://site{i}.kg/", due=T0 - timedelta(minutes=8 - i))
     assert len(schedule_due(db, settings, now=T0)) == 8
     db.close()
-    again = catalog.connect(settings.catalog_path)  # as a restarted process would
+    again = catalog.connect(settings.catalog_location)  # as a restarted process would
     assert schedule_due(again, settings, now=T0) == []
     assert again.execute("SELECT count(*) FROM jobs").fetchone()[0] == 8
     again.close()
 
 
+@sqlite_only  # the failure is made by a SQLite trigger
 def test_a_failure_inside_a_watch_transaction_leaves_it_due(db, settings):
     ids = [watch(db, f"https://site{i}.kg/", due=T0 - timedelta(minutes=5 - i)) for i in range(5)]
     # The third watch's job cannot be written: its watch must not move on without it.
@@ -198,6 +204,7 @@ KILLED_MIDWAY = textwrap.dedent("""
 """)
 
 
+@sqlite_only  # the kill comes from a SQLite trigger calling Python
 def test_a_process_killed_mid_round_neither_loses_nor_doubles(db, settings, tmp_path):
     for i in range(100):
         watch(db, f"https://site{i}.kg/", due=T0 - timedelta(seconds=100 - i))
@@ -240,6 +247,7 @@ def test_scheduler_thread_queues_due_watches(db, settings):
     assert [(r["watch_id"], r["status"]) for r in job_rows(db)] == [(watch_id, "queued")]
 
 
+@sqlite_only
 def test_recent_starts_are_one_indexed_query(db):
     steps = plan(db, jobs.RECENT_STARTS_SQL, (to_iso(T0),))
     assert any("jobs_watch_started" in s for s in steps), steps

@@ -45,13 +45,13 @@ GOOD = {
 
 
 @pytest.fixture
-def settings(tmp_path: Path):
-    return make_settings(tmp_path / "home", takedown_max_document_bytes=str(MAX_DOC))
+def settings(tmp_path: Path, database_url: str):  # the catalog conformance suite: SQLite and PostgreSQL
+    return make_settings(tmp_path / "home", takedown_max_document_bytes=str(MAX_DOC), database_url=database_url)
 
 
 @pytest.fixture
 def db(settings):
-    conn = catalog.connect(settings.catalog_path)
+    conn = catalog.connect(settings.catalog_location)
     yield conn
     conn.close()
 

@@ -28,6 +28,7 @@ from archive import catalog
 from archive.capturing.indexing import index_doc
 from archive.capturing.store import build_records
 from archive.settings import Settings
+from archive.warc.objects import warc_store
 from archive.warc.store import RollingWarcWriter, Sha256WARCWriter, read_payload
 from archive.web import create_app
 from crawler import CaptureResult
@@ -75,7 +76,8 @@ class ArchiveBuilder:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.writer = RollingWarcWriter(settings.warc_dir, settings.warc_max_size, "web tests", prefix="webtest")
+        # Through the WARC store the settings name (local disk, or an S3 bucket: tests/test_s3_store.py).
+        self.writer = RollingWarcWriter(warc_store(settings), settings.warc_max_size, "web tests", prefix="webtest")
         self.db = catalog.connect(settings.catalog_path)
         self.backend = open_backend(settings.search_backend, settings.index_dir, settings)
         # For the few tests that craft a record production never writes on its own (a bare revisit).
@@ -125,7 +127,7 @@ class ArchiveBuilder:
         for capture_id in capture_ids:
             row = catalog.get_capture(self.db, capture_id)
             text_ref = catalog.get_records(self.db, capture_id, role="text")[0]
-            docs.append(index_doc(self.db, row, read_payload(self.settings.warc_dir, text_ref).decode()))
+            docs.append(index_doc(self.db, row, read_payload(self.writer.store, text_ref).decode()))
         self.backend.add(docs)
         for capture_id in capture_ids:
             catalog.set_indexed(self.db, capture_id)

@@ -50,7 +50,7 @@ def add_bytes(db: sqlite3.Connection, host: str, nbytes: int | None, now: dateti
     if not host or not nbytes:
         return
     db.execute("INSERT INTO host_bytes (host, day, bytes) VALUES (?, ?, ?)"
-               " ON CONFLICT (host, day) DO UPDATE SET bytes = bytes + excluded.bytes",
+               " ON CONFLICT (host, day) DO UPDATE SET bytes = host_bytes.bytes + excluded.bytes",
                (host.lower(), utc_day(now), int(nbytes)))
 
 

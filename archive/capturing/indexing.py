@@ -28,9 +28,9 @@ def domain_of(url: str) -> str:
 
 
 def orders_for(db: sqlite3.Connection, url: str) -> list[sqlite3.Row]:
-    """(country, authority) of the published takedown orders naming ``url``, oldest first."""
+    """(id, country, authority, register) of the published takedown orders naming ``url``, oldest first."""
     return db.execute(
-        "SELECT t.country, t.authority FROM takedowns t JOIN takedown_urls u ON u.takedown_id = t.id"
+        "SELECT t.id, t.country, t.authority, t.register FROM takedowns t JOIN takedown_urls u ON u.takedown_id = t.id"
         " WHERE u.url IN (?, ?) AND t.published = 1 ORDER BY t.id", url_variants(url)).fetchall()
 
 
@@ -57,7 +57,15 @@ def index_doc(db: sqlite3.Connection, capture: sqlite3.Row | dict, text: str,
         captured_at=from_iso(capture["captured_at"]), status=capture["status"] or 0,
         removed=capture["id"] in removed_ids, outcome=capture["outcome"] or "",
         countries=tuple(c.upper() for c in countries),
-        authorities=tuple(_unique([o["authority"] for o in orders])))
+        authorities=tuple(_unique([o["authority"] for o in orders])),
+        orders=tuple(str(o["id"]) for o in orders),
+        registers=tuple(_unique([*(o["register"] for o in orders), "ooni" if _measured(db, url) else None])))
+
+
+def _measured(db: sqlite3.Connection, url: str) -> bool:
+    """Did an imported measurement (OONI) find ``url`` blocked?"""
+    return db.execute("SELECT 1 FROM blocking_measurements WHERE url IN (?, ?) LIMIT 1",
+                      url_variants(url)).fetchone() is not None
 
 
 def reindex_url(db: sqlite3.Connection, backend: SearchBackend, warc_dir: Path, url: str,

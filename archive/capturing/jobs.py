@@ -1,8 +1,12 @@
 """The capture job queue, kept in the catalog so it survives restarts.
 
 A job is queued, claimed by one worker (running), and ends done or failed with
-a reason. A worker that dies leaves its jobs running; `recover` hands them back
-to the queue, or fails them once they have used all their attempts.
+a reason. A claim is a lease: the worker beats a heartbeat while it captures, and
+a job whose worker died or fell silent for the lease time is handed back to the
+queue by `recover` (any worker runs it now and then), or failed once it has used
+all its attempts. Only the lease holder can mark it done (`finish`), so a job ends
+with one stored capture even when a silent worker comes back. On PostgreSQL many
+workers claim at once: FOR UPDATE SKIP LOCKED passes over jobs another is taking.
 """
 from __future__ import annotations
 
@@ -36,17 +40,18 @@ def _alive(worker: str | None) -> bool:
 
 def enqueue(db: sqlite3.Connection, url: str, vantage: str = "direct", watch_id: int | None = None,
             not_before: str | None = None, options: dict[str, Any] | None = None,
-            parent_job_id: int | None = None, token_id: int | None = None) -> int:
+            parent_job_id: int | None = None, token_id: int | None = None, crawl_id: int | None = None) -> int:
     """Queue a capture of ``url``; a watch's job names it, and is not claimed before ``not_before``.
 
     ``options`` are what the submitter asked for (``capture_outlinks``); an outlink's job names
-    its ``parent_job_id``; ``token_id`` is the API token that submitted it, if any.
+    its ``parent_job_id``; ``token_id`` is the API token that submitted it, if any; a crawl's
+    page names its ``crawl_id`` (the crawl's frontier row is in ``options``).
     """
     cur = db.execute("INSERT INTO jobs (url, status, created_at, vantage, watch_id, not_before, options,"
-                     " parent_job_id, token_id) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+                     " parent_job_id, token_id, crawl_id) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                      (url, utcnow(), vantage, watch_id, not_before, json.dumps(options or {}), parent_job_id,
-                      token_id))
-    return cur.lastrowid
+                      token_id, crawl_id))
+    return cur.fetchone()[0]
 
 
 def job_options(job: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +93,10 @@ def get_job(db: sqlite3.Connection, job_id: int, staff: bool = True) -> dict[str
     return job
 
 
+class LeaseLost(RuntimeError):
+    """A worker's job was handed to another worker (it was silent past the lease time)."""
+
+
 def claim(db: sqlite3.Connection, worker: str) -> dict[str, Any] | None:
     """Take the oldest queued job that may start now for ``worker``; None when there is none.
 
@@ -100,7 +109,7 @@ def claim(db: sqlite3.Connection, worker: str) -> dict[str, Any] | None:
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?,"
         " heartbeat_at = ?, worker = ?"
         " WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND (not_before IS NULL OR not_before <= ?)"
-        " ORDER BY id LIMIT 1)"
+        f" ORDER BY id LIMIT 1{_SKIP_LOCKED[getattr(db, 'engine', 'sqlite')]})"
         " AND status = 'queued' RETURNING *",
         (now, now, worker, now)).fetchone()
     return dict(row) if row else None
@@ -117,13 +126,30 @@ def set_step(db: sqlite3.Connection, job_id: int, step: str) -> None:
     db.execute("UPDATE jobs SET step = ? WHERE id = ? AND status = 'running'", (step, job_id))
 
 
-def heartbeat(db: sqlite3.Connection, job_id: int) -> None:
-    db.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running'", (utcnow(), job_id))
+# SQLite has one writer at a time, so a claim never meets another; PostgreSQL's claims run at once,
+# and each passes over the rows the others are taking instead of waiting for them.
+_SKIP_LOCKED = {"sqlite": "", "postgresql": " FOR UPDATE SKIP LOCKED"}
 
 
-def finish(db: sqlite3.Connection, job_id: int, capture_id: int) -> None:
-    db.execute("UPDATE jobs SET status = 'done', finished_at = ?, capture_id = ?, error = NULL WHERE id = ?",
-               (utcnow(), capture_id, job_id))
+def heartbeat(db: sqlite3.Connection, job_id: int, worker: str | None = None) -> bool:
+    """Renew the lease on a running job; False if ``worker`` (when given) no longer holds it."""
+    sql = "UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND status = 'running'"
+    args: tuple = (utcnow(), job_id)
+    if worker is not None:
+        sql, args = sql + " AND worker = ?", args + (worker,)
+    return db.execute(sql, args).rowcount > 0
+
+
+def finish(db: sqlite3.Connection, job_id: int, capture_id: int, worker: str | None = None) -> None:
+    """Mark the job done with its capture. With ``worker``, only if that worker still holds its lease
+    (LeaseLost otherwise: the caller's transaction, and the capture in it, is then rolled back)."""
+    sql = "UPDATE jobs SET status = 'done', finished_at = ?, capture_id = ?, error = NULL WHERE id = ?"
+    args: tuple = (utcnow(), capture_id, job_id)
+    if worker is not None:
+        sql, args = sql + " AND status = 'running' AND worker = ?", args + (worker,)
+    if db.execute(sql, args).rowcount == 0 and worker is not None:
+        raise LeaseLost(f"job {job_id} was taken over from worker {worker} (silent past the lease time);"
+                        " its other worker stores the capture")
 
 
 def fail(db: sqlite3.Connection, job_id: int, error: str, max_attempts: int, retry: bool = True) -> str:
@@ -147,8 +173,16 @@ def recover(db: sqlite3.Connection, max_attempts: int, stale_after: float, resta
         silent = job["heartbeat_at"] is None or from_iso(job["heartbeat_at"]) < cutoff
         if _alive(job["worker"]) and not silent and job["worker"] != restarting:
             continue
-        fail(db, job["id"], f"worker {job['worker']} stopped during the capture", max_attempts)
-        recovered.append(job["id"])
+        # Only if nothing changed since it was read: workers on other machines recover too, and the
+        # job may have been handed back and claimed again meanwhile.
+        status = "CASE WHEN attempts < ? THEN 'queued' ELSE 'failed' END"
+        if db.execute(f"UPDATE jobs SET status = {status}, error = ?, worker = NULL,"
+                      f" finished_at = CASE WHEN {status} = 'failed' THEN ? END"
+                      " WHERE id = ? AND status = 'running' AND COALESCE(worker, '') = ?"
+                      " AND COALESCE(heartbeat_at, '') = ?",
+                      (max_attempts, f"worker {job['worker']} stopped during the capture", max_attempts, utcnow(),
+                       job["id"], job["worker"] or "", job["heartbeat_at"] or "")).rowcount:
+            recovered.append(job["id"])
     return recovered
 
 
@@ -202,7 +236,8 @@ def queued_before(db: sqlite3.Connection, seconds: float) -> int:
                       (horizon,)).fetchone()[0]
 
 
-__all__ = ["enqueue", "job_options", "children", "postpone", "get_job", "claim", "STEPS", "set_step", "heartbeat",
+__all__ = ["LeaseLost", "enqueue",
+           "job_options", "children", "postpone", "get_job", "claim", "STEPS", "set_step", "heartbeat",
            "finish", "fail",
            "recover", "counts", "queued_before", "worker_name", "to_iso", "recent_starts", "too_soon_after",
            "queue_state", "RECENT_STARTS_SQL"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
@@ -156,6 +157,8 @@ class Found:
     failed: CaptureFailed | None = None
     job: dict[str, Any] | None = None
     outlinks: tuple[str, ...] = ()
+    # Run in the storing transaction with (db, capture id): a crawl's frontier moves with its page.
+    on_stored: Callable[[sqlite3.Connection, int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,9 @@ def _commit(found: Found, into: Storage, row: dict[str, Any], refs: list[RecordR
         children: list[int] = []
         if found.job is not None:
             children = queue_children(into.db, found.job, _within_budget(into, found.outlinks))
-            jobs.finish(into.db, found.job["id"], capture_id)
+            jobs.finish(into.db, found.job["id"], capture_id, found.job.get("worker"))
+        if found.on_stored is not None:
+            found.on_stored(into.db, capture_id)
     return capture_id, change, children
 
 
@@ -237,7 +242,7 @@ def store_capture(found: Found, into: Storage) -> Stored:
         into.backend.add([index_doc(into.db, row, extracted.text, into.country_of)])
         set_indexed(into.db, capture_id)
         if change:  # an event opened or closed: earlier captures' "removed" flags changed
-            reindex_url(into.db, into.backend, into.writer.warc_dir, result.url, into.country_of)
+            reindex_url(into.db, into.backend, into.writer.store, result.url, into.country_of)
     return Stored(capture_id, refs, children)
 
 
@@ -267,5 +272,5 @@ def store_unreachable(found: Found, into: Storage) -> Stored:
         "watch_id": job.get("watch_id"), "vantage_country": provenance_country(failed.provenance),
     }, refs, None)
     if into.backend is not None and change:
-        reindex_url(into.db, into.backend, into.writer.warc_dir, url, into.country_of)
+        reindex_url(into.db, into.backend, into.writer.store, url, into.country_of)
     return Stored(capture_id, refs, children)

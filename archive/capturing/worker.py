@@ -11,7 +11,10 @@ import logging
 import os
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from archive import catalog
 from archive.capturing import jobs
@@ -25,6 +28,7 @@ from archive.removals.events import CountryOf, vantage_countries
 from archive.removals.outcomes import OutcomeJudge
 from archive.settings import Settings
 from archive.urlcheck import url_checker
+from archive.warc.objects import warc_store
 from archive.warc.store import RollingWarcWriter, recover_orphans
 from crawler import CaptureFailed, CaptureOptions, Capturer, URLRejected
 from crawler.vantage import UnknownVantage, vantage_named
@@ -32,21 +36,45 @@ from search import open_backend
 
 log = logging.getLogger("archive.worker")
 
-HEARTBEAT_SECONDS = 5
 POLL_SECONDS = 0.2  # how often an idle worker looks for new jobs
 ONCE_HORIZON_SECONDS = 600
 
 
+class JobHooks(Protocol):
+    """What a layer above capturing (crawls) adds to the worker, without the worker knowing it.
+
+    ``poll`` runs in a thread every HOOK_POLL_SECONDS (a crawl feeds its frontier into the queue);
+    it returns True when the worker should stop (a crawl run with --wait is over). For a job that
+    ``wants`` (a crawl's page), ``capture_options`` are extra arguments of the capture, and
+    ``prepare`` (in a thread, after the capture; ``result`` None for an unreachable site) returns
+    what runs in the storing transaction with (db, capture id).
+    """
+
+    def poll(self) -> bool: ...
+
+    def wants(self, job: dict[str, Any]) -> bool: ...
+
+    def capture_options(self, job: dict[str, Any]) -> dict[str, Any]: ...
+
+    def prepare(self, job: dict[str, Any], result: Any) -> Callable[[sqlite3.Connection, int], None] | None: ...
+
+
+HOOK_POLL_SECONDS = 0.5
+
+
 def stale_after(settings: Settings) -> float:
-    """Seconds of silence after which a running job's worker is taken for dead."""
-    return max(settings.capture_timeout * 2 + 60, 6 * HEARTBEAT_SECONDS)
+    """Seconds of silence after which a running job's worker is taken for dead (its lease expires)."""
+    if settings.job_lease_seconds > 0:
+        return max(settings.job_lease_seconds, 2 * settings.job_heartbeat_seconds)
+    return max(settings.capture_timeout * 2 + 60, 6 * settings.job_heartbeat_seconds)
 
 
 class Worker:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, hooks: JobHooks | None = None):
         self.settings = settings
+        self.hooks = hooks
         self.name = jobs.worker_name()
-        self.writer = RollingWarcWriter(settings.warc_dir, settings.warc_max_size, SOFTWARE)
+        self.writer = RollingWarcWriter(warc_store(settings), settings.warc_max_size, SOFTWARE)
         self.judge = OutcomeJudge.from_settings(settings)
         self.country_of = vantage_countries(settings.capture_vantages)
         self._local = threading.local()
@@ -56,7 +84,7 @@ class Worker:
         # One connection per thread: storing runs in worker threads, claiming on the loop.
         db = getattr(self._local, "db", None)
         if db is None:
-            db = self._local.db = catalog.connect(self.settings.catalog_path)
+            db = self._local.db = catalog.connect(self.settings.catalog_location)
         return db
 
     def _store(self, found: Found):
@@ -75,10 +103,12 @@ class Worker:
         before the catalog kept vantage countries theirs."""
         for name in recover_orphans(self.settings.warc_dir):
             log.warning("finished WARC file %s left open by a stopped worker", name)
+        for name in warc_store(self.settings).publish_pending():  # closed, but not stored before a crash
+            log.warning("stored WARC file %s, left in %s by a stopped worker", name, self.settings.warc_dir)
         for job_id in jobs.recover(self._db(), self.settings.capture_max_attempts, stale_after(self.settings),
                                    restarting=self.name):
             log.warning("job %s was interrupted; requeued or failed", job_id)
-        if filled := fill_vantage_countries(self._db(), self.settings.warc_dir, self.country_of):
+        if filled := fill_vantage_countries(self._db(), warc_store(self.settings), self.country_of):
             log.info("kept the vantage country of %d earlier capture(s)", filled)
 
     async def run(self, stop: threading.Event, once: bool = False) -> None:
@@ -91,9 +121,18 @@ class Worker:
         self.recover()
         db = self._db()
         running: set[asyncio.Task] = set()
+        expired_at = time.monotonic()
         try:
             async with Capturer(CaptureOptions.from_settings(self.settings)) as capturer:
+                polled = 0.0
                 while not stop.is_set():
+                    if time.monotonic() - expired_at >= self.settings.job_heartbeat_seconds:
+                        expired_at = time.monotonic()
+                        self._take_back_expired(db)
+                    if self.hooks is not None and loop_time() - polled >= HOOK_POLL_SECONDS:
+                        polled = loop_time()
+                        if await asyncio.to_thread(self.hooks.poll) and not running:
+                            break
                     self._claim_jobs(db, capturer, running)
                     # --once waits for jobs spaced out per host, not for ones postponed to a budget reset.
                     if once and not running and jobs.queued_before(db, ONCE_HORIZON_SECONDS) == 0:
@@ -102,6 +141,15 @@ class Worker:
                 await self._wind_down(running)
         finally:
             self.writer.close()
+
+    def _take_back_expired(self, db) -> None:
+        """Hand back the jobs of workers that died or fell silent past their lease, here or on
+        another machine sharing the catalog (a worker's own start does it too: `recover`)."""
+        try:
+            for job_id in jobs.recover(db, self.settings.capture_max_attempts, stale_after(self.settings)):
+                log.warning("job %s: its worker's lease expired; requeued or failed", job_id)
+        except sqlite3.OperationalError as exc:
+            log.warning("could not look for expired leases: %s", exc)
 
     def _claim_jobs(self, db, capturer: Capturer, running: set[asyncio.Task]) -> None:
         while len(running) < self.settings.capture_concurrency:
@@ -137,23 +185,26 @@ class Worker:
             vantage = vantage_named(self.settings.capture_vantages, job.get("vantage"))
             jobs.set_step(db, job["id"], "loading")
             try:
-                result = await self._capture(capturer, url, vantage)
+                result = await self._capture(capturer, url, vantage, **self._hook_options(job))
             except CaptureFailed as exc:
                 if not exc.site_unreachable:
                     raise
                 # The site could not be reached: that is the capture's finding, kept as evidence.
-                found = Found(url, failed=exc, job=job)
+                found = Found(url, failed=exc, job=job, on_stored=await self._hook_prepare(job, None))
             else:
                 outlinks: list[str] = []
                 if jobs.job_options(job).get("capture_outlinks") and not job.get("parent_job_id"):  # depth 1
                     outlinks = await asyncio.to_thread(self._choose_outlinks, job, result)
-                found = Found(url, result=result, job=job, outlinks=tuple(outlinks))
+                found = Found(url, result=result, job=job, outlinks=tuple(outlinks),
+                              on_stored=await self._hook_prepare(job, result))
             # Stored, evented and marked done in one transaction: a kill cannot capture it twice.
             # (Then indexed: the job page tells that step by the capture's ``indexed`` flag.)
             jobs.set_step(db, job["id"], "recording")
             stored = await asyncio.to_thread(self._store, found)
             log.info("job %s done: capture %s of %s%s", job["id"], stored.capture_id, url,
                      f", {len(stored.children)} outlink(s) queued" if found.outlinks else "")
+        except jobs.LeaseLost as exc:
+            log.warning("%s", exc)  # nothing to record: the job is the other worker's now
         except (URLRejected, UnknownVantage) as exc:
             jobs.fail(db, job["id"], str(exc), self.settings.capture_max_attempts, retry=False)
         except CaptureFailed as exc:
@@ -174,12 +225,22 @@ class Worker:
         finally:
             beat.cancel()
 
-    async def _capture(self, capturer: Capturer, url: str, vantage):
+    def _hook_options(self, job: dict) -> dict[str, Any]:
+        if self.hooks is None or not self.hooks.wants(job):
+            return {}
+        return self.hooks.capture_options(job)
+
+    async def _hook_prepare(self, job: dict, result) -> Callable[[sqlite3.Connection, int], None] | None:
+        if self.hooks is None or not self.hooks.wants(job):
+            return None
+        return await asyncio.to_thread(self.hooks.prepare, job, result)
+
+    async def _capture(self, capturer: Capturer, url: str, vantage, **options):
         """The capture itself, the only step a shutdown may cut short (see ``_wind_down``)."""
         task = asyncio.current_task()
         self._capturing.add(task)
         try:
-            return await asyncio.wait_for(capturer.capture(url, vantage), self.settings.capture_timeout + 60)
+            return await asyncio.wait_for(capturer.capture(url, vantage, **options), self.settings.capture_timeout + 60)
         finally:
             self._capturing.discard(task)
 
@@ -209,14 +270,27 @@ class Worker:
 
     async def _heartbeat(self, job_id: int) -> None:
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            jobs.heartbeat(self._db(), job_id)
+            await asyncio.sleep(self.settings.job_heartbeat_seconds)
+            try:
+                if not jobs.heartbeat(self._db(), job_id, self.name):
+                    # Ended (this worker's own store may commit while it still indexes), or taken over.
+                    job = jobs.get_job(self._db(), job_id) or {}
+                    if job.get("worker") != self.name:
+                        log.warning("job %s: lease lost to worker %s", job_id, job.get("worker"))
+                    return
+            except sqlite3.OperationalError as exc:  # a busy catalog: the next beat tries again
+                log.warning("job %s: heartbeat failed: %s", job_id, exc)
 
 
-def run_worker(settings: Settings, stop: threading.Event | None = None, once: bool = False) -> None:
-    """Run a worker in this thread until ``stop`` is set."""
+def run_worker(settings: Settings, stop: threading.Event | None = None, once: bool = False,
+               hooks: JobHooks | None = None) -> None:
+    """Run a worker in this thread until ``stop`` is set (or ``hooks.poll`` says to stop)."""
     lower_priority(settings.capture_nice)
-    asyncio.run(Worker(settings).run(stop or threading.Event(), once=once))
+    asyncio.run(Worker(settings, hooks).run(stop or threading.Event(), once=once))
+
+
+def loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def lower_priority(nice: int) -> None:
@@ -231,9 +305,9 @@ def lower_priority(nice: int) -> None:
         log.warning("could not lower the capture worker's priority: %s", exc)
 
 
-def start_worker_thread(settings: Settings) -> Supervised:
+def start_worker_thread(settings: Settings, hooks: JobHooks | None = None) -> Supervised:
     """A worker in a background thread (for `serve`), restarted if it dies; set its ``stop`` to end it."""
-    return Supervised("capture-worker", lambda stop: run_worker(settings, stop)).start()
+    return Supervised("capture-worker", lambda stop: run_worker(settings, stop, hooks=hooks)).start()
 
 
 def storage_for(settings: Settings, db: sqlite3.Connection, writer: RollingWarcWriter,
@@ -267,8 +341,8 @@ def capture_now(settings: Settings, url: str, vantage: str | None = None) -> dic
         found = Found(url, failed=exc)
     else:
         found = Found(url, result=result)
-    db = catalog.connect(settings.catalog_path)
-    writer = RollingWarcWriter(settings.warc_dir, settings.warc_max_size, SOFTWARE)
+    db = catalog.connect(settings.catalog_location)
+    writer = RollingWarcWriter(warc_store(settings), settings.warc_max_size, SOFTWARE)
     try:
         stored = store(found, storage_for(settings, db, writer))
     finally:

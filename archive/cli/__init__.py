@@ -9,10 +9,10 @@ import argparse
 import logging
 import sys
 
-from archive.cli import capture, rebuild, search, serve, settings, token, user, warc, watch
+from archive.cli import capture, crawl, migrate, orders, rebuild, search, serve, settings, token, user, warc, watch
 from archive.settings import SettingError, Settings
 
-COMMAND_GROUPS = (serve, capture, search, warc, watch, rebuild, token, user, settings)
+COMMAND_GROUPS = (serve, capture, crawl, search, warc, watch, orders, rebuild, migrate, token, user, settings)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    with closing(catalog.connect(settings.catalog_path)) as db:
+    with closing(catalog.connect(settings.catalog_location)) as db:
         try:
             if args.token_command == "create":
                 token, secret = create_token(db, args.name)

@@ -48,7 +48,7 @@ def user(settings: Settings, args) -> int:
         password = _read_password(args)
         if password is None:
             return 2
-    with closing(catalog.connect(settings.catalog_path)) as db:
+    with closing(catalog.connect(settings.catalog_location)) as db:
         try:
             if args.user_command == "add":
                 user_id = create_user(db, args.name, password, args.role)

@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from archive.settings import Settings
+from archive.warc.objects import warc_store
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +31,7 @@ def export_wacz(settings: Settings, args) -> int:
     from archive.warc.wacz import WaczError, export_wacz, select_captures
     from search import QuerySyntaxError, open_backend
 
-    db = catalog.connect(settings.catalog_path)
+    db = catalog.connect(settings.catalog_location)
     backend = open_backend(settings.search_backend, settings.index_dir, settings) if args.query is not None else None
     try:
         chosen = select_captures(db, settings.archive_name, ids=args.capture or (), query=args.query,
@@ -49,7 +50,7 @@ def export_wacz(settings: Settings, args) -> int:
         print(f"[{done}/{count}] capture {capture_id}", file=sys.stderr, flush=True)
 
     try:
-        package = export_wacz(db, settings.warc_dir, chosen.ids, args.output, title=args.title or chosen.title,
+        package = export_wacz(db, warc_store(settings), chosen.ids, args.output, title=args.title or chosen.title,
                               progress=progress)
     except (WaczError, WarcStoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -63,9 +64,9 @@ def verify(settings: Settings, args) -> int:
     from archive import catalog
     from archive.warc.verify import verify_archive
 
-    db = catalog.connect(settings.catalog_path)
+    db = catalog.connect(settings.catalog_location)
     try:
-        report = verify_archive(db, settings.warc_dir, args.capture,
+        report = verify_archive(db, warc_store(settings), args.capture,
                                 progress=lambda line: print(line, file=sys.stderr, flush=True),
                                 on_problem=lambda problem: print(problem, flush=True))
     except LookupError as exc:

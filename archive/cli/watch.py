@@ -61,7 +61,7 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
     except (WatchError, URLRejected, UnknownVantage) as exc:
         print(f"error: cannot watch {args.url}: {exc}", file=sys.stderr)
         return 2
-    db = catalog.connect(settings.catalog_path)
+    db = catalog.connect(settings.catalog_location)
     watch_id = add_watch(db, url, every, vantage, source="cli")
     print(f"watch {watch_id}: {url} from {vantage} every {format_every(every)}")
     return 0
@@ -78,7 +78,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     def progress(number: int, report) -> None:
         print(f"{number} lines read, {report.added} added, {len(report.bad)} bad", file=sys.stderr, flush=True)
 
-    db = catalog.connect(settings.catalog_path)
+    db = catalog.connect(settings.catalog_location)
     with lines:
         report = import_watches(db, lines, every, vantage, url_checker(settings), source="cli", progress=progress)
     for number, line, reason in report.bad:
@@ -88,7 +88,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:
-    db = catalog.connect(settings.catalog_path)
+    db = catalog.connect(settings.catalog_location)
     offset = 0
     while batch := list_watches(db, limit=1000, offset=offset):
         for watch in batch:
@@ -103,7 +103,7 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _remove(settings: Settings, args: argparse.Namespace) -> int:
-    db = catalog.connect(settings.catalog_path)
+    db = catalog.connect(settings.catalog_location)
     watch = get_watch(db, args.id)
     if not remove_watch(db, args.id):
         print(f"error: there is no watch {args.id}" + (" (it was removed before)" if watch else "")

@@ -96,7 +96,7 @@ def _one_per_variant(url: str, condition: str, order: str, extra: tuple[Any, ...
     parts, args = [], []
     for variant in url_variants(url):
         parts.append(f"SELECT {tag}* FROM (SELECT * FROM captures WHERE url = ? AND {condition} AND {PUBLIC}"
-                     f" ORDER BY captured_at {order} LIMIT 1)")
+                     f" ORDER BY captured_at {order} LIMIT 1) AS one")
         args += [variant, *extra]
     return " UNION ALL ".join(parts), args
 

@@ -20,9 +20,11 @@ from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, valida
 from archive.catalog import event_visible_sql, transaction, utcnow, visible_sql
 from archive.orders.documents import DocumentError, check_document, store_document
 from archive.orders.documents import read_document as _read_document
+from archive.removals.reports import blocking_evidence
 from archive.settings import Settings
 from archive.staff import audit
 from archive.urlcheck import url_checker, url_variants
+from archive.warc.objects import warc_store
 from crawler.netpolicy import URLRejected
 
 ACTIONS_DEMANDED = ("remove", "block", "geo-block")
@@ -30,6 +32,7 @@ ACTIONS_DEMANDED = ("remove", "block", "geo-block")
 # program) can set the claim beside what captures show; the details go in the summary.
 ACTIONS_REPORTED = ("unknown", "removed", "blocked", "geo-blocked", "refused", "no-response")
 MAX_URLS = 500
+HISTORY = 20  # captures of each targeted URL an order's page lists, newest first
 NO_URLS = "give at least one URL the order targets, e.g. https://example.org/article"
 ROW_FIELDS = ("authority", "recipient", "country", "legal_basis", "issued_on", "received_on", "effective_on",
                "action_demanded", "action_reported", "summary", "published")
@@ -184,8 +187,10 @@ def _row_values(loaded: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _save_document(db: sqlite3.Connection, settings: Settings, takedown_id: int, doc: Any) -> str:
-    stored = store_document(settings.warc_dir, settings.warc_max_size, takedown_id, doc)
+def save_document(db: sqlite3.Connection, settings: Settings, takedown_id: int, doc: Any) -> str:
+    """Archive ``doc`` (a ``documents.Document``) as the order's document, in the caller's transaction;
+    return its SHA-256."""
+    stored = store_document(warc_store(settings), settings.warc_max_size, takedown_id, doc)
     db.execute("UPDATE takedowns SET document_name = ?, document_type = ?, document_sha256 = ?,"
                " document_record_id = ?, document_warc_file = ?, document_offset = ?, document_length = ?"
                " WHERE id = ?", (stored.name, stored.content_type, stored.sha256, stored.record_id,
@@ -195,7 +200,8 @@ def _save_document(db: sqlite3.Connection, settings: Settings, takedown_id: int,
 
 def _set_urls(db: sqlite3.Connection, takedown_id: int, urls: list[str]) -> None:
     db.execute("DELETE FROM takedown_urls WHERE takedown_id = ?", (takedown_id,))
-    db.executemany("INSERT INTO takedown_urls (takedown_id, url) VALUES (?, ?)", [(takedown_id, u) for u in urls])
+    db.executemany("INSERT INTO takedown_urls (takedown_id, url, position) VALUES (?, ?, ?)",
+                   [(takedown_id, u, i) for i, u in enumerate(urls, start=1)])
 
 
 def _watch(db: sqlite3.Connection, settings: Settings, takedown_id: int, urls: list[str]) -> None:
@@ -219,10 +225,9 @@ def create_takedown(db: sqlite3.Connection, settings: Settings, data: Mapping[st
     now = utcnow()
     with transaction(db):
         cols = (*ROW_FIELDS, "created_at", "updated_at", "created_by")
-        cur = db.execute(f"INSERT INTO takedowns ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                         (*values.values(), now, now, user_id))
-        takedown_id = cur.lastrowid
-        sha256 = _save_document(db, settings, takedown_id, doc) if doc else None
+        takedown_id = db.execute(f"INSERT INTO takedowns ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+                                 " RETURNING id", (*values.values(), now, now, user_id)).fetchone()[0]
+        sha256 = save_document(db, settings, takedown_id, doc) if doc else None
         _set_urls(db, takedown_id, loaded["urls"])
         audit.record(db, user_id, "takedown.create", f"takedown:{takedown_id}",
                      {"urls": loaded["urls"], "document_sha256": sha256, "published": bool(values["published"])})
@@ -249,7 +254,7 @@ def update_takedown(db: sqlite3.Connection, settings: Settings, takedown_id: int
             changed.append("urls")
         db.execute(f"UPDATE takedowns SET {', '.join(f'{k} = ?' for k in ROW_FIELDS)}, updated_at = ?"
                    " WHERE id = ?", (*values.values(), utcnow(), takedown_id))
-        sha256 = _save_document(db, settings, takedown_id, doc) if doc else None
+        sha256 = save_document(db, settings, takedown_id, doc) if doc else None
         if sha256:
             changed.append("document")
         _set_urls(db, takedown_id, loaded["urls"])
@@ -284,13 +289,20 @@ def _reindex(db: sqlite3.Connection, settings: Settings, backend: Any, urls: lis
     from archive.removals.events import vantage_countries
 
     for url in dict.fromkeys(urls):
-        reindex_url(db, backend, settings.warc_dir, url, vantage_countries(settings.capture_vantages))
+        reindex_url(db, backend, warc_store(settings), url, vantage_countries(settings.capture_vantages))
 
 
 def _with_urls(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
-    urls = [r[0] for r in db.execute("SELECT url FROM takedown_urls WHERE takedown_id = ? ORDER BY rowid",
-                                     (row["id"],))]
-    return dict(row) | {"urls": urls}
+    urls, lifted = [], {}
+    for url, lifted_on in db.execute("SELECT url, lifted_on FROM takedown_urls WHERE takedown_id = ?"
+                                     " ORDER BY position, url", (row["id"],)):
+        urls.append(url)
+        if lifted_on:
+            lifted[url] = lifted_on
+    # A register's order may name domains (or addresses) and URLs it withholds (issue 17).
+    domains = [dict(r) for r in db.execute("SELECT domain, redacted_count FROM takedown_domains"
+                                           " WHERE takedown_id = ? ORDER BY domain", (row["id"],))]
+    return dict(row) | {"urls": urls, "lifted_urls": lifted, "domains": domains}
 
 
 def get_takedown(db: sqlite3.Connection, takedown_id: int, published_only: bool = False) -> dict[str, Any] | None:
@@ -322,7 +334,7 @@ def read_document(settings: Settings, row: Mapping[str, Any]) -> bytes:
     """The order's document, its SHA-256 checked against the row; ``LookupError`` if it has none."""
     if not row.get("document_warc_file"):
         raise LookupError(f"takedown order {row['id']} has no document")
-    return _read_document(settings.warc_dir, row["document_warc_file"], row["document_offset"],
+    return _read_document(warc_store(settings), row["document_warc_file"], row["document_offset"],
                           row["document_length"], row["document_sha256"])
 
 
@@ -338,4 +350,31 @@ def url_evidence(db: sqlite3.Connection, url: str, staff: bool = True) -> dict[s
                         " ORDER BY captured_at DESC, id DESC LIMIT 1", urls).fetchone()
     events = db.execute(f"SELECT * FROM removal_events e WHERE url IN (?, ?) AND {event_visible_sql('e', staff)}"
                         " ORDER BY first_removed_at, id", urls)
-    return {"url": url, "latest": dict(latest) if latest else None, "removals": [dict(e) for e in events]}
+    removals = [dict(e) for e in events]
+    history = [dict(r) for r in db.execute(
+        "SELECT id, captured_at, status, outcome, vantage, vantage_country FROM captures c"
+        f" WHERE url IN (?, ?) AND {visible_sql('c', staff)} ORDER BY captured_at DESC, id DESC LIMIT ?",
+        (*urls, HISTORY))]
+    blocking = blocking_evidence(db, url)
+    return {"url": url, "latest": dict(latest) if latest else None, "removals": removals, "captures": history,
+            "blocking": blocking, "status": url_status(dict(latest) if latest else None, removals, blocking)}
+
+
+def url_status(latest: dict[str, Any] | None, removals: list[dict[str, Any]],
+               blocking: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where a URL stands: ``{"state": "not captured" | "up" | "removed" | "blocked", "blocked_in": [...]}``.
+
+    Removed: an open removal event at the source. Blocked: open events in a country, or measurements
+    (OONI) that found it blocked, while it is up elsewhere; ``blocked_in`` names those countries."""
+    open_events = [e for e in removals if e["closed_at"] is None]
+    blocked_in = sorted({e["country"] for e in open_events if e["scope"] == "country" and e["country"]}
+                        | {b["country"] for b in blocking})
+    if any(e["scope"] == "source" for e in open_events):
+        state = "removed"
+    elif blocked_in:
+        state = "blocked"
+    elif latest is None:
+        state = "not captured"
+    else:
+        state = "up" if latest["outcome"] in (None, "ok") else str(latest["outcome"])
+    return {"state": state, "blocked_in": blocked_in}

@@ -348,10 +348,12 @@ def import_warcs(settings, paths: Iterable[Path], stream=None) -> ImportReport:
     from archive.capturing.indexing import index_doc
     from archive.progress import Progress
     from archive.removals.events import update_events, vantage_countries
+    from archive.warc.objects import warc_store
     from search import open_backend
 
     files = check_files(paths)  # all of them first: a bad name stores nothing
-    db = catalog.connect(settings.catalog_path)
+    store = warc_store(settings)
+    db = catalog.connect(settings.catalog_location)
     backend = open_backend(settings.search_backend, settings.index_dir, settings)
     judge = OutcomeJudge.from_settings(settings)
     country_of = vantage_countries(settings.capture_vantages)
@@ -381,9 +383,14 @@ def import_warcs(settings, paths: Iterable[Path], stream=None) -> ImportReport:
                                        else "not signed"))
             for name, shown in names:
                 report.files.append(name)
+                local = settings.warc_dir / name
+                store.publish(local, keep=True)  # stored and checked before its records are catalogued
                 import_file(db, settings.warc_dir, name, judge, index, doc_of, report,
                             on_record=lambda w, base=done_before: progress.update(base + w.offset + w.length,
                                                                                   records=1))
+                if store.remote:
+                    local.unlink()
+                    local.with_name(name + SOURCE_SUFFIX).unlink(missing_ok=True)
                 if report.damage and report.damage[-1].warc_file == name:  # name the file as the user gave it
                     found = report.damage.pop()
                     report.damage.append(Damage(f"{shown} (kept whole as {name})", found.offset, found.reason))

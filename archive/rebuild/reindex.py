@@ -35,6 +35,7 @@ from archive.removals.events import rebuild_events, vantage_countries
 from archive.removals.outcomes import OutcomeJudge
 from archive.settings import Settings
 from archive.warc.arc import ARCHIVE_SUFFIXES
+from archive.warc.objects import WarcStore, warc_store
 from archive.warc.store import OPEN_SUFFIX
 from archive.warc.walk import Damage
 from search import IndexDoc, open_backend
@@ -162,7 +163,7 @@ def reindex(settings: Settings, rebuild_catalog: bool = False, stream: TextIO | 
                            or checkpoint.state.get("phase") == "catalog")
         db = catalog.connect(settings.catalog_path)
         try:
-            names = warc_files(settings.warc_dir)
+            names = warc_store(settings).names()
             report.files = len(names)
             if checkpoint.state.get("phase") != "swapped":
                 if rebuild_catalog:
@@ -180,15 +181,12 @@ def _catalog_phase(db: sqlite3.Connection, settings: Settings, names: list[str],
     judge = OutcomeJudge.from_settings(settings)
     start_file, start_offset = checkpoint.position("catalog")
     checkpoint.save(phase="catalog", file=start_file, offset=start_offset)
-    progress = _progress("catalog", settings.warc_dir, names, start_file, start_offset, stream)
-    for name in names:
-        if name < start_file:
-            continue
-        path = _path(settings.warc_dir, name)
+    progress = _progress("catalog", warc_store(settings), names, start_file, start_offset, stream)
+    for name, path in _whole_files(warc_store(settings), names, start_file):
         base = progress.bytes - (start_offset if name == start_file else 0)
         if name.startswith(IMPORT_PREFIX):  # pages of another tool's file; idempotent by record id
             part = ImportReport()
-            import_file(db, settings.warc_dir, path.name, judge, None, lambda i, t: None, part,
+            import_file(db, path.parent, path.name, judge, None, lambda i, t: None, part,
                         on_record=lambda w, b=base: progress.update(b + w.offset + w.length, records=1))
             report.captures_added += part.added
             report.damage += part.damage
@@ -198,7 +196,7 @@ def _catalog_phase(db: sqlite3.Connection, settings: Settings, names: list[str],
                 progress.update(base + group.end, records=len(group.refs))
                 if catalog_has(db, group.key):
                     continue
-                catalog.add_capture(db, capture_row(db, settings.warc_dir, group, judge), group.refs)
+                catalog.add_capture(db, capture_row(db, path.parent, group, judge), group.refs)
                 report.captures_added += 1
                 checkpoint.save(phase="catalog", file=name, offset=group.end)
             _note_damage(walk, report)
@@ -228,7 +226,7 @@ def _index_phase(db: sqlite3.Connection, settings: Settings, names: list[str], c
     checkpoint.save(phase="index", file=start_file, offset=start_offset, target=getattr(rebuild, "name", None),
                     newest=newest)
     country_of = vantage_countries(settings.capture_vantages)
-    progress = _progress("index", settings.warc_dir, names, start_file, start_offset, stream)
+    progress = _progress("index", warc_store(settings), names, start_file, start_offset, stream)
     batch: list[IndexDoc] = []
     chars = 0
     committed = 0
@@ -246,10 +244,7 @@ def _index_phase(db: sqlite3.Connection, settings: Settings, names: list[str], c
         if pause_after and committed == pause_after:
             _pause_for_a_signal(settings.archive_home, checkpoint)
 
-    for name in names:
-        if name < start_file:
-            continue
-        path = _path(settings.warc_dir, name)
+    for name, path in _whole_files(warc_store(settings), names, start_file):
         offset = start_offset if name == start_file else 0
         base = progress.bytes - offset
         for key, text, end, records in _texts(path, offset, report):
@@ -319,12 +314,20 @@ def _catch_up(db: sqlite3.Connection, settings: Settings, newest: int, country_o
         return
     with open_backend(settings.search_backend, settings.index_dir, settings) as backend:
         for url in urls:
-            reindex_url(db, backend, settings.warc_dir, url, country_of)
+            reindex_url(db, backend, warc_store(settings), url, country_of)
 
 
-def _progress(label: str, warc_dir: Path, names: list[str], start_file: str, start_offset: int,
+def _whole_files(store: WarcStore, names: list[str], start_file: str) -> Iterator[tuple[str, Path]]:
+    """Each file from ``start_file`` on, as a path on this disk while the caller's loop body runs."""
+    for name in names:
+        if name >= start_file:
+            with store.local_copy(name) as path:
+                yield name, path
+
+
+def _progress(label: str, store: WarcStore, names: list[str], start_file: str, start_offset: int,
               stream: TextIO | None) -> Progress:
-    sizes = {name: _path(warc_dir, name).stat().st_size for name in names}
+    sizes = {name: store.size(name) for name in names}
     done = sum(size for name, size in sizes.items() if name < start_file)
     done += start_offset if start_file in sizes else 0
     progress = Progress(f"reindex: {label}", len(names), sum(sizes.values()), done_bytes=done, stream=stream)

@@ -8,7 +8,10 @@ It closes at the next `ok` capture from that vantage (the page came back).
 Scope: if another vantage saw the page `ok` at about the same time, the page was
 not removed at the source but blocked where that vantage stands (`country`);
 otherwise it is `source`. A `source` event is re-scoped to `country` when a later
-`ok` from elsewhere shows the page was still up.
+`ok` from elsewhere shows the page was still up. Imported measurements count too
+(``blocking_measurements``, from OONI; issue 17): OONI calls a page blocked only when its
+control reached it, so a measurement within SAME_TIME says the page was up at its source
+(``blocked_near`` when an event opens, ``rescope_for_blocking`` when the measurement comes later).
 
 A URL is one page whatever its scheme (``urlcheck.url_variants``): the http and https
 captures of it feed the same events. An open event keeps the strongest evidence seen
@@ -72,14 +75,14 @@ def apply_capture(db: sqlite3.Connection, capture_id: int, country_of: CountryOf
     before = _last_ok(db, urls, c["captured_at"], c["vantage"]) or _last_ok(db, urls, c["captured_at"])
     if before is None:
         return None  # never seen whole: nothing to say was removed
-    ok_elsewhere = _ok_elsewhere(db, urls, c["vantage"], c["captured_at"])
+    ok_elsewhere = _ok_elsewhere(db, urls, c["vantage"], c["captured_at"]) or blocked_near(db, urls, c["captured_at"])
     scope = "country" if ok_elsewhere else "source"
     cur = db.execute(
         "INSERT INTO removal_events (url, vantage, country, outcome, scope, before_capture_id, after_capture_id,"
-        " last_ok_at, first_removed_at, evidence_capture_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " last_ok_at, first_removed_at, evidence_capture_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (c["url"], c["vantage"], c["vantage_country"] or country_of(c["vantage"]), c["outcome"], scope,
          before["id"], c["id"], before["captured_at"], c["captured_at"], c["id"]))
-    return {"opened": cur.lastrowid, "scope": scope}
+    return {"opened": cur.fetchone()[0], "scope": scope}
 
 
 def strength(outcome: str | None, evidence: str | dict | None) -> int:
@@ -130,6 +133,25 @@ def _ok_elsewhere(db: sqlite3.Connection, urls: tuple[str, str], vantage: str, a
         if row["captured_at"] <= at or row["vantage"] not in latest:
             latest[row["vantage"]] = row["outcome"]
     return "ok" in latest.values()
+
+
+def blocked_near(db: sqlite3.Connection, urls: tuple[str, str], at: str) -> bool:
+    """Did an imported measurement (OONI) find the page blocked near ``at``? Its verdict rests on a
+    control that reached the page, so the page was up at its source then: what we saw is a block."""
+    moment = from_iso(at)
+    return db.execute("SELECT 1 FROM blocking_measurements WHERE url IN (?, ?) AND measured_at BETWEEN ? AND ?"
+                      " LIMIT 1", (*urls, to_iso(moment - SAME_TIME), to_iso(moment + SAME_TIME))).fetchone() \
+        is not None
+
+
+def rescope_for_blocking(db: sqlite3.Connection, url: str, measured_at: str) -> int:
+    """A measurement found ``url`` blocked at ``measured_at`` (so up at its source): open `source` events
+    that began near it were blocks where their vantage stands. Returns how many were re-scoped."""
+    moment = from_iso(measured_at)
+    return db.execute(
+        "UPDATE removal_events SET scope = 'country' WHERE url IN (?, ?) AND scope = 'source'"
+        " AND closed_at IS NULL AND first_removed_at BETWEEN ? AND ?",
+        (*url_variants(url), to_iso(moment - SAME_TIME), to_iso(moment + SAME_TIME))).rowcount
 
 
 def _rescope_others(db: sqlite3.Connection, ok_capture: sqlite3.Row, country_of: CountryOf) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from archive.catalog import get_records
 from archive.settings import Settings
+from archive.warc.objects import warc_store
 from archive.warc.store import WarcStoreError, read_payload
 from detect import FingerprintSet, Observation, Outcome, classify
 
@@ -31,7 +32,7 @@ class OutcomeJudge:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OutcomeJudge:
-        return cls(settings.warc_dir, settings.fingerprints_path, settings.change_threshold)
+        return cls(warc_store(settings), settings.fingerprints_path, settings.change_threshold)
 
     @property
     def fingerprints(self) -> FingerprintSet:

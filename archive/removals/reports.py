@@ -259,6 +259,17 @@ def _capture_row(row: sqlite3.Row) -> dict[str, Any]:
     return d
 
 
+def blocking_evidence(db: sqlite3.Connection, url: str, limit: int = 50) -> list[dict[str, Any]]:
+    """Imported measurements (OONI) that found ``url`` (either scheme) blocked, newest first: ``{"source",
+    "measurement_id", "url", "country", "asn", "measured_at", "blocking", "accessible"}``."""
+    if "://" not in url:
+        return []
+    rows = db.execute("SELECT source, measurement_id, url, country, asn, measured_at, blocking, accessible"
+                      " FROM blocking_measurements WHERE url IN (?, ?) ORDER BY measured_at DESC, id DESC LIMIT ?",
+                      (*url_variants(url), limit))
+    return [dict(r) for r in rows]
+
+
 def get_event(db: sqlite3.Connection, event_id: int) -> dict[str, Any] | None:
     """One event with its ``before``, ``after`` and ``restored`` captures and its published orders."""
     _prepare(db)
@@ -273,6 +284,7 @@ def get_event(db: sqlite3.Connection, event_id: int) -> dict[str, Any] | None:
     # The capture with the strongest evidence seen while the event was open (events.STRENGTH).
     strongest = event["evidence_capture_id"] or event["after_capture_id"]
     event["strongest"] = event["after"] if strongest == event["after_capture_id"] else _capture(db, strongest)
+    event["blocking"] = blocking_evidence(db, event["url"])  # OONI's view beside our vantages'
     return event
 
 
@@ -302,7 +314,8 @@ def timeline(db: sqlite3.Connection, url: str) -> dict[str, Any]:
     names = sorted(groups, key=lambda n: (n != "direct", n))
     return {"url": url, "vantages": [{"name": n, "country": _country_of_group(groups[n]), "captures": groups[n]}
                                      for n in names], "events": events,
-            "takedowns": orders_for_url(db, url) if "://" in url else []}
+            "takedowns": orders_for_url(db, url) if "://" in url else [],
+            "blocking": blocking_evidence(db, url)}
 
 
 def _country_of_group(captures: list[dict[str, Any]]) -> str | None:

@@ -114,9 +114,10 @@ def measure(settings, capture_ids, replay_origin: str, browser) -> list[dict]:
     ``browser`` is a Playwright sync Browser; the replay origin must be serving.
     """
     from archive import catalog
+    from archive.warc.objects import warc_store
     from archive.warc.store import read_payload
 
-    db = catalog.connect(settings.catalog_path, migrate_schema=False)
+    db = catalog.connect(settings.catalog_location, migrate_schema=False)
     width, height = settings.capture_viewport
     results = []
     try:
@@ -129,7 +130,7 @@ def measure(settings, capture_ids, replay_origin: str, browser) -> list[dict]:
             finally:
                 context.close()
             results.append({"id": capture_id, "url": capture["url"],
-                            "similarity": similarity(read_payload(settings.warc_dir, shot[0]), replayed,
+                            "similarity": similarity(read_payload(warc_store(settings), shot[0]), replayed,
                                                      (width, height))})
     finally:
         db.close()

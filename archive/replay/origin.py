@@ -15,6 +15,7 @@ from flask import Flask, Response, abort, render_template_string, request, send_
 
 from archive import catalog
 from archive.staff.moderation import STATUS, pass_allows, withheld_message
+from archive.warc.objects import warc_store
 from archive.warc.store import read_record
 from archive.warc.wacz import export_wacz
 
@@ -53,7 +54,7 @@ class ReplayData:
         self._lock = threading.Lock()
 
     def _db(self):
-        return catalog.connect(self.settings.catalog_path, migrate_schema=False)
+        return catalog.connect(self.settings.catalog_location, migrate_schema=False)
 
     def info(self, capture_id: int) -> dict | None:
         db = self._db()
@@ -78,7 +79,7 @@ class ReplayData:
             with self._lock:  # one build at a time; a second asker finds the file
                 if not path.exists():
                     self.cache.mkdir(parents=True, exist_ok=True)
-                    export_wacz(db, self.settings.warc_dir, [capture_id], path)
+                    export_wacz(db, warc_store(self.settings), [capture_id], path)
         finally:
             db.close()
         return path
@@ -94,7 +95,7 @@ class ReplayData:
             return None
         if main.refers_to:  # a revisit: the payload is in the original it names
             main = next((r for r in refs if r.record_id == main.refers_to), main)
-        record = read_record(self.settings.warc_dir, main)
+        record = read_record(warc_store(self.settings), main)
         content_type = (record.http_headers.get_header("Content-Type") if record.http_headers else None)
         return record.content_stream().read(), content_type or "text/html"
 

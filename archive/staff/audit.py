@@ -15,10 +15,10 @@ from archive.catalog import utcnow
 def record(db: sqlite3.Connection, user_id: int | None, action: str, target: str,
            detail: dict[str, Any] | None = None) -> int:
     """Log ``action`` (e.g. ``takedown.create``) on ``target`` (e.g. ``takedown:7``) by ``user_id``."""
-    cur = db.execute("INSERT INTO audit_log (at, user_id, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+    cur = db.execute("INSERT INTO audit_log (at, user_id, action, target, detail) VALUES (?, ?, ?, ?, ?) RETURNING id",
                      (utcnow(), user_id, action, target, json.dumps(detail or {}, ensure_ascii=False,
                                                                      sort_keys=True, default=str)))
-    return cur.lastrowid
+    return cur.fetchone()[0]
 
 
 def list_entries(db: sqlite3.Connection, target: str | None = None, limit: int = 100,

@@ -47,11 +47,11 @@ def create_user(db: sqlite3.Connection, username: str, password: str, role: str 
     if role not in ROLES:
         raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}")
     try:
-        cur = db.execute("INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
-                         (username, generate_password_hash(password), role, utcnow()))
+        cur = db.execute("INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)"
+                         " RETURNING id", (username, generate_password_hash(password), role, utcnow()))
     except sqlite3.IntegrityError:
         raise UserError(f"there is already a user named {username!r}; choose another name") from None
-    return cur.lastrowid
+    return cur.fetchone()[0]
 
 
 def _public(row: sqlite3.Row | None) -> dict[str, Any] | None:

@@ -1,8 +1,10 @@
-"""WARC files on local disk: a rolling writer and a reader by file and offset.
+"""WARC files: a rolling writer on local disk and a reader by file and offset from the WARC store.
 
 Each process writes its own file, named with its pid; while open it carries a
 ``.open`` suffix so nothing mistakes it for a finished file. Every capture's
 records are appended together and fsynced before the catalog learns of them.
+With an object store (``archive/warc/objects.py``) each capture's file is closed and
+stored (uploaded and checked) before the catalog learns of it.
 """
 from __future__ import annotations
 
@@ -28,8 +30,8 @@ from archive.catalog import RecordRef
 from archive.keys import create_private, private_dir
 from archive.warc.arc import is_arc_record
 from archive.warc.gzipmember import GZIP_MAGIC, DamagedMember, whole_member
+from archive.warc.objects import OPEN_SUFFIX, WarcStore, as_store
 
-OPEN_SUFFIX = ".open"
 PAGEINFO = "urn:pageinfo:"  # a capture's provenance record is at urn:pageinfo:<url>, as Browsertrix names it
 IMPORT_PREFIX = "import-"  # files another tool wrote, copied in by `import` (archive/rebuild/importer.py)
 
@@ -81,10 +83,15 @@ def hex_digest(value: str | None) -> str | None:
 
 
 class RollingWarcWriter:
-    """Appends captures to ``<dir>/<prefix>-<time>-<pid>-<n>.warc.gz`` up to ``max_size`` bytes."""
+    """Appends captures to ``<dir>/<prefix>-<time>-<pid>-<n>.warc.gz`` up to ``max_size`` bytes.
 
-    def __init__(self, warc_dir: Path, max_size: int, software: str, prefix: str = "archive"):
-        self.warc_dir = Path(warc_dir)
+    Given a ``store`` that keeps files elsewhere (an object store), every capture's file is closed and
+    published to it before ``write`` returns, so the catalog never names records that are not stored.
+    """
+
+    def __init__(self, warc_dir: Path | WarcStore, max_size: int, software: str, prefix: str = "archive"):
+        self.store = as_store(warc_dir)
+        self.warc_dir = self.store.spool
         self.max_size = max_size
         self.software = software
         self.prefix = prefix
@@ -124,7 +131,19 @@ class RollingWarcWriter:
         os.fsync(self._fh.fileno())
 
     def write(self, records: Iterable[PendingRecord]) -> list[RecordRef]:
-        """Append one capture's records; return where each landed (warcinfo first)."""
+        """Append one capture's records; return where each landed (warcinfo first).
+
+        With a remote store the file is then closed and published (raises ObjectStoreError if that
+        fails: the closed file stays in the spool for the next start to publish).
+        """
+        refs = self._append(records)
+        if self.store.remote:
+            with self._lock:
+                closed = self._close()
+            self.store.publish(closed)
+        return refs
+
+    def _append(self, records: Iterable[PendingRecord]) -> list[RecordRef]:
         with self._lock:
             if self._fh is None:
                 self._open()
@@ -143,21 +162,25 @@ class RollingWarcWriter:
                 self._fh.seek(start_of_capture)
                 self._fh.truncate()
                 raise
-            if self._fh.tell() >= self.max_size:
+            if self._fh.tell() >= self.max_size and not self.store.remote:
                 self._close()
             return refs
 
-    def _close(self) -> None:
+    def _close(self) -> Path | None:
         if self._fh is None:
-            return
+            return None
         self._sync()
         self._fh.close()
-        os.replace(self.warc_dir / (self._name + OPEN_SUFFIX), self.warc_dir / self._name)
+        final = self.warc_dir / self._name
+        os.replace(self.warc_dir / (self._name + OPEN_SUFFIX), final)
         self._fh = None
+        return final
 
     def close(self) -> None:
         with self._lock:
-            self._close()
+            closed = self._close()
+        if closed is not None and self.store.remote:
+            self.store.publish(closed)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -223,24 +246,20 @@ def recover_orphans(warc_dir: Path) -> list[str]:
     return recovered
 
 
-def open_warc(warc_dir: Path, name: str) -> BinaryIO:
+def open_warc(warc_dir: Path | WarcStore, name: str) -> BinaryIO:
     """WARC file ``name``, opened for reading, whether finished or still being written."""
-    base = os.path.join(warc_dir, name)
-    # The finished name, the .open one, then the finished name again: the writer
-    # may rename the file between two tries.
-    for path in (base, base + OPEN_SUFFIX, base):
-        try:
-            return open(path, "rb")
-        except FileNotFoundError:
-            continue
-    raise WarcStoreError(f"WARC file {name} is missing from {warc_dir}")
+    try:
+        return as_store(warc_dir).open(name)
+    except FileNotFoundError as exc:
+        raise WarcStoreError(str(exc)) from None
 
 
-def read_bytes(warc_dir: Path, ref: RecordRef) -> bytes:
-    """The stored (gzip member) bytes of one record, exactly as on disk."""
-    with open_warc(warc_dir, ref.warc_file) as fh:
-        fh.seek(ref.offset)
-        data = fh.read(ref.length)
+def read_bytes(warc_dir: Path | WarcStore, ref: RecordRef) -> bytes:
+    """The stored (gzip member) bytes of one record, exactly as stored (from an object store: one ranged GET)."""
+    try:
+        data = as_store(warc_dir).read_range(ref.warc_file, ref.offset, ref.length)
+    except FileNotFoundError as exc:
+        raise WarcStoreError(str(exc)) from None
     if len(data) != ref.length:
         raise WarcStoreError(f"{ref.warc_file} is shorter than the catalog says (record at offset {ref.offset})")
     return data
@@ -257,7 +276,7 @@ def _inflate(data: bytes, ref: RecordRef) -> bytes:
                              f"of {ref.length} bytes there ({exc})") from None
 
 
-def read_record(warc_dir: Path, ref: RecordRef):
+def read_record(warc_dir: Path | WarcStore, ref: RecordRef):
     """The record at ``ref`` parsed by warcio, with its payload loaded (content_stream decoded).
 
     warcio's record loader parses it; the gzip member is inflated whole first,
@@ -277,7 +296,7 @@ def read_record(warc_dir: Path, ref: RecordRef):
         raise WarcStoreError(f"{ref.warc_file} offset {ref.offset}: unreadable record: {exc}") from exc
 
 
-def read_payload(warc_dir: Path, ref: RecordRef) -> bytes:
+def read_payload(warc_dir: Path | WarcStore, ref: RecordRef) -> bytes:
     """The decoded payload (content) of the record at ``ref``.
 
     A revisit record has none: resolve it first with ``catalog.payload_ref``.
@@ -288,7 +307,7 @@ def read_payload(warc_dir: Path, ref: RecordRef) -> bytes:
     return read_record(warc_dir, ref).content_stream().read()
 
 
-def export_bytes(warc_dir: Path, ref: RecordRef) -> bytes:
+def export_bytes(warc_dir: Path | WarcStore, ref: RecordRef) -> bytes:
     """The record as one gzip member of a WARC file: byte for byte when stored so (ours, any .warc.gz).
 
     A record from an imported plain WARC is gzipped whole (its bytes unchanged inside); one from an
@@ -311,14 +330,14 @@ def export_bytes(warc_dir: Path, ref: RecordRef) -> bytes:
     return out.getvalue()
 
 
-def export_length(warc_dir: Path, ref: RecordRef) -> int:
+def export_length(warc_dir: Path | WarcStore, ref: RecordRef) -> int:
     """Bytes of ``export_bytes(ref)``, without reading a record that is exported as stored."""
     if ref.warc_file.endswith(".warc.gz"):
         return ref.length
     return len(export_bytes(warc_dir, ref))
 
 
-def capture_warc(warc_dir: Path, refs: Iterable[RecordRef]) -> Iterator[bytes]:
+def capture_warc(warc_dir: Path | WarcStore, refs: Iterable[RecordRef]) -> Iterator[bytes]:
     """A standalone .warc.gz of one capture: its file's warcinfo then its records, each as ``export_bytes``."""
     seen = set()
     for ref in refs:

@@ -20,8 +20,9 @@ from typing import BinaryIO
 from warcio.archiveiterator import ArchiveIterator
 
 from archive import catalog
-from archive.warc.arc import ARCHIVE_SUFFIXES, arc_record_id, is_arc_record, separator
+from archive.warc.arc import arc_record_id, is_arc_record, separator
 from archive.warc.gzipmember import GZIP_MAGIC, DamagedMember, inflate_member, record_head
+from archive.warc.objects import WarcStore, as_store
 from archive.warc.store import IMPORT_PREFIX, OPEN_SUFFIX, digest_bytes, hex_digest  # noqa: F401 (hex_digest: public here too)
 
 CHUNK = 64 * 1024
@@ -216,10 +217,10 @@ def _describe(ref: catalog.RecordRef) -> str:
 
 
 class _Verifier:
-    def __init__(self, db: sqlite3.Connection, warc_dir: Path, progress: Callable[[str], None] | None,
+    def __init__(self, db: sqlite3.Connection, warc_dir: Path | WarcStore, progress: Callable[[str], None] | None,
                  on_problem: Callable[[Problem], None] | None):
         self.db = db
-        self.warc_dir = Path(warc_dir)
+        self.store = as_store(warc_dir)
         self.progress = progress or (lambda message: None)
         self.on_problem = on_problem or (lambda problem: None)
         self.report = Report()
@@ -345,33 +346,33 @@ class _Verifier:
     def run(self, full: bool) -> Report:
         names = set(self.expected)
         if full:
-            for path in self.warc_dir.iterdir():
-                base = path.name.removesuffix(OPEN_SUFFIX)
-                if base.endswith(ARCHIVE_SUFFIXES):
-                    names.add(base)
+            names.update(self.store.names())
         for number, name in enumerate(sorted(names), start=1):
             expected = self.expected.get(name, {})
-            path = next((p for p in (self.warc_dir / name, self.warc_dir / (name + OPEN_SUFFIX)) if p.exists()), None)
-            if path is None:
+            try:
+                fh = self.store.open(name)
+            except FileNotFoundError:
                 first = expected[min(expected)].ref
                 self.problem(name, None, first.record_id,
                              f"WARC file is missing; the catalog has {len(expected)} records in it")
                 continue
             self.report.files += 1
             self.progress(f"[{number}/{len(names)}] {name}: {len(expected)} cataloged records")
-            with open(path, "rb") as fh:
+            with fh:
                 if not full:
                     self.check_offsets(name, fh, sorted(expected))
                     continue
-                size = path.stat().st_size
-                if path.name.endswith(OPEN_SUFFIX):
+                if problem := self.store.stored_sha256_problem(name):
+                    self.problem(name, None, None, problem)
+                size = self.store.size(name)
+                if (self.store.spool / (name + OPEN_SUFFIX)).exists():
                     # Still being written: past the last cataloged record a record may be half there.
                     size = max((o + e.ref.length for o, e in expected.items()), default=0)
                 self.scan(name, fh, size)
         return self.report
 
 
-def verify_archive(db: sqlite3.Connection, warc_dir: Path, capture_ids: Iterable[int] | None = None, *,
+def verify_archive(db: sqlite3.Connection, warc_dir: Path | WarcStore, capture_ids: Iterable[int] | None = None, *,
                    progress: Callable[[str], None] | None = None,
                    on_problem: Callable[[Problem], None] | None = None) -> Report:
     """Check the records of ``capture_ids`` (default: every WARC file and every capture).

@@ -31,6 +31,7 @@ from warcio.timeutils import iso_date_to_timestamp, timestamp_to_iso_date
 from archive import catalog
 from archive.catalog import to_utc, visible_sql
 from archive.warc.cdxj import SortedLines, index_line
+from archive.warc.objects import WarcStore, as_store
 from archive.warc.store import capture_warc, export_length
 from crawler.version import __version__
 
@@ -60,7 +61,8 @@ def wacz_name(capture: dict[str, Any]) -> str:
     return f"capture-{capture['id']}-{_stamp(capture)}.wacz"
 
 
-def warc_layout(refs: Iterable[catalog.RecordRef], warc_dir: Path | None = None) -> list[tuple[catalog.RecordRef, int]]:
+def warc_layout(refs: Iterable[catalog.RecordRef],
+                warc_dir: Path | WarcStore | None = None) -> list[tuple[catalog.RecordRef, int]]:
     """Each record of a capture's standalone WARC (as ``capture_warc`` writes it) and its offset there.
 
     ``warc_dir`` is needed only for records of imported files not stored as .warc.gz (export_length).
@@ -109,7 +111,7 @@ def _add_file(zf: zipfile.ZipFile, path: str, source: IO[bytes], compress: int) 
     return entry.close()
 
 
-def _add_capture(zf: zipfile.ZipFile, warc_dir: Path, capture: dict[str, Any],
+def _add_capture(zf: zipfile.ZipFile, warc_dir: Path | WarcStore, capture: dict[str, Any],
                  refs: list[catalog.RecordRef], index: SortedLines) -> tuple[dict[str, Any], dict[str, Any]]:
     """Write one capture's WARC into the package and index it; return (resource, page)."""
     layout = warc_layout(refs, warc_dir)
@@ -140,7 +142,7 @@ def _add_capture(zf: zipfile.ZipFile, warc_dir: Path, capture: dict[str, Any],
     return entry.close(), page
 
 
-def write_wacz(out: BinaryIO, db: sqlite3.Connection, warc_dir: Path, capture_ids: Iterable[int], *,
+def write_wacz(out: BinaryIO, db: sqlite3.Connection, warc_dir: Path | WarcStore, capture_ids: Iterable[int], *,
                title: str | None = None, description: str | None = None,
                progress: Progress | None = None) -> dict[str, Any]:
     """Write a WACZ of ``capture_ids`` to ``out`` (a seekable binary file); return its datapackage.
@@ -160,7 +162,7 @@ def write_wacz(out: BinaryIO, db: sqlite3.Connection, warc_dir: Path, capture_id
             capture = catalog.get_capture(db, capture_id)
             if capture is None:
                 raise WaczError(f"there is no capture {capture_id} in this archive")
-            resource, page = _add_capture(zf, Path(warc_dir), capture,
+            resource, page = _add_capture(zf, as_store(warc_dir), capture,
                                           catalog.get_records(db, capture_id, with_originals=True), index)
             resources.append(resource)
             pages_file.write((json.dumps(page, ensure_ascii=False) + "\n").encode("utf-8"))
@@ -200,14 +202,16 @@ def write_wacz(out: BinaryIO, db: sqlite3.Connection, warc_dir: Path, capture_id
     return package
 
 
-def export_wacz(db: sqlite3.Connection, warc_dir: Path, capture_ids: Iterable[int], path: Path, *,
-                title: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
+def export_wacz(db: sqlite3.Connection, warc_dir: Path | WarcStore, capture_ids: Iterable[int], path: Path, *,
+                title: str | None = None, progress: Progress | None = None,
+                description: str | None = None) -> dict[str, Any]:
     """Write the WACZ to ``path``, which appears only once it is whole; return its datapackage."""
     path = Path(path)
     partial = path.with_name(path.name + ".part")
     try:
         with open(partial, "wb") as fh:
-            package = write_wacz(fh, db, warc_dir, capture_ids, title=title, progress=progress)
+            package = write_wacz(fh, db, warc_dir, capture_ids, title=title, progress=progress,
+                                 description=description)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(partial, path)

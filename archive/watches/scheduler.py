@@ -5,6 +5,9 @@ Each round takes the watches whose ``next_due`` has passed with one query on the
 ``next_due`` on by its interval (± WATCH_JITTER, so watches added together spread
 out). A crash between or during rounds therefore neither loses nor doubles a
 capture: a watch is either still due with no new job, or has its job and its next time.
+
+On a shared PostgreSQL catalog, schedulers on several machines take turns: a round runs only in
+the process holding the scheduler's advisory lock (`scheduling_round`), and the others skip it.
 """
 from __future__ import annotations
 
@@ -18,7 +21,10 @@ from archive import catalog
 from archive.capturing.jobs import enqueue, recent_starts
 from archive.capturing.supervisor import Supervised
 from archive.catalog import from_iso, to_iso, transaction
+from archive.crawls.schedule import start_due_recrawls
+from archive.pgcatalog import SCHEDULER_LOCK
 from archive.settings import Settings
+from archive.urlcheck import url_checker
 
 log = logging.getLogger("archive.scheduler")
 
@@ -92,13 +98,26 @@ def _enqueue_watch(db: sqlite3.Connection, watch: sqlite3.Row, start: datetime, 
     return job_id
 
 
+def scheduling_round(db: catalog.Catalog, settings: Settings, now: datetime | None = None) -> list[int] | None:
+    """A round of `schedule_due` if no other scheduler is running one now (None if another is).
+
+    PostgreSQL: an advisory lock, released when the round ends or its process dies. SQLite: one
+    machine's processes, which the catalog's write lock already keeps from doubling a watch."""
+    with db.only_one(SCHEDULER_LOCK) as mine:
+        if not mine:
+            return None
+        queued = schedule_due(db, settings, now)
+        start_due_recrawls(db, url_checker(settings))  # crawls due again: same lock, never started twice
+        return queued
+
+
 def run_scheduler(settings: Settings, stop: threading.Event, interval: float = 5.0) -> None:
     """Schedule a round every ``interval`` seconds until ``stop`` is set."""
-    db = catalog.connect(settings.catalog_path)
+    db = catalog.connect(settings.catalog_location)
     try:
         while not stop.is_set():
             try:
-                queued = schedule_due(db, settings)
+                queued = scheduling_round(db, settings)
             except sqlite3.Error:
                 # The catalog may be busy or briefly unwritable; the next round tries again.
                 log.exception("scheduling round failed")
@@ -117,4 +136,4 @@ def start_scheduler_thread(settings: Settings, interval: float = 5.0) -> tuple[S
     return thread, thread.stop
 
 
-__all__ = ["schedule_due", "run_scheduler", "start_scheduler_thread", "next_due"]
+__all__ = ["scheduling_round", "schedule_due", "run_scheduler", "start_scheduler_thread", "next_due"]

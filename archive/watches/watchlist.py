@@ -91,8 +91,8 @@ def add_watch(db: sqlite3.Connection, url: str, every_seconds: int, vantage: str
         " VALUES (COALESCE((SELECT url FROM watches WHERE url IN (?, ?) AND vantage = ?"
         " ORDER BY active DESC, id LIMIT 1), ?), ?, ?, ?, ?, 1, ?, ?)"
         " ON CONFLICT (url, vantage) DO UPDATE SET every_seconds = excluded.every_seconds,"
-        " next_due = CASE WHEN active = 0 THEN excluded.next_due ELSE min(next_due, ?) END,"
-        " source = CASE WHEN active = 0 THEN excluded.source ELSE source END, active = 1"
+        " next_due = CASE WHEN watches.active = 0 THEN excluded.next_due ELSE min(watches.next_due, ?) END,"
+        " source = CASE WHEN watches.active = 0 THEN excluded.source ELSE watches.source END, active = 1"
         " RETURNING id",
         (*url_variants(url), vantage or DIRECT, url, urlsplit(url).hostname, vantage or DIRECT, every_seconds, due,
          to_iso(now), source, latest)).fetchone()
@@ -150,7 +150,7 @@ def count_watches(db: sqlite3.Connection, at_most: int | None = None, staff: boo
         f"SELECT count(*) FROM watches WHERE active = 1 AND source IN ({_HIDDEN_SOURCES})").fetchone()[0]
     if at_most is None:
         return db.execute(COUNT_SQL).fetchone()[0] - hidden
-    found = db.execute(f"SELECT count(*) FROM ({COUNT_SQL.replace('count(*)', '1')} LIMIT ?)",
+    found = db.execute(f"SELECT count(*) FROM ({COUNT_SQL.replace('count(*)', '1')} LIMIT ?) AS counted",
                        (at_most + hidden,)).fetchone()[0]
     return min(found - hidden, at_most)
 

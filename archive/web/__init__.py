@@ -38,6 +38,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     from archive.web import watches  # the watchlist page and /api/watches
     watches.init_app(app)
+    from archive.web import crawls  # staff crawl pages (progress, log, comparison) and /api/crawls
+    crawls.init_app(app)
     from archive.web import removals, removals_api  # removal events, before/after, timelines, the feed and their JSON
     app.register_blueprint(removals.bp)
     app.register_blueprint(removals_api.bp)

@@ -104,7 +104,8 @@ def cite(capture_id: int) -> Response:
 @bp.get("/search")
 def search() -> Response:
     """Full-text search: ``q``, ``domain``, ``since``, ``until``, ``removed`` (true: only removed text),
-    ``outcome``, ``country``, ``authority``, ``lang``, ``year``, ``month``, ``sort`` (relevance, newest,
+    ``outcome``, ``country``, ``authority``, ``order`` (a takedown order's id), ``register`` (rkn, lumen,
+    github-gov, ooni), ``lang``, ``year``, ``month``, ``sort`` (relevance, newest,
     oldest), ``group`` (true: one hit per URL), ``facets`` (true: counts per value), ``limit`` (1-100),
     ``offset`` or ``cursor`` (a previous reply's ``next_cursor``; ``links.next`` is that page's URL)."""
     args = load(SearchArgs(), request.args)

@@ -305,6 +305,19 @@ class Diff(Reply):
     lines = fields.List(fields.Nested(DiffLine))
 
 
+class Blocking(Reply):
+    """An imported measurement (OONI) that found the URL blocked: the page was up at its source then."""
+
+    source = fields.String(metadata={"example": "ooni"})
+    measurement_id = fields.String()
+    url = fields.String()
+    country = fields.String(metadata={"example": "RU"})
+    asn = fields.String(metadata={"example": "AS137"})
+    measured_at = fields.String(metadata={"format": "date-time"})
+    blocking = fields.String(metadata={"example": "dns"})
+    accessible = _opt(fields.Boolean())
+
+
 class Removal(Event):
     """One event with both captures, the restoring one if any, and the text diff."""
 
@@ -313,6 +326,7 @@ class Removal(Event):
     restored = _opt(fields.Nested(CaptureBrief))
     strongest = _opt(fields.Nested(CaptureBrief))
     diff = fields.Nested(Diff)
+    blocking = fields.List(fields.Nested(Blocking))
 
 
 class Mark(Reply):
@@ -335,6 +349,7 @@ class Timeline(Reply):
     vantages = fields.List(fields.Nested(Vantage))
     events = fields.List(fields.Nested(Event))
     takedowns = fields.List(fields.Nested(TakedownRef))
+    blocking = fields.List(fields.Nested(Blocking))
 
 
 class Document(Reply):
@@ -355,6 +370,12 @@ class UrlEvidence(Reply):
     latest = _opt(fields.Dict(metadata={"description": "The URL's latest capture: id, captured_at, status, "
                                                        "outcome, vantage."}))
     removals = fields.List(fields.Dict(), metadata={"description": "Its removal events as catalog rows."})
+    captures = fields.List(fields.Dict(), metadata={"description": "Its latest captures, newest first: id, "
+                                                                   "captured_at, status, outcome, vantage, "
+                                                                   "vantage_country."})
+    blocking = fields.List(fields.Nested(Blocking))
+    status = fields.Dict(metadata={"description": "Where it stands: state (not captured, up, removed, blocked) "
+                                                  "and blocked_in (countries)."})
     claim = fields.Nested(Claim)
 
 
@@ -377,7 +398,23 @@ class Takedown(Reply):
     country_name = fields.String(metadata={"example": "Kyrgyzstan"})
     urls = fields.List(fields.String())
     document = _opt(fields.Nested(Document))
+    register = _opt(fields.Nested(lambda: RegisterSource(), metadata={
+        "description": "Where an imported order came from; null for one staff entered."}))
     links = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class RegisterSource(Reply):
+    """The register an order was imported from (issue 17)."""
+
+    name = fields.String(metadata={"example": "rkn"})
+    key = fields.String(metadata={"example": "суд|б/н|2014-01-10"})
+    source = fields.String(metadata={"example": "dump.csv:583"})
+    listed_at = _opt(fields.String(metadata={"format": "date-time"}))
+    lifted_on = _opt(fields.String(metadata={"format": "date"}))
+    authority_normalized = _opt(fields.String(metadata={"example": "court"}))
+    lifted_urls = fields.Dict(keys=fields.String(), values=fields.String())
+    domains = fields.List(fields.Dict())
+    redacted_urls = fields.Integer()
 
 
 class TakedownDetail(Takedown):

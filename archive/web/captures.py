@@ -12,6 +12,7 @@ from archive.lookup.citations import citations, facts_of
 from archive.lookup.present import citation
 from archive.removals.reports import load_evidence, orders_for_url
 from archive.staff.moderation import replay_pass
+from archive.warc.objects import warc_store
 from archive.warc.store import capture_warc, export_length, read_payload
 from archive.web.db import capture_or_404, get_db, get_settings
 from archive.web.security import SANDBOX_CSP, allow_own_scripts
@@ -34,7 +35,7 @@ def paragraphs(text: str) -> list[str]:
 def main_text(refs: list[RecordRef]) -> list[str]:
     for ref in refs:
         if ref.role == "text":
-            return paragraphs(read_payload(get_settings().warc_dir, ref).decode("utf-8", "replace"))
+            return paragraphs(read_payload(warc_store(get_settings()), ref).decode("utf-8", "replace"))
     return []
 
 
@@ -65,7 +66,7 @@ def screenshot(capture_id: int) -> Response:
     refs = get_records(get_db(), capture_id, role="screenshot")
     if not refs:
         abort(404, f"Capture {capture_id} has no screenshot.")
-    data = read_payload(get_settings().warc_dir, refs[0])
+    data = read_payload(warc_store(get_settings()), refs[0])
     if not data.startswith(PNG_SIGNATURE):
         # Never label bytes image/png that are not: they might be anything.
         abort(404, f"Capture {capture_id} has no PNG screenshot.")
@@ -86,8 +87,8 @@ def warc(capture_id: int) -> Response:
     refs = get_records(get_db(), capture_id, with_originals=True)
     if not refs:
         abort(404, f"Capture {capture_id} has no WARC records.")
-    unique = {(r.warc_file, r.offset): export_length(get_settings().warc_dir, r) for r in refs}
-    chunks = capture_warc(get_settings().warc_dir, refs)
+    unique = {(r.warc_file, r.offset): export_length(warc_store(get_settings()), r) for r in refs}
+    chunks = capture_warc(warc_store(get_settings()), refs)
     # Read the first record now, so a missing file is an error page rather
     # than a download cut off after its headers were sent.
     first = next(chunks)

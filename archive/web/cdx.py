@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 from archive.lookup import mementos
 from archive.lookup.cdx import CdxError, parse_query
 from archive.lookup.cdx import run as run_cdx
+from archive.warc.objects import warc_store
 from archive.web.db import get_db, get_settings
 from archive.web.errors import error_response
 from archive.web.memento import absolute, memento_path, to_original
@@ -31,7 +32,7 @@ def cdx() -> Response:
         query = parse_query(request.args, request.args.getlist("filter"))
     except CdxError as exc:
         return _error(str(exc), as_json)
-    lines = run_cdx(get_db(), query, get_settings().warc_dir)
+    lines = run_cdx(get_db(), query, warc_store(get_settings()))
     if query.output == "json":
         return jsonify([list(query.fields), *lines] if lines else [])
     return Response("".join(" ".join(line) + "\n" for line in lines), mimetype="text/plain")

@@ -18,6 +18,7 @@ from archive.removals.events import vantage_countries
 from archive.settings import Settings
 from archive.staff.moderation import STATUS, withheld_message
 from archive.staff.users import ROLES
+from archive.warc.objects import warc_store
 from search import open_backend
 
 
@@ -25,8 +26,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     """Keep ``settings`` and an open search backend on ``app``; close catalogs after requests."""
     app.extensions["archive.settings"] = settings
     # Create or migrate the schema once, at start (ARCHIVE_HOME 0700), before the index folder is made.
-    with closing(catalog.connect(settings.catalog_path)) as db:
-        fill_vantage_countries(db, settings.warc_dir, vantage_countries(settings.capture_vantages))
+    with closing(catalog.connect(settings.catalog_location)) as db:
+        fill_vantage_countries(db, warc_store(settings), vantage_countries(settings.capture_vantages))
     app.extensions["archive.search"] = open_backend(settings.search_backend, settings.index_dir, settings)
     app.teardown_appcontext(close_db)
 
@@ -43,7 +44,7 @@ def get_search():
 def get_db() -> sqlite3.Connection:
     """This request's catalog connection, opened on first use."""
     if "db" not in g:
-        g.db = catalog.connect(get_settings().catalog_path, migrate_schema=False)
+        g.db = catalog.connect(get_settings().catalog_location, migrate_schema=False)
     return g.db
 
 

@@ -8,8 +8,8 @@ Capture submissions (``POST /api/captures``, ``POST /api/captures/bulk``, the ``
 POST) share one flask-limiter limit: ``RATE_LIMIT_TOKEN`` per token for token holders,
 ``RATE_LIMIT_ANONYMOUS`` per client address for everyone else (a bulk request counts once).
 Over it: 429 with ``Retry-After``, JSON on the API and an HTML page on the form. Counters are kept
-in memory, which is right for ``serve``'s single process; several processes would need a shared
-storage (flask-limiter's ``storage_uri``, e.g. Redis).
+where ``RATE_LIMIT_STORAGE`` says (flask-limiter's own storages): in memory, right for ``serve``'s
+single process, or in Redis, so every web server behind a load balancer counts against one limit.
 """
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ import time
 from flask import Flask, Response, g, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse_many
+from limits.errors import ConfigurationError
+from limits.storage import storage_from_string
 
 from archive.settings import SettingError, Settings
 from archive.staff.tokens import ApiToken, find_token
@@ -79,7 +81,12 @@ def _retry_after(limiter: Limiter) -> int:
 
 
 def check_limit_settings(settings: Settings) -> None:
-    """Refuse to start with a limit flask-limiter cannot read, naming the setting."""
+    """Refuse to start with a limit or storage flask-limiter cannot use, naming the setting."""
+    try:
+        storage_from_string(settings.rate_limit_storage)
+    except ConfigurationError as exc:
+        shown = settings.shown("RATE_LIMIT_STORAGE")
+        raise SettingError(f"RATE_LIMIT_STORAGE={shown!r} cannot be used: {exc}") from None
     for name in ("RATE_LIMIT_ANONYMOUS", "RATE_LIMIT_TOKEN"):
         value = getattr(settings, name.lower())
         try:
@@ -93,7 +100,7 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
     """Authenticate API tokens and limit submissions; call after the blueprints are registered."""
     check_limit_settings(settings)
     app.before_request(authenticate)  # before the limits are checked (in the views), so keys know the token
-    limiter = Limiter(submitter_key, app=app, storage_uri="memory://", headers_enabled=True)
+    limiter = Limiter(submitter_key, app=app, storage_uri=settings.rate_limit_storage, headers_enabled=True)
     shared = limiter.shared_limit(submission_limit, scope="capture-submissions", methods=["POST"])
     for endpoint in SUBMISSION_ENDPOINTS:
         if endpoint in app.view_functions:

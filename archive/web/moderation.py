@@ -13,6 +13,7 @@ from flask import Blueprint, Flask, Response, g, redirect, render_template, requ
 from archive.removals.events import vantage_countries
 from archive.staff import audit
 from archive.staff.moderation import REASONS, VISIBILITIES, ModerationError, compose_reason, set_visibility
+from archive.warc.objects import warc_store
 from archive.web.auth import staff_required
 from archive.web.db import capture_or_404, get_db, get_search, get_settings, is_staff
 from archive.web.errors import error_response
@@ -37,7 +38,7 @@ def visibility(capture_id: int) -> Response:
             reason = compose_reason(request.form.get("reason", ""), request.form.get("note", ""))
         settings = get_settings()
         set_visibility(get_db(), get_search(), capture_id, wanted, reason, g.user["id"],
-                       warc_dir=settings.warc_dir, country_of=vantage_countries(settings.capture_vantages))
+                       warc_dir=warc_store(settings), country_of=vantage_countries(settings.capture_vantages))
     except ModerationError as exc:
         return error_response(400, f"The capture's visibility was not changed: {exc}.")
     return redirect(url_for("captures.record", capture_id=capture_id, _anchor="moderation"), 303)

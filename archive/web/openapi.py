@@ -56,6 +56,10 @@ LIMITED = {429: (out.Error, "Too many submissions from this address or token, or
 WITHHELD = {403: (out.Error, "Archive staff made the capture private."),
             410: (out.Error, "Archive staff removed the capture from public view.")}
 
+# Crawls reach whole sites: token holders and staff only.
+CRAWL_SECURITY = [{"bearerAuth": []}, {"sessionCookie": []}]
+TOKEN_ONLY = {401: (out.Error, "No API token (or a revoked one) and no staff session.")}
+
 OPERATIONS: dict[str, Operation] = {
     "api.submit_capture": Operation(
         {202: (out.JobAccepted, "Queued; poll the job (also in `Location`)."),
@@ -100,6 +104,26 @@ OPERATIONS: dict[str, Operation] = {
         {204: (None, "No longer watched."), 401: (out.Error, "Not signed in as staff."),
          403: (out.Error, "The watch follows a takedown order."), **NOT_FOUND},
         security=[{"sessionCookie": []}], tag="Watches"),
+    "crawls_api.api_list": Operation({200: (None, "Crawls, newest first, with their progress."), **TOKEN_ONLY},
+                                     security=CRAWL_SECURITY, tag="Crawls"),
+    "crawls_api.api_start": Operation(
+        {201: (None, "The crawl, queued: `id`, `state`, `pages`, …"), **BAD_INPUT, **TOKEN_ONLY},
+        security=CRAWL_SECURITY, tag="Crawls", headers={201: {"Location": "The crawl's API address."}}),
+    "crawls_api.api_get": Operation({200: (None, "Progress (pages, queued, failed, skipped, bytes, rate, time left)"
+                                                 " and summary."), **NOT_FOUND, **TOKEN_ONLY},
+                                    security=CRAWL_SECURITY, tag="Crawls"),
+    "crawls_api.api_act": Operation({200: (None, "The crawl's progress after the change."),
+                                     201: (None, "The new crawl (recrawl)."),
+                                     409: (out.Error, "Not possible in the crawl's state."), **NOT_FOUND,
+                                     **TOKEN_ONLY}, security=CRAWL_SECURITY, tag="Crawls"),
+    "crawls_api.api_log": Operation({200: (None, "Each URL: state, reason, depth, how found, capture."),
+                                     **BAD_INPUT, **NOT_FOUND, **TOKEN_ONLY}, security=CRAWL_SECURITY, tag="Crawls"),
+    "crawls_api.api_compare": Operation(
+        {200: (None, "`removed`, `changed`, `added`, `dropped` (URLs), `unchanged` (a count), `rows`."),
+         **BAD_INPUT, **NOT_FOUND, **TOKEN_ONLY}, security=CRAWL_SECURITY, tag="Crawls"),
+    "crawls_api.api_wacz": Operation({200: (None, "The crawl as a WACZ package (application/wacz)."),
+                                      409: (out.Error, "The crawl has captured nothing yet."), **NOT_FOUND,
+                                      **TOKEN_ONLY}, security=CRAWL_SECURITY, tag="Crawls"),
     "cdx.available": Operation({200: (out.Available, "The nearest capture, if any."), **BAD_INPUT},
                                query=out.AvailableArgs, tag="Mementos"),
     "openapi.document": Operation({200: (None, "This document.")}, tag="About the API"),

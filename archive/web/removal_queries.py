@@ -11,6 +11,7 @@ from archive.catalog import get_records, is_visible
 from archive.orders.claims import check_claim
 from archive.orders.takedowns import get_takedown
 from archive.removals.reports import MONTH, EventFilters, list_events
+from archive.warc.objects import warc_store
 from archive.warc.store import read_payload
 from archive.web.db import get_db, get_settings
 from archive.web.schemas import InvalidInput, load
@@ -68,7 +69,7 @@ def capture_text(capture_id: int | None) -> str | None:
     refs = get_records(get_db(), capture_id, role="text")
     if not refs:
         return None
-    return read_payload(get_settings().warc_dir, refs[0]).decode("utf-8", "replace")
+    return read_payload(warc_store(get_settings()), refs[0]).decode("utf-8", "replace")
 
 
 def text_diff(before: str | None, after: str | None) -> tuple[list[tuple[str, str]], bool]:

@@ -61,6 +61,13 @@ def event_json(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def blocking_json(m: dict[str, Any]) -> dict[str, Any]:
+    """An imported measurement (OONI) that found a URL blocked."""
+    return {"source": m["source"], "measurement_id": m["measurement_id"], "url": m["url"], "country": m["country"],
+            "asn": m["asn"], "measured_at": iso_utc(m["measured_at"]), "blocking": m["blocking"],
+            "accessible": None if m["accessible"] is None else bool(m["accessible"])}
+
+
 def capture_brief(capture: dict[str, Any] | None) -> dict[str, Any] | None:
     """A capture as a removal shows it: when, from where, what came back, and why it was labelled so."""
     if capture is None:
@@ -114,6 +121,7 @@ def removal(event_id: int) -> Response:
         "before": capture_brief(found["before"]), "after": capture_brief(found["after"]),
         "restored": capture_brief(found["restored"]), "strongest": capture_brief(found["strongest"]),
         "diff": {"after_has_text": not no_text, "lines": [{"op": op, "text": text} for op, text in diff]},
+        "blocking": [blocking_json(m) for m in found.get("blocking", [])],
     })
 
 
@@ -132,4 +140,5 @@ def timeline() -> Response:
                      for v in found["vantages"]],
         "events": [event_json(e) for e in found["events"]],
         "takedowns": [takedown_brief(t) for t in found["takedowns"]],
+        "blocking": [blocking_json(m) for m in found.get("blocking", [])],
     })

@@ -7,6 +7,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from archive.orders.registers import REGISTERS
 from archive.settings import parse_duration
 from detect.outcomes import LABELS
 from search.backend import SORTS
@@ -70,6 +71,11 @@ class _SearchBase(Schema):
     country = fields.String(load_default=None, validate=validate.Regexp(
         r"^[A-Za-z]{2}$", error="country is a two-letter ISO 3166-1 code such as KG"))
     authority = fields.String(load_default=None, validate=validate.Length(max=200))
+    # Captures of the URLs a takedown order names; of those orders imported from a register (issue 17).
+    order = fields.Integer(load_default=None, validate=validate.Range(1), error_messages={
+        "invalid": "order is a takedown order's number, as in /takedowns/12"})
+    register = fields.String(load_default=None, validate=validate.OneOf(
+        REGISTERS, error="register must be one of: " + ", ".join(REGISTERS)))
     lang = fields.String(load_default=None, validate=validate.Regexp(
         r"^[a-z]{2,3}$", error="lang is an ISO 639-1 code such as ru, ky or en"))
     year = fields.Integer(load_default=None, validate=validate.Range(1990, 2200))

@@ -17,14 +17,15 @@ bp = Blueprint("search", __name__)
 PER_PAGE = 20
 # The first pages have numbers (shareable, with "Previous"); further ones go by cursor.
 NUMBERED_PAGES = 5
-FILTERS = ("outcome", "country", "authority", "lang", "year", "month")
+FILTERS = ("outcome", "country", "authority", "order", "register", "lang", "year", "month")
 FORM_FIELDS = ("q", "domain", "from", "to", "removed", "sort", "group", *FILTERS)
 # Facet name -> the query argument that filters on it.
 FACET_ARGS = {"domain": "domain", "outcome": "outcome", "country": "country", "authority": "authority",
               "lang": "lang", "year": "year", "month": "month"}
 # Words on the page, translated when rendered (lazy: the reader's language is known only then).
 FACET_TITLES = {"domain": _l("Site"), "outcome": _l("Outcome"), "country": _l("Country"),
-                "authority": _l("Ordering authority"), "lang": _l("Language"), "year": _l("Year"), "month": _l("Month")}
+                "authority": _l("Ordering authority"), "order": _l("Takedown order"), "register": _l("Register"),
+                "lang": _l("Language"), "year": _l("Year"), "month": _l("Month")}
 FACET_TOP = 5  # values a facet shows before its "more"
 SORT_TITLES = {"relevance": _l("Best match"), "newest": _l("Newest first"), "oldest": _l("Oldest first")}
 

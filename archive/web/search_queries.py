@@ -14,7 +14,8 @@ def search_query(args: dict[str, Any], limit: int, offset: int, facets: bool = F
     return SearchQuery(
         args["q"], domain=args["domain"], since=args["since"], until=args["until"], limit=limit, offset=offset,
         removed_only=args["removed"], outcome=args["outcome"], country=args["country"],
-        authority=args["authority"], lang=args["lang"], year=args["year"], month=args["month"],
+        authority=args["authority"], order=args["order"], register=args["register"], lang=args["lang"],
+        year=args["year"], month=args["month"],
         sort=args["sort"], cursor=args["cursor"], facets=facets, group_by_url=args["group"])
 
 

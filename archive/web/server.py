@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from waitress import create_server
 
 from archive.capturing.worker import start_worker_thread
+from archive.crawls.hooks import CrawlHooks
 from archive.replay.origin import create_replay_app, missing_replay_assets
 from archive.settings import Settings
 from archive.watches.scheduler import start_scheduler_thread
@@ -54,7 +55,7 @@ def serve(settings: Settings, host: str, port: int, worker: bool = True) -> None
                                   port=settings.replay_port, threads=8, ident="takedown-archive-replay")
     threading.Thread(target=replay_server.run, name="replay-origin", daemon=True).start()
     # Due watches are queued where captures are run: the scheduler goes with the worker.
-    background = {"worker": start_worker_thread(settings),
+    background = {"worker": start_worker_thread(settings, CrawlHooks(settings)),
                   "scheduler": start_scheduler_thread(settings)[0]} if worker else {}
     app.extensions[BACKGROUND] = background
     # Readers keep connections alive: waitress's default of 100 open connections would leave

@@ -21,6 +21,7 @@ from archive.web.api_schemas import TakedownListArgs
 from archive.web.auth import staff_required
 from archive.web.db import get_db, get_search, get_settings, is_staff
 from archive.web.errors import error_response
+from archive.web.removals_api import blocking_json
 from archive.web.schemas import load, page_number
 from archive.web.security import SANDBOX_CSP
 from crawler.netpolicy import URLRejected
@@ -183,11 +184,22 @@ def takedown_json(t: dict[str, Any], evidence: list[dict[str, Any]] | None = Non
                              "effective_on", "action_demanded", "action_reported", "summary", "created_at",
                              "updated_at")}
     out |= {"country_name": country_name(t["country"]), "urls": t["urls"], "document": doc,
+            "register": _register_json(t),
             "links": {"self": url_for("takedowns.api_detail", takedown_id=t["id"]),
                       "page": url_for("takedowns.detail", takedown_id=t["id"])}}
     if evidence is not None:
         out["evidence"] = evidence
     return out
+
+
+def _register_json(t: dict[str, Any]) -> dict[str, Any] | None:
+    """Where an imported order came from (issue 17), None for one staff entered."""
+    if not t.get("register"):
+        return None
+    return {"name": t["register"], "key": t["register_key"], "source": t["register_source"],
+            "listed_at": t["listed_at"], "lifted_on": t["lifted_on"], "authority_normalized": t["authority_normalized"],
+            "lifted_urls": t.get("lifted_urls", {}), "domains": t.get("domains", []),
+            "redacted_urls": t["redacted_urls"]}
 
 
 @bp.get("/api/takedowns")
@@ -212,4 +224,5 @@ def api_detail(takedown_id: int) -> Response:
     if found is None:
         abort(404, f"There is no published takedown order {takedown_id}.")
     # The API is read as the public reads it, signed in or not (it ignores the session's staff rights).
-    return jsonify(takedown_json(found, _evidence(found, staff=False)))
+    evidence = [e | {"blocking": [blocking_json(m) for m in e["blocking"]]} for e in _evidence(found, staff=False)]
+    return jsonify(takedown_json(found, evidence))

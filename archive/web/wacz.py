@@ -9,6 +9,7 @@ from werkzeug.wsgi import wrap_file
 
 from archive.catalog import get_records
 from archive.lookup.present import citation
+from archive.warc.objects import warc_store
 from archive.warc.store import hex_digest
 from archive.warc.wacz import MEDIA_TYPE, wacz_name, warc_layout, warc_name, write_wacz
 from archive.web.db import capture_or_404, get_db, get_settings
@@ -24,7 +25,7 @@ def offline_check(capture: dict[str, Any]) -> dict[str, Any]:
     The page's payload is in its ``response`` record, or for a revisit in the original the revisit
     refers to, which the WARC download carries after the capture's own records.
     """
-    layout = warc_layout(get_records(get_db(), capture["id"], with_originals=True), get_settings().warc_dir)
+    layout = warc_layout(get_records(get_db(), capture["id"], with_originals=True), warc_store(get_settings()))
     facts: dict[str, Any] = {"warc": warc_name(capture), "wacz": wacz_name(capture), "page": None}
     main = next((ref for ref, _ in layout if ref.role == "main"), None)
     if main is None:
@@ -48,7 +49,7 @@ def capture_wacz(capture_id: int) -> Response:
     package = tempfile.TemporaryFile()
     try:
         # Built whole before the first byte goes out, so unreadable records are an error page.
-        write_wacz(package, db, settings.warc_dir, [capture_id],
+        write_wacz(package, db, warc_store(settings), [capture_id],
                    description=citation(capture, record_url, settings.archive_name))
         size = package.tell()
         package.seek(0)

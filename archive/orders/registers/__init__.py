@@ -1,0 +1,307 @@
+"""Takedown orders imported from the registers that publish them, and blocking evidence from OONI.
+
+One module per format reads its files as a stream of ``Entry`` (an order, or one row of one) and
+``BadRow`` (file, line, why); ``import_entries`` writes them in batched transactions, so a
+million-row dump is never held in memory and a bad row never stops the rest. An imported order is
+published at once (the register is public already) and keyed by its register and its key there
+(``takedowns.register``, ``register_key``): importing it again changes nothing, and a register
+that is a snapshot (Roskomnadzor's dump) lifts the orders a later snapshot no longer lists, on
+that snapshot's date, without deleting them.
+
+With ``watch`` on (``--watch`` or REGISTER_WATCH), every imported URL is watched through the one
+URL check: due at once if it was never captured, otherwise one interval on; the scheduler's
+politeness limits (WATCH_MAX_PENDING, WATCH_HOST_DELAY, WATCH_JITTER) spread a large register out.
+"""
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from archive.catalog import to_iso, transaction, utcnow
+from archive.urlcheck import url_checker, url_variants
+from crawler.netpolicy import URLRejected
+
+REGISTERS = ("rkn", "lumen", "github-gov", "ooni")
+# What each register is called on pages and in summaries.
+REGISTER_NAMES = {"rkn": "Roskomnadzor register (zapret-info dump)", "lumen": "Lumen database",
+                  "github-gov": "GitHub gov-takedowns", "ooni": "OONI measurements"}
+BATCH = 5000  # entries per transaction: few commits, and a crash loses at most one batch's work
+MAX_BAD_SHOWN = 200  # bad rows kept for the report beyond the count (a broken dump may have millions)
+
+
+@dataclass
+class Entry:
+    """One order as a register gives it (or one row of one: rows with the same key are one order)."""
+
+    key: str
+    authority: str
+    authority_normalized: str
+    recipient: str
+    country: str
+    action_demanded: str
+    file: str
+    line: int
+    issued_on: str | None = None
+    received_on: str | None = None
+    legal_basis: str = ""
+    summary: str = ""
+    urls: list[str] = field(default_factory=list)
+    domains: list[tuple[str, int | None]] = field(default_factory=list)  # (domain, redacted URL count)
+    redacted: int = 0  # URLs the register withholds without even a domain
+    action_reported: str = "unknown"
+    document: tuple[str, str, bytes] | None = None  # (file name, content type, bytes)
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row that could not be read: where it is and why."""
+
+    file: str
+    line: int
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.why}"
+
+
+@dataclass
+class Report:
+    """What an import did. ``rejected`` counts bad rows; the first MAX_BAD_SHOWN are kept in ``bad``."""
+
+    register: str
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    lifted: int = 0
+    rejected: int = 0
+    urls_added: int = 0
+    watched: int = 0
+    not_blocked: int = 0  # OONI: measurements that show no blocking
+    bad: list[BadRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def reject(self, bad: BadRow) -> None:
+        self.rejected += 1
+        if len(self.bad) < MAX_BAD_SHOWN:
+            self.bad.append(bad)
+
+    def summary(self) -> str:
+        if self.register == "ooni":
+            text = (f"ooni: {self.rows} measurement(s) read; blocking evidence: {self.added} added, {self.updated} "
+                    f"already kept; {self.not_blocked} showed no blocking; {self.rejected} rejected")
+            return text + (f"; {self.watched} URL(s) watched" if self.watched else "")
+        text = (f"{self.register}: {self.rows} row(s) read; orders: {self.added} added, {self.updated} updated, "
+                f"{self.lifted} lifted; {self.rejected} row(s) rejected")
+        if self.watched:
+            text += f"; {self.watched} URL(s) watched"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"register": self.register, "rows": self.rows, "added": self.added, "updated": self.updated,
+                "lifted": self.lifted, "rejected": self.rejected, "watched": self.watched,
+                "not_blocked": self.not_blocked}
+
+
+class Snapshot:
+    """A register listing as of one moment (a dump's ``Updated:`` line): what it does not list is lifted."""
+
+    def __init__(self, listed_at: str, source: str):
+        self.listed_at = listed_at  # catalog time (archive.catalog.to_iso)
+        self.source = source
+
+
+@dataclass
+class _Run:
+    db: sqlite3.Connection
+    register: str
+    source: str
+    listed_at: str
+    now: str
+    report: Report
+    settings: Any
+    watch: Callable[[int | None, str], bool] | None
+    reindex: list[str] | None
+    stale: bool = False  # a listing older than one imported before: it neither lifts nor relists
+    snapshot: bool = False  # only a listing moves listed_at on: a notice imported again is unchanged
+
+
+def import_entries(db: sqlite3.Connection, settings: Any, register: str, items: Iterable[Entry | BadRow], source: str,
+                   listed_at: str | None = None, snapshot: bool = False,
+                   watch: Callable[[int | None, str], bool] | None = None, report: Report | None = None,
+                   progress: Callable[[Report], None] | None = None,
+                   reindex: list[str] | None = None) -> Report:
+    """Write ``items`` as orders of ``register``; return the report.
+
+    ``listed_at`` is when the register listed them (a dump's ``Updated:``; default now). With
+    ``snapshot``, orders and URLs of this register that the items did not list are lifted on that
+    date, unless a later snapshot was imported already. ``watch(takedown_id, url)`` is called for
+    each URL inside its batch's transaction (see ``watcher``). URLs of captured pages newly named by
+    an order are appended to ``reindex`` (their search entries then carry the order).
+    """
+    report = report or Report(register)
+    now = utcnow()
+    run = _Run(db, register, source, listed_at or now, now, report, settings, watch, reindex, snapshot=snapshot)
+    newest = db.execute("SELECT max(listed_at) FROM register_imports WHERE register = ?", (register,)).fetchone()[0]
+    if snapshot and newest is not None and newest > run.listed_at:
+        run.stale = True
+        report.notes.append(f"{source} lists the register as of {run.listed_at}, older than a listing imported "
+                            f"before ({newest}): its new entries are added, nothing is lifted or listed again")
+    stream = iter(items)
+    while batch := list(itertools.islice(stream, BATCH)):
+        with transaction(db):
+            for item in batch:
+                report.rows += 1
+                if isinstance(item, BadRow):
+                    report.reject(item)
+                else:
+                    _write(run, item)
+        if progress and len(batch) == BATCH:  # a long import says how far it is
+            progress(report)
+    if snapshot and not run.stale:
+        _lift(run)
+    with transaction(db):
+        db.execute("INSERT INTO register_imports (register, source, listed_at, imported_at, rows_read, added,"
+                   " updated, lifted, rejected) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (register, source, run.listed_at, now, report.rows, report.added, report.updated,
+                    report.lifted, report.rejected))
+    return report
+
+
+_FIELDS = ("authority", "authority_normalized", "recipient", "country", "legal_basis", "issued_on", "received_on",
+           "action_demanded", "action_reported", "summary", "redacted_urls")
+
+
+def _values(e: Entry) -> tuple:
+    return (e.authority, e.authority_normalized, e.recipient, e.country, e.legal_basis, e.issued_on, e.received_on,
+            e.action_demanded, e.action_reported, e.summary, e.redacted)
+
+
+def _write(run: _Run, e: Entry) -> None:
+    db = run.db
+    row = db.execute(f"SELECT id, created_at, updated_at, listed_at, lifted_on, {', '.join(_FIELDS)}"
+                     " FROM takedowns WHERE register = ? AND register_key = ?", (run.register, e.key)).fetchone()
+    changed = False
+    if row is None:
+        cols = (*_FIELDS, "register", "register_key", "register_source", "listed_at", "published",
+                "created_at", "updated_at")
+        takedown_id = db.execute(
+            f"INSERT INTO takedowns ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) RETURNING id",
+            (*_values(e), run.register, e.key, f"{e.file}:{e.line}", run.listed_at, 1, run.now, run.now),
+        ).fetchone()[0]
+        run.report.added += 1
+        new = True
+    else:
+        takedown_id, new = row["id"], row["created_at"] == run.now
+        if tuple(row[k] for k in _FIELDS) != _values(e):
+            db.execute(f"UPDATE takedowns SET {', '.join(f'{k} = ?' for k in _FIELDS)} WHERE id = ?",
+                       (*_values(e), takedown_id))
+            changed = True
+        if row["lifted_on"] is not None and not run.stale:  # listed again: the order is back in force
+            db.execute("UPDATE takedowns SET lifted_on = NULL WHERE id = ?", (takedown_id,))
+            changed = True
+        if run.snapshot and (row["listed_at"] is None or row["listed_at"] < run.listed_at):
+            db.execute("UPDATE takedowns SET listed_at = ? WHERE id = ?", (run.listed_at, takedown_id))
+    for url in e.urls:
+        changed |= _write_url(run, takedown_id, url, fresh=row is None)
+    for domain, count in e.domains:
+        changed |= db.execute("INSERT INTO takedown_domains (takedown_id, domain, redacted_count) VALUES (?, ?, ?)"
+                              " ON CONFLICT (takedown_id, domain) DO NOTHING",
+                              (takedown_id, domain, count)).rowcount > 0
+    if e.document is not None and new:
+        _attach(run, takedown_id, e.document)
+    if changed and not new:
+        if row["updated_at"] != run.now:  # an order changed by several rows counts once
+            run.report.updated += 1
+        db.execute("UPDATE takedowns SET updated_at = ?, register_source = ? WHERE id = ?",
+                   (run.now, f"{e.file}:{e.line}", takedown_id))
+
+
+def _write_url(run: _Run, takedown_id: int, url: str, fresh: bool = False) -> bool:
+    """Name ``url`` in the order (``fresh``: one just added, which names none yet); True if that
+    changed the order (a new URL, or one listed again)."""
+    db = run.db
+    old = None if fresh else db.execute("SELECT listed_at, lifted_on FROM takedown_urls"
+                                        " WHERE takedown_id = ? AND url = ?", (takedown_id, url)).fetchone()
+    if old is None:
+        db.execute("INSERT INTO takedown_urls (takedown_id, url, listed_at) VALUES (?, ?, ?)"
+                   " ON CONFLICT (takedown_id, url) DO NOTHING", (takedown_id, url, run.listed_at))
+        run.report.urls_added += 1
+        if run.reindex is not None and db.execute("SELECT 1 FROM captures WHERE url IN (?, ?) LIMIT 1",
+                                                  url_variants(url)).fetchone():
+            run.reindex.append(url)
+    elif run.stale:
+        return False
+    elif old["lifted_on"] is not None or (run.snapshot and (old["listed_at"] or "") < run.listed_at):
+        db.execute("UPDATE takedown_urls SET listed_at = ?, lifted_on = NULL WHERE takedown_id = ? AND url = ?",
+                   (max(run.listed_at, old["listed_at"] or ""), takedown_id, url))
+    if run.watch is not None and run.watch(takedown_id, url):
+        run.report.watched += 1
+    return old is None or old["lifted_on"] is not None
+
+
+def _attach(run: _Run, takedown_id: int, document: tuple[str, str, bytes]) -> None:
+    # The register's own text of the order, archived in a WARC record like an uploaded document.
+    from archive.orders.documents import Document, safe_filename
+    from archive.orders.takedowns import save_document
+
+    name, content_type, data = document
+    extension = "." + name.rsplit(".", 1)[-1] if "." in name else ""
+    save_document(run.db, run.settings, takedown_id, Document(safe_filename(name, extension), content_type, data))
+
+
+def _lift(run: _Run) -> None:
+    """Lift what this snapshot no longer lists, on its date."""
+    db = run.db
+    day = run.listed_at[:10]
+    with transaction(db):
+        db.execute("UPDATE takedown_urls SET lifted_on = ? WHERE lifted_on IS NULL AND listed_at < ?"
+                   " AND takedown_id IN (SELECT id FROM takedowns WHERE register = ?)",
+                   (day, run.listed_at, run.register))
+        run.report.lifted += db.execute(
+            "UPDATE takedowns SET lifted_on = ?, updated_at = ? WHERE register = ? AND lifted_on IS NULL"
+            " AND listed_at < ?", (day, run.now, run.register, run.listed_at)).rowcount
+
+
+def watcher(db: sqlite3.Connection, settings: Any, every_seconds: int | None = None,
+            report: Report | None = None) -> Callable[[int | None, str], bool]:
+    """``watch(takedown_id, url)`` for ``import_entries``: the URL through the one URL check, then
+    watched (source ``takedown:ID``, so the order's pages list it; ``register:ooni`` for OONI's); due
+    now if never captured, else one interval on. A URL the check refuses is noted in ``report`` and
+    stays on the order unwatched."""
+    from archive.watches.watchlist import add_watch
+
+    check = url_checker(settings)
+    every = every_seconds or settings.watch_every
+
+    def watch(takedown_id: int | None, url: str) -> bool:
+        try:
+            checked = check(url)
+        except URLRejected as exc:
+            if report is not None and len(report.notes) < MAX_BAD_SHOWN:
+                report.notes.append(f"not watched: {url}: {exc}")
+            return False
+        captured = db.execute("SELECT 1 FROM captures WHERE url IN (?, ?) LIMIT 1",
+                              url_variants(checked)).fetchone()
+        first_due = None if captured is None else to_iso(datetime.now(UTC) + timedelta(seconds=every))
+        add_watch(db, checked, every, vantage="direct", first_due=first_due,
+                  source=f"takedown:{takedown_id}" if takedown_id else "register:ooni")
+        return True
+
+    return watch
+
+
+def parse_listed(text: str) -> str:
+    """A register's time (``2014-03-27 12:05:00 +0000``, ISO 8601 or a date) as a catalog time."""
+    text = text.strip()
+    for fmt in ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%d"):
+        try:
+            parsed = datetime.strptime(text.replace("Z", "+0000"), fmt)
+        except ValueError:
+            continue
+        return to_iso(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+    raise ValueError(f"{text!r} is not a time; expected e.g. 2014-03-27 12:05:00 +0000")
