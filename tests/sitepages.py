@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from archive.capturing import jobs
+from archive.crawls.frontier import CrawlSpec, create_crawl
 from archive.staff.users import create_user
 from archive.watches.watchlist import add_watch
 
@@ -45,6 +46,7 @@ class Site:
     takedowns: dict[str, int] = field(default_factory=dict)
     job: int = 0
     watch: int = 0
+    crawls: tuple[int, int] = (0, 0)
 
 
 def build_site(builder: ArchiveBuilder) -> Site:
@@ -68,6 +70,8 @@ def build_site(builder: ArchiveBuilder) -> Site:
     builder.index(*c.values())
     site.job = jobs.enqueue(builder.db, "https://kloop.kg/queued")
     site.watch = add_watch(builder.db, "https://kloop.kg/watched", 86_400)
+    first = create_crawl(builder.db, CrawlSpec(seeds=("https://kloop.kg/",), name="Kloop"))
+    site.crawls = (first, create_crawl(builder.db, CrawlSpec(seeds=("https://kloop.kg/",), previous_crawl_id=first)))
     create_user(builder.db, *STAFF)
     return site
 
@@ -77,7 +81,8 @@ def page_args(site: Site) -> dict[str, str]:
     return {"capture_id": str(site.captures["ru"]), "event_id": str(site.events["legal"]),
             "takedown_id": str(site.takedowns["published"]), "job_id": str(site.job),
             "watch_id": str(site.watch), "target": URL_LEGAL, "rest": URL_LEGAL,
-            "code": "ru"}  # /lang/ru and /p/ru redirect: not pages of their own
+            "code": "ru", "crawl_id": str(site.crawls[0]), "earlier": str(site.crawls[0]),
+            "later": str(site.crawls[1])}  # /lang/ru and /p/ru redirect: not pages of their own
 
 
 # Pages reached only with a query (a bare GET answers 400), and more views of one page worth checking.
