@@ -110,7 +110,7 @@ def html_pages(server: LiveServer, site: Site) -> tuple[list[str], list[str], li
     """(public pages, staff-only pages, routes not checked) of the app, as paths.
 
     Every GET route of the url_map with its arguments filled in is fetched: what answers with HTML
-    is a page; what sends anonymous readers to the login form is a staff page. A route with an
+    is a page; what sends anonymous readers to the login form (or refuses them) is a staff page. A route with an
     argument ``page_args`` has no value for is returned in the third list.
     """
     args = page_args(site)
@@ -129,8 +129,9 @@ def html_pages(server: LiveServer, site: Site) -> tuple[list[str], list[str], li
         r = server.get(path)
         if r.status_code == 200 and r.headers.get("Content-Type", "").startswith("text/html"):
             public.append(path)
-        elif r.status_code in (302, 303) and r.headers["Location"].startswith("/login"):
-            staff.append(path)
+        elif (r.status_code in (302, 303) and r.headers["Location"].startswith("/login")
+              or r.status_code == 403 and r.headers.get("Content-Type", "").startswith("text/html")):
+            staff.append(path)  # sends anonymous readers to sign in, or refuses them: checked signed in
     return public, staff, unchecked
 
 

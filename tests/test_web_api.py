@@ -150,7 +150,7 @@ def test_security_headers_everywhere(web_server, archive_builder, capture_id):
         assert "default-src 'none'" in csp, address
         assert "unsafe-inline" not in csp, address
         # Scripts: none at all, except our own copy.js on the record page (its citation copy buttons)
-        # and job.js on the job page (which fetches the page again to follow the job).
+        # and follow.js on the job page (which fetches the page again to follow the job).
         own = {f"/capture/{capture_id}": "; script-src 'self'", "/jobs/1": "; script-src 'self'; connect-src 'self'"
                }.get(address, "")
         assert ("script-src" not in csp) if not own else csp.endswith(own) and csp.count("script-src") == 1, address

@@ -61,7 +61,14 @@ def check_pages(browser, base: str, paths: list[str], staff: bool = False) -> li
             sign_in(page, base)
         for path in paths:
             page.set_viewport_size(DESKTOP)
-            page.goto(base + path)
+            if staff:
+                r = page.request.get(base + path)
+                if not (r.ok and r.headers.get("content-type", "").startswith("text/html")):
+                    continue  # a download for staff (a crawl's WACZ, a CSV; 409 until the crawl ends), not a page
+            status = page.goto(base + path).status
+            if status != 200:
+                problems.append(f"{path}: status {status}")
+                continue
             lang = page.evaluate("document.documentElement.lang")
             if lang not in ("en", "ru", "ky"):
                 problems.append(f"{path}: <html lang> is {lang!r}")

@@ -41,9 +41,9 @@ HOST_RULES = ("MAP kloop.kg 93.184.216.34, MAP www.kloop.kg 93.184.216.34, MAP r
               " MAP intranet.kloop.kg 10.1.2.3")
 ARCHIVE_NAME = "Test Takedown Archive"
 # The one script any app page may carry: the record page's copy buttons, from our own origin, no inline code
-# (and the job page's follower, static/job.js).
+# (and the job and crawl pages' follower, static/follow.js).
 OWN_SCRIPT = '<script src="/static/copy.js" defer></script>'
-OWN_SCRIPT_XPATH = ("//script[not(@src='/static/copy.js' or @src='/static/job.js')"
+OWN_SCRIPT_XPATH = ("//script[not(@src='/static/copy.js' or @src='/static/follow.js')"
                     " or normalize-space(.) != '']")
 CAPTURED_AT = datetime(2024, 4, 18, 9, 30, 15, tzinfo=UTC)
 

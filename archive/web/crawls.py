@@ -34,7 +34,7 @@ from archive.warc.wacz import MEDIA_TYPE, WaczError
 from archive.web.db import get_db, get_settings, is_staff
 from archive.web.errors import error_response
 from archive.web.limits import current_token
-from archive.web.security import SANDBOX_CSP
+from archive.web.security import SANDBOX_CSP, allow_own_scripts
 from crawler.vantage import UnknownVantage, vantage_named
 
 bp = Blueprint("crawls", __name__)
@@ -119,7 +119,7 @@ def index() -> Response | tuple[str, int]:
 
 
 @bp.get("/crawls/<int:crawl_id>")
-def detail(crawl_id: int) -> str:
+def detail(crawl_id: int) -> Response:
     """One crawl: progress (the page reloads itself while it runs), summary, per-URL log."""
     _staff_only()
     crawl = _crawl_or_404(crawl_id)
@@ -127,10 +127,11 @@ def detail(crawl_id: int) -> str:
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     rows = crawl_log(get_db(), crawl_id, state, limit=LOG_PAGE + 1, offset=(page - 1) * LOG_PAGE)
     later = [c for c in list_crawls(get_db()) if c["previous_crawl_id"] == crawl_id]
-    return render_template("crawl.html", crawl=crawl, progress=progress(get_db(), crawl_id),
+    page = render_template("crawl.html", crawl=crawl, progress=progress(get_db(), crawl_id),
                            summary=summary(get_db(), crawl_id), rows=rows[:LOG_PAGE], state=state, page=page,
                            more=len(rows) > LOG_PAGE, states=URL_STATES, later=later,
                            refresh=REFRESH_SECONDS if crawl["state"] in ACTIVE else None)
+    return allow_own_scripts(Response(page), connect=True)  # follow.js: the progress without a reload
 
 
 @bp.post("/crawls/<int:crawl_id>/<any(pause, resume, cancel, recrawl):action>")

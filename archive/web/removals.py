@@ -15,6 +15,7 @@ from archive.web.barchart import month_bars
 from archive.web.db import get_db, get_settings
 from archive.web.removal_queries import attach_claims, event_diff, query_events
 from archive.web.schemas import InvalidInput
+from archive.web.search import FACET_TOP
 from detect.outcomes import OUTCOME_LABELS
 
 bp = Blueprint("removals", __name__)
@@ -50,7 +51,7 @@ def index() -> tuple[str, int]:
     if result["next"]:
         next_url = url_for("removals.index", **active, cursor=result["next"], limit=request.args.get("limit"))
     return render_template("removals.html", result=result, filters=active, link=link, chart=chart,
-                           next_url=next_url, paged=bool(request.args.get("cursor"))), 200
+                           next_url=next_url, paged=bool(request.args.get("cursor")), facet_top=FACET_TOP), 200
 
 
 @bp.get("/removals/<int:event_id>")

@@ -30,7 +30,7 @@ HEADERS = {
 
 def allow_own_scripts(response: Response, connect: bool = False) -> Response:
     """The app's policy plus ``script-src 'self'`` for one page: the record page's copy buttons
-    (static/copy.js), the job page's follower (static/job.js, which also needs ``connect``: fetching
+    (static/copy.js), the job and crawl pages' follower (static/follow.js, which also needs ``connect``: fetching
     its own page again). Both are progressive enhancements; every other page keeps no scripts at all."""
     policy = current_app.extensions["archive.csp"]
     extra = "; connect-src 'self'" if connect else ""

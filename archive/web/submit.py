@@ -90,4 +90,4 @@ def job(job_id: int) -> Response:
         steps=job_steps(found, indexed), step_words=STEP_WORDS, state_words=STATE_WORDS))
     # Each reload must see the job's current state, not a cached page.
     response.headers["Cache-Control"] = "no-store"
-    return allow_own_scripts(response, connect=True)  # job.js: follows the job without a reload
+    return allow_own_scripts(response, connect=True)  # follow.js: follows the job without a reload
