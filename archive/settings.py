@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from crawler.vantage import Vantage
@@ -413,13 +414,26 @@ class Settings:
         return self.database_url or self.catalog_path
 
 
+def _on_this_machine(database_url: str) -> bool:
+    """Whether the catalog's server can only be reached from this machine (a Unix socket or a loopback
+    address): then every process that shares it shares this machine's ARCHIVE_HOME/index too."""
+    host = urlsplit(database_url).hostname or ""
+    if not host or host.startswith("/") or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def check_shared_deployment(settings: Settings) -> None:
     """Refuse, naming the fix, what cannot work once several machines share the catalog (DATABASE_URL).
 
     An embedded tantivy index lives in one machine's ARCHIVE_HOME/index: the captures other machines
     store would never be found, and each web server would answer from a different index.
     """
-    if getattr(settings, "database_url", "") and settings.search_backend == "tantivy":
+    url = getattr(settings, "database_url", "")
+    if url and settings.search_backend == "tantivy" and not _on_this_machine(url):
         raise SettingError("DATABASE_URL is set (a catalog shared by several machines), but SEARCH_BACKEND=tantivy "
                            "keeps the search index in this machine's ARCHIVE_HOME/index, which the other machines "
                            "never see: set SEARCH_BACKEND=elasticsearch and ELASTICSEARCH_URL (one index for every "

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import fields
 from types import SimpleNamespace
 
 import pytest
 import redis
 import requests
 
-from archive.settings import SettingError, Settings, check_shared_deployment
+from archive.settings import SettingError, check_shared_deployment
 
 from .conftest import ROOT, free_port, run_cli
 from .waiting import Served
@@ -79,13 +78,15 @@ def test_a_shared_catalog_refuses_an_embedded_index():
     check_shared_deployment(SimpleNamespace(database_url="postgresql://db.example/archive",
                                             search_backend="elasticsearch"))
     check_shared_deployment(SimpleNamespace(database_url="", search_backend="tantivy"))
+    # A catalog only this machine can reach: every process sharing it shares this machine's index too.
+    for local in ("postgresql://archive@127.0.0.1:5432/archive", "postgresql://localhost/archive",
+                  "postgresql:///archive?host=/run/postgresql", "postgresql://[::1]/archive"):
+        check_shared_deployment(SimpleNamespace(database_url=local, search_backend="tantivy"))
 
 
-@pytest.mark.skipif("database_url" not in {f.name for f in fields(Settings)},
-                    reason="DATABASE_URL arrives with the PostgreSQL catalog (issue 22, branch pg)")
 def test_serve_and_worker_with_a_shared_catalog_refuse_tantivy(tmp_path):
     env = dict(os.environ, ARCHIVE_HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT), SEARCH_BACKEND="tantivy",
-               DATABASE_URL="postgresql://archive@127.0.0.1:1/archive")
+               DATABASE_URL="postgresql://archive@db.example.invalid:5432/archive")
     for command in (["serve", "--port", str(free_port())], ["worker", "--once"]):
         proc = run_cli(env, *command)
         assert proc.returncode == 2, proc.stderr
