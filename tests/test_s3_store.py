@@ -25,13 +25,14 @@ from warcio.archiveiterator import ArchiveIterator
 from archive import catalog
 from archive.replay.origin import create_replay_app
 from archive.warc.objects import SHA256_META, ObjectStoreError, S3WarcStore, warc_store
-from archive.warc.store import read_payload
+from archive.warc.store import RollingWarcWriter, read_payload
 from archive.warc.verify import verify_archive
 
 from .conftest import ROOT, run_cli
 from .seaweed import S3Service
 from .test_verify import rewrite_member
 from .test_wacz import OTHER, TEXT, TITLE, URL
+from .test_warcstore import resource
 from .waiting import wait_until
 from .webapp import ArchiveBuilder, LiveServer, make_settings
 
@@ -334,3 +335,41 @@ def test_a_bucket_that_is_not_there_keeps_the_file_and_says_so(seaweed, tmp_path
     finally:
         builder.db.close()
         builder.backend.close()
+
+
+def test_capture_threads_sharing_one_writer_each_publish_their_own_file(seaweed, s3_bucket, tmp_path):
+    """Workers capture on several threads through one writer; with an object store each capture's
+    file is closed and uploaded after it is written. One thread's close must not take another's file
+    from under it (the soak saw `publish(None)`: TypeError, a failed job)."""
+    store = S3WarcStore(f"s3://{s3_bucket}/race", tmp_path / "spool", seaweed.endpoint, client=seaweed.client())
+    writer = RollingWarcWriter(store, max_size=10**9, software="test")
+    threads, per_thread = 4, 12
+    landed: dict[int, list] = {}
+    failed: list[BaseException] = []
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the window was a few bytecodes
+    try:
+        def capture(t: int) -> None:
+            for i in range(per_thread):
+                n = t * per_thread + i
+                try:
+                    landed[n] = writer.write([resource(n, 200)])
+                except BaseException as exc:  # noqa: BLE001  (reported below with the others)
+                    failed.append(exc)
+
+        workers = [threading.Thread(target=capture, args=(t,)) for t in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    finally:
+        sys.setswitchinterval(before)
+        writer.close()
+    assert failed == [], failed
+    assert sorted(landed) == list(range(threads * per_thread))
+    stored = objects(seaweed, s3_bucket)
+    for n, refs in landed.items():
+        ref = refs[-1]
+        assert f"race/{ref.warc_file}" in stored, f"capture {n}'s file {ref.warc_file} was not uploaded"
+        assert store.read_range(ref.warc_file, ref.offset, ref.length), n
+    assert os.listdir(tmp_path / "spool") == [], "every closed file left the spool"

@@ -136,35 +136,37 @@ class RollingWarcWriter:
         With a remote store the file is then closed and published (raises ObjectStoreError if that
         fails: the closed file stays in the spool for the next start to publish).
         """
-        refs = self._append(records)
-        if self.store.remote:
-            with self._lock:
-                closed = self._close()
+        # Append and close under one hold of the lock: another capture thread must not append to
+        # (or close) this capture's file between the two, or its own close would find none.
+        with self._lock:
+            refs = self._append(records)
+            closed = self._close() if self.store.remote else None
+        if closed is not None:
             self.store.publish(closed)
         return refs
 
     def _append(self, records: Iterable[PendingRecord]) -> list[RecordRef]:
-        with self._lock:
-            if self._fh is None:
-                self._open()
-            writer = Sha256WARCWriter(self._fh, gzip=True, warc_version="1.1")
-            refs = [self._warcinfo]
-            start_of_capture = self._fh.tell()
-            try:
-                for pending in records:
-                    rec = pending.record
-                    offset = self._fh.tell()
-                    writer.write_record(rec)
-                    refs.append(self._ref(pending.role, rec, offset, self._fh.tell() - offset))
-                self._sync()
-            except BaseException:
-                # Leave the file as it was before this capture so it stays valid.
-                self._fh.seek(start_of_capture)
-                self._fh.truncate()
-                raise
-            if self._fh.tell() >= self.max_size and not self.store.remote:
-                self._close()
-            return refs
+        """Write one capture's records; the caller holds ``_lock``."""
+        if self._fh is None:
+            self._open()
+        writer = Sha256WARCWriter(self._fh, gzip=True, warc_version="1.1")
+        refs = [self._warcinfo]
+        start_of_capture = self._fh.tell()
+        try:
+            for pending in records:
+                rec = pending.record
+                offset = self._fh.tell()
+                writer.write_record(rec)
+                refs.append(self._ref(pending.role, rec, offset, self._fh.tell() - offset))
+            self._sync()
+        except BaseException:
+            # Leave the file as it was before this capture so it stays valid.
+            self._fh.seek(start_of_capture)
+            self._fh.truncate()
+            raise
+        if self._fh.tell() >= self.max_size and not self.store.remote:
+            self._close()
+        return refs
 
     def _close(self) -> Path | None:
         if self._fh is None:
