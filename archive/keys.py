@@ -62,31 +62,12 @@ def secret_key(settings: Settings) -> str:
         return settings.secret_key
     path = Path(settings.archive_home) / SECRET_FILE
     if not path.exists():
-        _create_secret(path)
+        _write_once(path, (secrets.token_hex(32) + "\n").encode())
     _tighten(path, PRIVATE_FILE)
     key = path.read_text().strip()
     if len(key) < 32:
         raise RuntimeError(f"{path} holds no usable key; delete it to have a new one made, or set SECRET_KEY")
     return key
-
-
-def _create_secret(path: Path) -> None:
-    # Written whole under a temporary name, then linked into place: a second process
-    # starting at the same moment either wins or reads the first one's complete key.
-    private_dir(path.parent)
-    tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 SIGNING_FILE = "signing_key.pem"
@@ -119,8 +100,8 @@ def signing_key(settings: Settings):
 
 
 def _write_once(path: Path, data: bytes) -> None:
-    # As for the secret key: written whole under a temporary name, then linked into place, so two
-    # processes starting at once agree on one key.
+    # Written whole under a temporary name, then linked into place: a second process starting at
+    # the same moment either wins or reads the first one's complete key.
     private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     try:

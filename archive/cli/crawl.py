@@ -227,14 +227,21 @@ def change(settings: Settings, args) -> int:
     return 0
 
 
-def wait_cmd(settings: Settings, args) -> int:
+def _unknown(db, crawl_id: int) -> str | None:
+    """Why there is no crawl ``crawl_id`` (naming the fix), or None when there is one."""
     from archive.crawls.frontier import CrawlError, require_crawl
 
+    try:
+        require_crawl(db, crawl_id)
+    except CrawlError as exc:
+        return str(exc)
+    return None
+
+
+def wait_cmd(settings: Settings, args) -> int:
     with closing(_db(settings)) as db:
-        try:
-            require_crawl(db, args.id)
-        except CrawlError as exc:
-            return _fail(str(exc))
+        if problem := _unknown(db, args.id):
+            return _fail(problem)
     return _finish(settings, args.id, args, True)
 
 
@@ -253,13 +260,11 @@ def list_cmd(settings: Settings, args) -> int:
 
 
 def log_cmd(settings: Settings, args) -> int:
-    from archive.crawls.frontier import CrawlError, crawl_log, require_crawl
+    from archive.crawls.frontier import crawl_log
 
     with closing(_db(settings)) as db:
-        try:
-            require_crawl(db, args.id)
-        except CrawlError as exc:
-            return _fail(str(exc))
+        if problem := _unknown(db, args.id):
+            return _fail(problem)
         offset = 0
         while rows := crawl_log(db, args.id, args.state, limit=1000, offset=offset):
             for row in rows:

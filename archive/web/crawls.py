@@ -6,11 +6,9 @@ A crawl reaches a whole site for the archive, so starting, pausing and reading c
 """
 from __future__ import annotations
 
-import tempfile
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, g, jsonify, redirect, render_template, request, url_for
-from werkzeug.wsgi import wrap_file
 
 from archive.crawls.compare import KINDS, compare, to_csv
 from archive.crawls.export import summary, write_crawl_wacz
@@ -30,11 +28,12 @@ from archive.crawls.frontier import (
 )
 from archive.urlcheck import url_checker
 from archive.warc.objects import warc_store
-from archive.warc.wacz import MEDIA_TYPE, WaczError
+from archive.warc.wacz import WaczError
 from archive.web.db import get_db, get_settings, is_staff
 from archive.web.errors import error_response
 from archive.web.limits import current_token
-from archive.web.security import SANDBOX_CSP, allow_own_scripts
+from archive.web.security import allow_own_scripts
+from archive.web.wacz import send_package
 from crawler.vantage import UnknownVantage, vantage_named
 
 bp = Blueprint("crawls", __name__)
@@ -185,22 +184,8 @@ def wacz(crawl_id: int) -> Response:
 def _wacz(crawl_id: int) -> Response:
     """The crawl's WACZ, written to a temporary file record by record and streamed from it."""
     _crawl_or_404(crawl_id)
-    package = tempfile.TemporaryFile()
-    try:
-        write_crawl_wacz(package, get_db(), warc_store(get_settings()), crawl_id)
-        size = package.tell()
-        package.seek(0)
-    except WaczError as exc:
-        package.close()
-        abort(409, str(exc))
-    except BaseException:
-        package.close()
-        raise
-    response = Response(wrap_file(request.environ, package), mimetype=MEDIA_TYPE, direct_passthrough=True)
-    response.headers["Content-Disposition"] = f'attachment; filename="crawl-{crawl_id}.wacz"'
-    response.headers["Content-Length"] = str(size)
-    response.headers["Content-Security-Policy"] = SANDBOX_CSP
-    return response
+    return send_package(lambda package: write_crawl_wacz(package, get_db(), warc_store(get_settings()), crawl_id),
+                        f"crawl-{crawl_id}.wacz", {WaczError: 409})
 
 
 # -- the API (token holders and staff) ----------------------------------------------------------

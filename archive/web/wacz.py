@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import tempfile
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from werkzeug.wsgi import wrap_file
@@ -47,19 +48,32 @@ def capture_wacz(capture_id: int) -> Response:
     capture = capture_or_404(capture_id)
     db = get_db()
     settings = get_settings()
-    record_url = url_for("captures.record", capture_id=capture_id, _external=True)
+    description = citation(capture, url_for("captures.record", capture_id=capture_id, _external=True),
+                           settings.archive_name)
+    # Built whole before the first byte goes out, so unreadable records are an error page.
+    return send_package(lambda package: write_wacz(package, db, warc_store(settings), [capture_id],
+                                                   description=description, signer=app_signer()),
+                        wacz_name(capture))
+
+
+def send_package(write: Callable[[IO[bytes]], None], filename: str,
+                 refusals: dict[type[Exception], int] | None = None) -> Response:
+    """A package ``write`` builds into a temporary file on disk (never held in memory), streamed from it
+    as an attachment: sandboxed like archived content, its length known. An exception of a type in
+    ``refusals`` becomes that status with its message; any other closes the file and goes on up."""
     package = tempfile.TemporaryFile()
     try:
-        # Built whole before the first byte goes out, so unreadable records are an error page.
-        write_wacz(package, db, warc_store(settings), [capture_id],
-                   description=citation(capture, record_url, settings.archive_name), signer=app_signer())
+        write(package)
         size = package.tell()
         package.seek(0)
-    except BaseException:
+    except BaseException as exc:
         package.close()
+        for kind, status in (refusals or {}).items():
+            if isinstance(exc, kind):
+                abort(status, str(exc))
         raise
     response = Response(wrap_file(request.environ, package), mimetype=MEDIA_TYPE, direct_passthrough=True)
-    response.headers["Content-Disposition"] = f'attachment; filename="{wacz_name(capture)}"'
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Content-Length"] = str(size)
     response.headers["Content-Security-Policy"] = SANDBOX_CSP
     return response
@@ -93,20 +107,7 @@ def about_signatures() -> str:
 def removal_bundle(event_id: int) -> Response:
     """A removal's evidence as one signed WACZ (archive/evidence/bundle.py), written to a temporary file
     on disk (never held in memory) and streamed from it."""
-    package = tempfile.TemporaryFile()
-    try:
-        write_bundle(package, get_db(), get_settings(), event_id, signer=app_signer(),
-                     event_url=url_for("removals.event", event_id=event_id, _external=True))
-        size = package.tell()
-        package.seek(0)
-    except BundleError as exc:
-        package.close()
-        abort(404, str(exc))
-    except BaseException:
-        package.close()
-        raise
-    response = Response(wrap_file(request.environ, package), mimetype=MEDIA_TYPE, direct_passthrough=True)
-    response.headers["Content-Disposition"] = f'attachment; filename="removal-{event_id}-evidence.wacz"'
-    response.headers["Content-Length"] = str(size)
-    response.headers["Content-Security-Policy"] = SANDBOX_CSP
-    return response
+    return send_package(lambda package: write_bundle(
+        package, get_db(), get_settings(), event_id, signer=app_signer(),
+        event_url=url_for("removals.event", event_id=event_id, _external=True)),
+        f"removal-{event_id}-evidence.wacz", {BundleError: 404})
