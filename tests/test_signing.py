@@ -294,3 +294,70 @@ def test_record_page_says_how_to_check_the_signature(archive_builder, web_server
     capture_id = archive_builder.add(URL, TITLE, TEXT, lang="ru")
     page = web_server.get(f"/capture/{capture_id}").text
     assert 'id="verify-signature">python -m archive verify-wacz capture-' in page and 'href="/about/signatures"' in page
+
+
+def _certificate_chain(tmp_path: Path, key, domain: str) -> Path:
+    """A CA made here and a certificate for ``domain`` holding ``key``: the chain an archive with a
+    certificate for its domain gives as SIGNING_CERT (leaf first)."""
+    from datetime import UTC, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test signing CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+          .not_valid_after(now + timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    path = tmp_path / "chain.pem"
+    path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (leaf, ca)))
+    return path
+
+
+def test_an_archive_with_a_domain_certificate_signs_for_its_domain(tmp_path):
+    """SIGNING_CERT: the package names the domain and carries the chain instead of the bare key; the
+    signature checks out under the certificate's key; a reader refuses a chain to a root it does not
+    trust (ours here is made by the test), naming the domain; a chain for another key is refused."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509 import load_pem_x509_certificates
+
+    plain = make_settings(tmp_path / "home")
+    key = signing_key(plain)  # the archive's own key, made on first use
+    chain = _certificate_chain(tmp_path, key, "archive.example.org")
+    settings = make_settings(tmp_path / "home", signing_cert=str(chain))
+    builder = ArchiveBuilder(settings)
+    try:
+        capture_id = builder.add(URL, TITLE, TEXT, lang="ru")
+        out = tmp_path / "domain.wacz"
+        done = run_cli(cli_env(settings.archive_home, SIGNING_CERT=str(chain)), "export-wacz", "--capture",
+                       str(capture_id), "-o", str(out))
+    finally:
+        builder.close()
+    assert done.returncode == 0, done.stderr
+    signed = signed_data(out)
+    assert signed["domain"] == "archive.example.org" and "publicKey" not in signed
+    assert signed["domainCert"] == chain.read_text()
+    certified = load_pem_x509_certificates(signed["domainCert"].encode())[0].public_key()
+    certified.verify(base64.b64decode(signed["signature"]), signed["hash"].encode("ascii"),
+                     ec.ECDSA(hashes.SHA256()))  # raises if the signature is not the certified key's
+    wacz_validate(out)
+
+    refused = verify_cli(out, tmp_path / "elsewhere")
+    assert refused.returncode == 1
+    assert "the certificate for archive.example.org does not chain to a trusted root" in refused.stdout
+
+    (tmp_path / "other").mkdir()
+    other = _certificate_chain(tmp_path / "other", ec.generate_private_key(ec.SECP256R1()), "archive.example.org")
+    with pytest.raises(RuntimeError, match="first certificate is not for SIGNING_KEY"):
+        archive_signer(make_settings(tmp_path / "home", signing_cert=str(other)))
