@@ -15,7 +15,7 @@ from urllib.parse import quote
 from flask import Flask, Response, abort, render_template_string, request, send_file, send_from_directory
 
 from archive import catalog
-from archive.capturing.media import media_listing, media_payload
+from archive.capturing.media import media_listing, media_payload, stream_part
 from archive.staff.moderation import STATUS, pass_allows, withheld_message
 from archive.warc.objects import warc_store
 from archive.warc.store import read_record
@@ -97,13 +97,20 @@ class ReplayData:
         finally:
             db.close()
 
-    def media_type(self, capture_id: int, number: int) -> str | None:
+    def stream_part(self, capture_id: int, number: int, part: str) -> tuple[bytes, str] | None:
+        db = self._db()
+        try:
+            return stream_part(db, self.settings.warc_dir, capture_id, number, part)
+        finally:
+            db.close()
+
+    def media_item(self, capture_id: int, number: int) -> dict:
         db = self._db()
         try:
             items = media_listing(db, self.settings.warc_dir, capture_id)["items"]
         finally:
             db.close()
-        return items[number].get("content_type") if 0 <= number < len(items) else None
+        return items[number] if 0 <= number < len(items) else {}
 
     def main_document(self, capture_id: int) -> tuple[bytes, str] | None:
         db = self._db()
@@ -144,6 +151,13 @@ def missing_replay_assets(settings) -> str | None:
     if missing:
         return f"replay viewer missing at {assets} (no {', '.join(missing)}): run `make setup`"
     return None
+
+
+def ranged(body: bytes, content_type: str | None) -> Response:
+    """Archived media bytes with Range support (players ask for ranges)."""
+    response = Response(body, content_type=content_type or "application/octet-stream")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response.make_conditional(request, accept_ranges=True, complete_length=len(body))
 
 
 def create_replay_app(settings, app_origin: str) -> Flask:
@@ -227,19 +241,31 @@ def create_replay_app(settings, app_origin: str) -> Flask:
         found = data.media(capture_id, number)
         if found is None:
             abort(404)
-        body, content_type = found
-        response = Response(body, content_type=content_type or "application/octet-stream")
-        response.headers["Cache-Control"] = "public, max-age=3600"
-        response = response.make_conditional(request, accept_ranges=True, complete_length=len(body))
-        return private(response, info)
+        return private(ranged(*found), info)
+
+    @app.get("/stream/<int:capture_id>/<int:number>/<path:part>")
+    def stream(capture_id: int, number: int, part: str):
+        """A part of an archived HLS or DASH stream (item ``number``), named relative to its playlist as the
+        site served it: the playlist itself, its variant playlists and segments, byte for byte, so a
+        player given the playlist finds every segment here."""
+        info = visible(capture_id)
+        found = data.stream_part(capture_id, number, part)
+        if found is None:
+            abort(404)
+        return private(ranged(*found), info)
 
     @app.get("/player/<int:capture_id>/<int:number>")
     def player(capture_id: int, number: int):
         """A bare player of one archived media file, for the record page to frame."""
         info = visible(capture_id)
         query = f"?pass={quote(info['pass'])}" if info.get("pass") else ""
-        tag = "audio" if (data.media_type(capture_id, number) or "").startswith("audio/") else "video"
-        page = PLAYER_PAGE.format(tag=tag, src=f"/media/{capture_id}/{number}{query}")
+        item = data.media_item(capture_id, number)
+        tag = "audio" if (item.get("content_type") or "").startswith("audio/") else "video"
+        src = f"/media/{capture_id}/{number}{query}"
+        if item.get("kind") in ("hls", "dash"):  # the playlist at its own name: its relative parts resolve
+            name = quote(item["url"].split("?")[0].rsplit("/", 1)[-1])
+            src = f"/stream/{capture_id}/{number}/{name}{query}"
+        page = PLAYER_PAGE.format(tag=tag, src=src)
         return private(Response(page, content_type="text/html; charset=utf-8"), info)
 
     return app
