@@ -180,6 +180,11 @@ def test_record_page_shows_player_from_the_replay_origin_with_the_facts(archived
     settings, db, ids = archived
     with LiveServer(settings) as app:
         page = lxml.html.fromstring(app.http.get(f"{app.url}/capture/{ids['post']}", timeout=10).text)
+        stream = lxml.html.fromstring(app.http.get(f"{app.url}/capture/{ids['hls']}", timeout=10).text)
+    # The browser-recorded HLS stream has its player too (it plays: see the HLS test below).
+    kinds = [item["kind"] for item in media_listing(db, settings.warc_dir, ids["hls"])["items"]]
+    assert stream.xpath("//section[@id='media']//iframe/@src") == [
+        f"{settings.replay_origin}/player/{ids['hls']}/{kinds.index('hls')}"]
     frames = page.xpath("//section[@id='media']//iframe/@src")
     assert frames and all(src.startswith(settings.replay_origin + "/player/") for src in frames)
     assert not any(src.startswith(app.url) for src in frames)
@@ -318,6 +323,7 @@ def test_replay_of_the_page_plays_the_archived_video(archived, replay_browser):
             "() => { const v = document.querySelector('video');"
             " return v && v.readyState >= 1 && isFinite(v.duration) && v.duration; }", timeout=30_000)
         assert state.json_value() == pytest.approx(3, abs=0.2)
+        assert frame.wait_for_function(PLAYS, timeout=30_000).json_value().endswith("_/http://www.vesti.kg/media/clip.mp4")
     finally:
         page.close()
 
@@ -369,6 +375,8 @@ def test_the_hls_stream_plays_from_the_archive_and_replays_byte_identical(archiv
         page.goto(f"{origin}/player/{ids['hls']}/{number}")
         played = page.wait_for_function(PLAYS, timeout=30_000).json_value()
         assert played == f"{origin}/stream/{ids['hls']}/{number}/index.m3u8"
+        page.evaluate("document.querySelector('video').playbackRate = 4")
+        page.wait_for_function("document.querySelector('video').ended", timeout=30_000)  # every segment read
         assert {f"{origin}/stream/{ids['hls']}/{number}/{name}" for name in names} <= set(asked)
         for name, body in served.items():
             reply = requests.get(f"{origin}/stream/{ids['hls']}/{number}/{name}", timeout=10)
