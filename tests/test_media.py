@@ -5,6 +5,7 @@ the record page, the WACZ and the search index."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import threading
@@ -21,7 +22,8 @@ from archive.capturing.worker import Worker
 from archive.settings import Settings
 from archive.warc.store import read_payload, read_record
 from archive.warc.wacz import export_wacz
-from crawler.media import dash_parts, hls_parts, is_media
+from crawler.capture import CaptureOptions, Capturer
+from crawler.media import MediaLimits, dash_parts, hls_parts, is_media
 from crawler.ytdlp import ytdlp_version
 from search import SearchQuery, open_backend
 
@@ -122,6 +124,21 @@ def test_the_media_byte_limit_cuts_a_long_stream_and_marks_the_capture_partial(a
     kept = sum(ref.length for ref in catalog.get_records(db, ids["long"]) if ref.target_uri.endswith(".ts"))
     served = sum(p.stat().st_size for p in (media_site.root / "media" / "long").glob("*.ts"))
     assert kept < served and kept < MEDIA_MAX_BYTES + 100_000
+
+
+def test_the_media_time_limit_cuts_a_long_stream_and_marks_the_capture_partial(media_site):  # noqa: F811
+    """CAPTURE_MEDIA_SECONDS: 1 s cannot play the 30 s broadcast even at 16x; the capture says so."""
+    settings = Settings.from_env({"CAPTURE_ALLOW_NETWORKS": "127.0.0.1/32", "CAPTURE_HOST_RULES": media_site.rules,
+                                  "CAPTURE_SETTLE_TIMEOUT": "2", "CAPTURE_SCROLL_STEPS": "1", "CAPTURE_YTDLP": "never"})
+    options = dataclasses.replace(CaptureOptions.from_settings(settings), media=MediaLimits(seconds=1))
+
+    async def go():
+        async with Capturer(options) as capturer:
+            return await capturer.capture(media_site.url("long.html"), screenshot=False)
+
+    result = asyncio.run(go())
+    assert any("CAPTURE_MEDIA_SECONDS = 1 s" in reason for reason in result.partial_reasons), result.partial_reasons
+    assert not any("CAPTURE_MEDIA_MAX_BYTES" in reason for reason in result.partial_reasons)
 
 
 def test_ytdlp_generic_extractor_on_a_video_page(archived, media_site):  # noqa: F811
@@ -236,7 +253,6 @@ RECORD_FIELDS = ("role", "record_type", "target_uri", "record_id", "warc_file", 
 def test_a_catalog_rebuilt_from_the_warc_files_keeps_the_media_and_the_posts_author(archived, tmp_path):
     """`reindex --catalog` on a lost catalog: media captures come back whole (their media records do not
     split them), with the media listing the record page and replay read, and searchable by author."""
-    import dataclasses
     import shutil
 
     from archive.rebuild.reindex import reindex
