@@ -193,6 +193,33 @@ def test_replay_origin_answers_range_requests_with_the_archived_bytes(archived, 
         assert f'src="/media/{ids["post"]}/0"' in player.text
 
 
+def test_a_withheld_captures_stream_plays_only_with_a_staff_pass_carried_to_every_segment(archived, media_site):  # noqa: F811
+    from archive.keys import secret_key
+    from archive.staff.moderation import replay_pass
+
+    settings, db, ids = archived
+    kinds = [item["kind"] for item in media_listing(db, settings.warc_dir, ids["hls"])["items"]]
+    base = f"/stream/{ids['hls']}/{kinds.index('hls')}"
+    token = replay_pass(secret_key(settings), ids["hls"])
+    with catalog.transaction(db):
+        db.execute("UPDATE captures SET visibility = 'private' WHERE id = ?", (ids["hls"],))
+    try:
+        with replay_origin_server(settings) as origin:
+            assert requests.get(f"{origin}{base}/index.m3u8", timeout=10).status_code == 403
+            other = replay_pass(secret_key(settings), ids["post"])
+            assert requests.get(f"{origin}{base}/~pass/{other}/index.m3u8", timeout=10).status_code == 403
+            player = requests.get(f"{origin}/player/{ids['hls']}/{kinds.index('hls')}", params={"pass": token},
+                                  timeout=10)
+            assert f'src="{base}/~pass/{token}/index.m3u8"' in player.text
+            # The playlist names its segments relatively: they are asked for under the same path, pass and all.
+            segment = requests.get(f"{origin}{base}/~pass/{token}/seg000.ts", timeout=10)
+            assert segment.content == media_site.file("stream/seg000.ts")
+            assert segment.headers["Cache-Control"] == "private, no-store"
+    finally:
+        with catalog.transaction(db):
+            db.execute("UPDATE captures SET visibility = 'public' WHERE id = ?", (ids["hls"],))
+
+
 def test_record_page_shows_player_from_the_replay_origin_with_the_facts(archived, media_site):  # noqa: F811
     settings, db, ids = archived
     with LiveServer(settings) as app:

@@ -136,6 +136,7 @@ def private(response: Response, info: dict) -> Response:
 
 
 VIEWER_FILES = ("sw.js", "ui.js")
+STREAM_PASS = "~pass"  # /stream/<id>/<n>/~pass/<token>/<part>: a staff pass for a withheld capture's stream
 
 
 def replay_assets(settings) -> Path:
@@ -168,16 +169,17 @@ def create_replay_app(settings, app_origin: str) -> Flask:
 
     key = secret_key(settings)
 
-    def visible(capture_id: int) -> dict:
+    def visible(capture_id: int, token: str | None = None) -> dict:
         """The capture's facts; 404 if there is none, 403/410 with the reason if staff withdrew it
         (unless the request carries a staff pass for it, which also keeps it out of every cache)."""
         info = data.info(capture_id)
         if info is None:
             abort(404)
+        token = token if token is not None else request.args.get("pass")
         if not catalog.is_visible(info):
-            if not pass_allows(key, capture_id, request.args.get("pass")):
+            if not pass_allows(key, capture_id, token):
                 abort(STATUS.get(info["visibility"], 403), info["withheld"])
-            info["pass"] = request.args["pass"]
+            info["pass"] = token
         return info
     assets = replay_assets(settings)
 
@@ -244,11 +246,13 @@ def create_replay_app(settings, app_origin: str) -> Flask:
         return private(ranged(*found), info)
 
     @app.get("/stream/<int:capture_id>/<int:number>/<path:part>")
-    def stream(capture_id: int, number: int, part: str):
+    @app.get(f"/stream/<int:capture_id>/<int:number>/{STREAM_PASS}/<token>/<path:part>")
+    def stream(capture_id: int, number: int, part: str, token: str | None = None):
         """A part of an archived HLS or DASH stream (item ``number``), named relative to its playlist as the
         site served it: the playlist itself, its variant playlists and segments, byte for byte, so a
-        player given the playlist finds every segment here."""
-        info = visible(capture_id)
+        player given the playlist finds every segment here. A staff pass rides in the path, where the
+        segments' relative URLs keep it (a query string would not reach them)."""
+        info = visible(capture_id, token)
         found = data.stream_part(capture_id, number, part)
         if found is None:
             abort(404)
@@ -259,12 +263,13 @@ def create_replay_app(settings, app_origin: str) -> Flask:
         """A bare player of one archived media file, for the record page to frame."""
         info = visible(capture_id)
         query = f"?pass={quote(info['pass'])}" if info.get("pass") else ""
+        in_path = f"{STREAM_PASS}/{quote(info['pass'], safe='')}/" if info.get("pass") else ""
         item = data.media_item(capture_id, number)
         tag = "audio" if (item.get("content_type") or "").startswith("audio/") else "video"
         src = f"/media/{capture_id}/{number}{query}"
         if item.get("kind") in ("hls", "dash"):  # the playlist at its own name: its relative parts resolve
             name = quote(item["url"].split("?")[0].rsplit("/", 1)[-1])
-            src = f"/stream/{capture_id}/{number}/{name}{query}"
+            src = f"/stream/{capture_id}/{number}/{in_path}{name}"
         page = PLAYER_PAGE.format(tag=tag, src=src)
         return private(Response(page, content_type="text/html; charset=utf-8"), info)
 
