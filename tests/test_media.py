@@ -5,6 +5,7 @@ the record page, the WACZ and the search index."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import threading
@@ -21,7 +22,8 @@ from archive.capturing.worker import Worker
 from archive.settings import Settings
 from archive.warc.store import read_payload, read_record
 from archive.warc.wacz import export_wacz
-from crawler.media import dash_parts, hls_parts, is_media
+from crawler.capture import CaptureOptions, Capturer
+from crawler.media import MediaLimits, dash_parts, hls_parts, is_media
 from crawler.ytdlp import ytdlp_version
 from search import SearchQuery, open_backend
 
@@ -124,6 +126,21 @@ def test_the_media_byte_limit_cuts_a_long_stream_and_marks_the_capture_partial(a
     assert kept < served and kept < MEDIA_MAX_BYTES + 100_000
 
 
+def test_the_media_time_limit_cuts_a_long_stream_and_marks_the_capture_partial(media_site):  # noqa: F811
+    """CAPTURE_MEDIA_SECONDS: 1 s cannot play the 30 s broadcast even at 16x; the capture says so."""
+    settings = Settings.from_env({"CAPTURE_ALLOW_NETWORKS": "127.0.0.1/32", "CAPTURE_HOST_RULES": media_site.rules,
+                                  "CAPTURE_SETTLE_TIMEOUT": "2", "CAPTURE_SCROLL_STEPS": "1", "CAPTURE_YTDLP": "never"})
+    options = dataclasses.replace(CaptureOptions.from_settings(settings), media=MediaLimits(seconds=1))
+
+    async def go():
+        async with Capturer(options) as capturer:
+            return await capturer.capture(media_site.url("long.html"), screenshot=False)
+
+    result = asyncio.run(go())
+    assert any("CAPTURE_MEDIA_SECONDS = 1 s" in reason for reason in result.partial_reasons), result.partial_reasons
+    assert not any("CAPTURE_MEDIA_MAX_BYTES" in reason for reason in result.partial_reasons)
+
+
 def test_ytdlp_generic_extractor_on_a_video_page(archived, media_site):  # noqa: F811
     settings, db, ids = archived
     listing = media_listing(db, settings.warc_dir, ids["post"])
@@ -176,10 +193,42 @@ def test_replay_origin_answers_range_requests_with_the_archived_bytes(archived, 
         assert f'src="/media/{ids["post"]}/0"' in player.text
 
 
+def test_a_withheld_captures_stream_plays_only_with_a_staff_pass_carried_to_every_segment(archived, media_site):  # noqa: F811
+    from archive.keys import secret_key
+    from archive.staff.moderation import replay_pass
+
+    settings, db, ids = archived
+    kinds = [item["kind"] for item in media_listing(db, settings.warc_dir, ids["hls"])["items"]]
+    base = f"/stream/{ids['hls']}/{kinds.index('hls')}"
+    token = replay_pass(secret_key(settings), ids["hls"])
+    with catalog.transaction(db):
+        db.execute("UPDATE captures SET visibility = 'private' WHERE id = ?", (ids["hls"],))
+    try:
+        with replay_origin_server(settings) as origin:
+            assert requests.get(f"{origin}{base}/index.m3u8", timeout=10).status_code == 403
+            other = replay_pass(secret_key(settings), ids["post"])
+            assert requests.get(f"{origin}{base}/~pass/{other}/index.m3u8", timeout=10).status_code == 403
+            player = requests.get(f"{origin}/player/{ids['hls']}/{kinds.index('hls')}", params={"pass": token},
+                                  timeout=10)
+            assert f'src="{base}/~pass/{token}/index.m3u8"' in player.text
+            # The playlist names its segments relatively: they are asked for under the same path, pass and all.
+            segment = requests.get(f"{origin}{base}/~pass/{token}/seg000.ts", timeout=10)
+            assert segment.content == media_site.file("stream/seg000.ts")
+            assert segment.headers["Cache-Control"] == "private, no-store"
+    finally:
+        with catalog.transaction(db):
+            db.execute("UPDATE captures SET visibility = 'public' WHERE id = ?", (ids["hls"],))
+
+
 def test_record_page_shows_player_from_the_replay_origin_with_the_facts(archived, media_site):  # noqa: F811
     settings, db, ids = archived
     with LiveServer(settings) as app:
         page = lxml.html.fromstring(app.http.get(f"{app.url}/capture/{ids['post']}", timeout=10).text)
+        stream = lxml.html.fromstring(app.http.get(f"{app.url}/capture/{ids['hls']}", timeout=10).text)
+    # The browser-recorded HLS stream has its player too (it plays: see the HLS test below).
+    kinds = [item["kind"] for item in media_listing(db, settings.warc_dir, ids["hls"])["items"]]
+    assert stream.xpath("//section[@id='media']//iframe/@src") == [
+        f"{settings.replay_origin}/player/{ids['hls']}/{kinds.index('hls')}"]
     frames = page.xpath("//section[@id='media']//iframe/@src")
     assert frames and all(src.startswith(settings.replay_origin + "/player/") for src in frames)
     assert not any(src.startswith(app.url) for src in frames)
@@ -223,6 +272,42 @@ def test_search_by_the_posts_author(archived):
     assert [hit["id"] for hit in reply["hits"]] == [ids["post"]]
 
 
+CATALOG_FIELDS = ("url", "final_url", "captured_at", "status", "title", "sha256", "partial", "partial_reasons",
+                  "outcome", "author")
+RECORD_FIELDS = ("role", "record_type", "target_uri", "record_id", "warc_file", "offset", "length", "refers_to")
+
+
+def test_a_catalog_rebuilt_from_the_warc_files_keeps_the_media_and_the_posts_author(archived, tmp_path):
+    """`reindex --catalog` on a lost catalog: media captures come back whole (their media records do not
+    split them), with the media listing the record page and replay read, and searchable by author."""
+    import shutil
+
+    from archive.rebuild.reindex import reindex
+
+    settings, db, ids = archived
+    columns = ", ".join(CATALOG_FIELDS)
+    captures = [tuple(r) for r in db.execute(f"SELECT {columns} FROM captures ORDER BY id")]
+    records = [tuple(r) for r in db.execute(f"SELECT {', '.join(RECORD_FIELDS)} FROM records ORDER BY capture_id, id")]
+    assert ("post", "Aibek Temirov") in [(n, catalog.get_capture(db, i)["author"]) for n, i in ids.items()]
+    home = tmp_path / "home"
+    shutil.copytree(settings.archive_home / "warcs", home / "warcs")
+    rebuilt = dataclasses.replace(settings, archive_home=home)  # no catalog, no index: both from the WARCs
+
+    report = reindex(rebuilt, rebuild_catalog=True)
+    assert report.captures_added == len(captures) and not report.damage, report.summary()
+    again = catalog.connect(rebuilt.catalog_path)
+    try:
+        assert [tuple(r) for r in again.execute(f"SELECT {columns} FROM captures ORDER BY id")] == captures
+        assert [tuple(r) for r in again.execute(
+            f"SELECT {', '.join(RECORD_FIELDS)} FROM records ORDER BY capture_id, id")] == records
+        assert media_listing(again, home / "warcs", ids["post"]) == media_listing(db, settings.warc_dir, ids["post"])
+    finally:
+        again.close()
+    with open_backend(rebuilt.search_backend, rebuilt.index_dir, rebuilt) as backend:
+        assert [int(h.id) for h in backend.search(SearchQuery(q="", author="Aibek Temirov")).hits] == [ids["post"]]
+        assert ids["post"] in [int(h.id) for h in backend.search(SearchQuery(q="Милиция задержала блогера")).hits]
+
+
 def test_post_metadata_from_json_ld_open_graph_and_ytdlp():
     page = f'<html><head><script type="application/ld+json">{json.dumps(JSON_LD)}</script></head></html>'
     post = post_metadata(page, None)
@@ -251,27 +336,109 @@ def test_dash_and_hls_manifests_name_every_part(tmp_path):
     assert is_media("http://a.example/v.ts", "video/mp2t") and not is_media("http://a.example/", "text/html")
 
 
-def test_replay_of_the_page_plays_the_archived_video(archived, replay_viewer):
-    """replayweb.page on the replay origin serves the video from the WACZ (the site's host names do not
-    resolve for this browser: only the archive can answer), and the player reads it whole."""
+@pytest.fixture(scope="module")
+def replay_browser(archived, replay_viewer):
+    """The replay origin and one Chromium for every replay test of the module."""
     from playwright.sync_api import sync_playwright
 
-    from archive.replay.fidelity import replay_frame, replay_screenshot
     from crawler.browser import find_chromium, launch_args
 
-    settings, db, ids = archived
-    with replay_origin_server(settings) as origin, sync_playwright() as pw:
+    with replay_origin_server(archived[0]) as origin, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=find_chromium(), args=launch_args())
         try:
-            page = browser.new_page()
-            replay_screenshot(page, origin, ids["post"])
-            frame = replay_frame(page)
-            state = frame.wait_for_function(
-                "() => { const v = document.querySelector('video');"
-                " return v && v.readyState >= 1 && isFinite(v.duration) && v.duration; }", timeout=30_000)
-            assert state.json_value() == pytest.approx(3, abs=0.2)
+            yield origin, browser
         finally:
             browser.close()
+
+
+def test_replay_of_the_page_plays_the_archived_video(archived, replay_browser):
+    """replayweb.page on the replay origin serves the video from the WACZ (the site's host names do not
+    resolve for this browser: only the archive can answer), and the player reads it whole."""
+    from archive.replay.fidelity import replay_frame, replay_screenshot
+
+    settings, db, ids = archived
+    origin, browser = replay_browser
+    page = browser.new_page()
+    try:
+        replay_screenshot(page, origin, ids["post"])
+        frame = replay_frame(page)
+        state = frame.wait_for_function(
+            "() => { const v = document.querySelector('video');"
+            " return v && v.readyState >= 1 && isFinite(v.duration) && v.duration; }", timeout=30_000)
+        assert state.json_value() == pytest.approx(3, abs=0.2)
+        assert frame.wait_for_function(PLAYS, timeout=30_000).json_value().endswith("_/http://www.vesti.kg/media/clip.mp4")
+    finally:
+        page.close()
+
+
+PLAYS = """() => { const v = document.querySelector('video'); v.muted = true; v.play().catch(() => {});
+  return v.readyState >= 2 && v.currentTime > 0 && v.currentSrc; }"""
+
+DIGESTS = """async (urls) => Promise.all(urls.map(async (u) => {
+  const r = await fetch(u); const b = await r.arrayBuffer(); const d = await crypto.subtle.digest('SHA-256', b);
+  return [r.status, Array.from(new Uint8Array(d)).map(x => x.toString(16).padStart(2, '0')).join('')]; }))"""
+
+
+def test_the_click_to_play_player_plays_in_replay(archived, replay_browser):
+    """Replay of the click-to-play page: clicked there too, its script's video plays from the WACZ."""
+    from archive.replay.fidelity import replay_frame, replay_screenshot
+
+    settings, db, ids = archived
+    origin, browser = replay_browser
+    page = browser.new_page()
+    try:
+        replay_screenshot(page, origin, ids["click"])
+        frame = replay_frame(page)
+        frame.click(".play-button")
+        played = frame.wait_for_function(PLAYS, timeout=30_000).json_value()
+        assert played.endswith("_/http://www.vesti.kg/media/click.webm")
+    finally:
+        page.close()
+
+
+def test_the_hls_stream_plays_from_the_archive_and_replays_byte_identical(archived, media_site, replay_browser):  # noqa: F811
+    """The browser-captured HLS stream: the record page's player on the replay origin plays it from the
+    archived playlist and segments (every one asked for and served as the site served it); replay of
+    the page serves the playlist and every segment back byte for byte."""
+    from archive.replay.fidelity import replay_frame, replay_screenshot
+
+    settings, db, ids = archived
+    origin, browser = replay_browser
+    playlist = media_site.file("stream/index.m3u8")
+    names = ["index.m3u8", *[line for line in playlist.decode().splitlines() if line.endswith(".ts")]]
+    served = {name: media_site.file(f"stream/{name}") for name in names}
+    items = media_listing(db, settings.warc_dir, ids["hls"])["items"]
+    number = next(i for i, item in enumerate(items) if item["kind"] == "hls")
+    assert items[number]["url"] == media_site.url("media/stream/index.m3u8") and items[number]["segments"] == 3
+
+    page = browser.new_page()
+    asked: list[str] = []
+    page.on("requestfinished", lambda r: asked.append(r.url))
+    try:
+        page.goto(f"{origin}/player/{ids['hls']}/{number}")
+        played = page.wait_for_function(PLAYS, timeout=30_000).json_value()
+        assert played == f"{origin}/stream/{ids['hls']}/{number}/index.m3u8"
+        page.evaluate("document.querySelector('video').playbackRate = 4")
+        page.wait_for_function("document.querySelector('video').ended", timeout=30_000)  # every segment read
+        assert {f"{origin}/stream/{ids['hls']}/{number}/{name}" for name in names} <= set(asked)
+        for name, body in served.items():
+            reply = requests.get(f"{origin}/stream/{ids['hls']}/{number}/{name}", timeout=10)
+            assert reply.status_code == 200 and reply.content == body, name
+        assert reply.headers["Content-Type"] == "video/mp2t"  # as the site sent it: players go by it
+        assert requests.get(f"{origin}/stream/{ids['hls']}/{number}/../hls.html", timeout=10).status_code == 404
+
+        # Replay of the page (replayweb.page's service worker, from the WACZ): the player's playlist
+        # (replayweb.page rewrites it, its segment URLs made absolute) and, as archived (id_), every part.
+        replay_screenshot(page, origin, ids["hls"])
+        frame = replay_frame(page)
+        source = frame.wait_for_function("() => { const v = document.querySelector('video');"
+                                         " return v && v.currentSrc; }", timeout=30_000).json_value()
+        assert source.endswith("_/" + media_site.url("media/stream/index.m3u8"))
+        raw = frame.url.replace("mp_/", "id_/").rsplit("/", 1)[0] + "/media/stream/"
+        digests = frame.evaluate(DIGESTS, [raw + name for name in names])
+        assert digests == [[200, hashlib.sha256(body).hexdigest()] for body in served.values()]
+    finally:
+        page.close()
 
 
 def test_the_ytdlp_option_is_checked_and_kept_with_the_job(web_server):

@@ -11,11 +11,12 @@ import json
 import mimetypes
 from io import BytesIO
 from typing import Any
+from urllib.parse import urljoin
 
 import lxml.html
 
 from archive.catalog import get_records
-from archive.warc.store import read_payload
+from archive.warc.store import read_payload, read_record
 from crawler.httpwire import Exchange
 from crawler.media import is_media, stream_kind
 from crawler.ytdlp import YtdlpResult, media_info, subtitle_text
@@ -178,6 +179,33 @@ def media_payload(db, warc_dir, capture_id: int, number: int) -> tuple[bytes, st
     return read_payload(warc_dir, ref), items[number].get("content_type") or ref.content_type
 
 
+def stream_part(db, warc_dir, capture_id: int, number: int, part: str) -> tuple[bytes, str] | None:
+    """The bytes and content type (as the site sent it) of ``part``, a path relative to the playlist of the
+    capture's stream item ``number`` (the playlist's own name, or a segment or variant playlist it names
+    relatively): what a player given the archived playlist asks for. None when the item is no stream or
+    the capture has no complete response at that URL."""
+    items = media_listing(db, warc_dir, capture_id)["items"]
+    if not 0 <= number < len(items) or items[number].get("kind") not in ("hls", "dash"):
+        return None
+    url = urljoin(items[number]["url"], part)
+    if not url.startswith(items[number]["url"].rsplit("/", 1)[0] + "/"):
+        return None  # ../ out of the stream's folder: not one of its parts
+    refs = get_records(db, capture_id, with_originals=True)
+    by_id = {r.record_id: r for r in refs}
+    for ref in refs:
+        if ref.target_uri != url or ref.role not in ("main", "response") or ref.truncated:
+            continue
+        record = read_record(warc_dir, ref)
+        headers = record.http_headers
+        if headers is None or headers.get_statuscode() != "200":
+            continue
+        holder = by_id.get(ref.refers_to) if ref.record_type == "revisit" else ref
+        if holder is not None:
+            body = record.content_stream().read() if holder is ref else read_payload(warc_dir, holder)
+            return body, headers.get_header("Content-Type") or _content_type(url.split("?")[0])
+    return None
+
+
 def post_metadata(dom: str, info: dict | None) -> dict:
     """Author, posting time, text and counts of a social post or article: from the page's JSON-LD,
     then Open Graph / article meta tags, then yt-dlp's info; the first source that has a field wins."""
@@ -266,4 +294,4 @@ def _date(value) -> str | None:
 
 
 __all__ = ["MEDIA_URN", "MediaRecords", "is_media", "media_listing", "media_payload", "without_covered_ranges",
-           "post_metadata", "ytdlp_media_uri"]
+           "post_metadata", "stream_part", "ytdlp_media_uri"]

@@ -5,7 +5,9 @@ response (or revisit) then request, the resource records ``urn:screenshot:``, ``
 ``urn:text:``, and last a ``metadata`` record with the capture's provenance as JSON, which
 names the main response (``WARC-Refers-To``). A site that could not be reached is that
 metadata record alone. So a capture is every record since the previous capture's metadata
-record, up to and including its own.
+record, up to and including its own. The media records (archive/capturing/media.py) come before it:
+yt-dlp's file and tracks as ``resource`` records and its info and the capture's media listing as
+``metadata`` records at ``urn:media:`` URIs, which belong to the capture and do not end it.
 """
 from __future__ import annotations
 
@@ -29,6 +31,18 @@ from detect import Observation, observe_failure
 from detect.observe import MAX_BODY, body_text, redirect_hops
 
 _RESOURCE_ROLES = ("screenshot", "dom", "text", "timestamp")
+MEDIA_URN = "urn:media:"  # archive.capturing.media's URIs (that layer sits below this one)
+_MEDIA_TRACKS = ("subtitles", "thumbnail")  # urn:media:<kind>:...: yt-dlp's other files
+
+
+def media_role(rec_type: str, uri: str) -> str | None:
+    """The catalog role store_capture gave a media record (by its type and URI), or None for another record."""
+    if not uri.startswith(MEDIA_URN):
+        return None
+    kind = uri[len(MEDIA_URN):].split(":", 1)[0]
+    if rec_type == "metadata":
+        return "media-info" if kind == "info" else "media"
+    return f"media-{kind}" if kind in _MEDIA_TRACKS else "media-file"
 
 
 @dataclass
@@ -43,6 +57,7 @@ class CaptureGroup:
     end: int  # offset just past the capture's last record: where the next one starts
     text: str | None = None
     dom: str | None = None
+    media: dict[str, Any] = field(default_factory=dict)  # the media listing (items, post), if the capture has one
     hops: list[Exchange] = field(default_factory=list)  # every response's URL, status and headers
 
     @property
@@ -101,14 +116,20 @@ def iter_captures(walk: WarcWalk, warcinfo: RecordRef | None) -> Iterator[Captur
         if rec_type == "resource" and uri.startswith("urn:takedown:"):
             pending, texts, hops = [], {}, []
             continue
-        if rec_type in ("response", "revisit"):
+        role = media_role(rec_type, uri) if rec_type in ("resource", "metadata") else None
+        if role is not None:
+            pending.append((walked, role))
+            if role == "media" and walked.payload is not None:
+                texts[role] = walked.payload
+        elif rec_type in ("response", "revisit"):
             pending.append((walked, "response"))
             hops.append(_hop(walked))
         elif rec_type == "request":
             pending.append((walked, "request"))
         elif rec_type == "resource":
             kind = uri.split(":", 2)[1] if uri.startswith("urn:") else "resource"
-            role = kind if kind in _RESOURCE_ROLES else "resource"
+            # yt-dlp's file at the media's own URL (the only resource a capture keeps at an http URL)
+            role = kind if kind in _RESOURCE_ROLES else "media-file" if uri.startswith("http") else "resource"
             pending.append((walked, role))
             if walked.payload is not None and role in ("text", "dom"):
                 texts[role] = walked.payload
@@ -126,7 +147,8 @@ def iter_captures(walk: WarcWalk, warcinfo: RecordRef | None) -> Iterator[Captur
             refs.append(record_ref(name, "provenance", walked))
             yield CaptureGroup(name, refs, provenance if isinstance(provenance, dict) else {}, uri,
                                walked.header("WARC-Date") or "", walked.offset + walked.length,
-                               text=_utf8(texts.get("text")), dom=_utf8(texts.get("dom")), hops=hops)
+                               text=_utf8(texts.get("text")), dom=_utf8(texts.get("dom")), hops=hops,
+                               media=_json(texts.get("media")))
             pending, texts, hops = [], {}, []
 
 
@@ -134,6 +156,14 @@ def walk_captures(path: Path, start: int = 0) -> tuple[WarcWalk, Iterator[Captur
     """A walk of ``path`` from ``start`` (its ``damage`` is known once the iterator is spent)."""
     walk = WarcWalk(path, start, want_payload=_wanted)
     return walk, iter_captures(walk, read_warcinfo(path))
+
+
+def _json(data: bytes | None) -> dict[str, Any]:
+    try:
+        found = json.loads(data) if data else {}
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _utf8(data: bytes | None) -> str | None:
@@ -176,11 +206,20 @@ def capture_row(db: sqlite3.Connection, warc_dir: Path, group: CaptureGroup, jud
                               redirects=redirect_hops(url, group.hops))
     outcome = judge.judge(db, observation, url, vantage)
     return {"url": url, "final_url": final_url, "captured_at": started, "ended_at": ended,
-            "status": p.get("status", observation.status), "title": extracted.title, "lang": extracted.lang,
+            "status": p.get("status", observation.status), "title": extracted.title or _media_title(group.media),
+            "lang": extracted.lang,
             "sha256": hex_digest(main.payload_digest), "partial": bool(p.get("partial")),
             "partial_reasons": p.get("partial_reasons") or [], "blocked": p.get("blocked_requests") or [],
             "vantage": vantage, "vantage_country": provenance_country(p), "outcome": outcome.label,
-            "evidence": outcome.evidence, "bytes": p.get("bytes")}
+            "evidence": outcome.evidence, "bytes": p.get("bytes"),
+            "author": (group.media.get("post") or {}).get("author")}
+
+
+def _media_title(listing: dict[str, Any]) -> str:
+    """yt-dlp's title of the media, which store_capture takes when the page itself has none (a bare
+    video or playlist URL)."""
+    return next((item["info"].get("title") or "" for item in listing.get("items") or []
+                 if item.get("source") == "yt-dlp" and isinstance(item.get("info"), dict)), "")
 
 
 def _main_exchange(db: sqlite3.Connection, warc_dir: Path, group: CaptureGroup,

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from flask import Flask, Response, abort, render_template_string, request, send_file, send_from_directory
 
 from archive import catalog
-from archive.capturing.media import media_listing, media_payload
+from archive.capturing.media import media_listing, media_payload, stream_part
 from archive.staff.moderation import STATUS, pass_allows, withheld_message
 from archive.warc.objects import warc_store
 from archive.warc.store import read_record
@@ -97,13 +97,20 @@ class ReplayData:
         finally:
             db.close()
 
-    def media_type(self, capture_id: int, number: int) -> str | None:
+    def stream_part(self, capture_id: int, number: int, part: str) -> tuple[bytes, str] | None:
+        db = self._db()
+        try:
+            return stream_part(db, self.settings.warc_dir, capture_id, number, part)
+        finally:
+            db.close()
+
+    def media_item(self, capture_id: int, number: int) -> dict:
         db = self._db()
         try:
             items = media_listing(db, self.settings.warc_dir, capture_id)["items"]
         finally:
             db.close()
-        return items[number].get("content_type") if 0 <= number < len(items) else None
+        return items[number] if 0 <= number < len(items) else {}
 
     def main_document(self, capture_id: int) -> tuple[bytes, str] | None:
         db = self._db()
@@ -129,6 +136,7 @@ def private(response: Response, info: dict) -> Response:
 
 
 VIEWER_FILES = ("sw.js", "ui.js")
+STREAM_PASS = "~pass"  # /stream/<id>/<n>/~pass/<token>/<part>: a staff pass for a withheld capture's stream
 
 
 def replay_assets(settings) -> Path:
@@ -146,6 +154,13 @@ def missing_replay_assets(settings) -> str | None:
     return None
 
 
+def ranged(body: bytes, content_type: str | None) -> Response:
+    """Archived media bytes with Range support (players ask for ranges)."""
+    response = Response(body, content_type=content_type or "application/octet-stream")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response.make_conditional(request, accept_ranges=True, complete_length=len(body))
+
+
 def create_replay_app(settings, app_origin: str) -> Flask:
     """The replay origin's app; ``app_origin`` (the archive app) is the only other page that may frame it."""
     data = ReplayData(settings)
@@ -154,16 +169,17 @@ def create_replay_app(settings, app_origin: str) -> Flask:
 
     key = secret_key(settings)
 
-    def visible(capture_id: int) -> dict:
+    def visible(capture_id: int, token: str | None = None) -> dict:
         """The capture's facts; 404 if there is none, 403/410 with the reason if staff withdrew it
         (unless the request carries a staff pass for it, which also keeps it out of every cache)."""
         info = data.info(capture_id)
         if info is None:
             abort(404)
+        token = token if token is not None else request.args.get("pass")
         if not catalog.is_visible(info):
-            if not pass_allows(key, capture_id, request.args.get("pass")):
+            if not pass_allows(key, capture_id, token):
                 abort(STATUS.get(info["visibility"], 403), info["withheld"])
-            info["pass"] = request.args["pass"]
+            info["pass"] = token
         return info
     assets = replay_assets(settings)
 
@@ -227,19 +243,34 @@ def create_replay_app(settings, app_origin: str) -> Flask:
         found = data.media(capture_id, number)
         if found is None:
             abort(404)
-        body, content_type = found
-        response = Response(body, content_type=content_type or "application/octet-stream")
-        response.headers["Cache-Control"] = "public, max-age=3600"
-        response = response.make_conditional(request, accept_ranges=True, complete_length=len(body))
-        return private(response, info)
+        return private(ranged(*found), info)
+
+    @app.get("/stream/<int:capture_id>/<int:number>/<path:part>")
+    @app.get(f"/stream/<int:capture_id>/<int:number>/{STREAM_PASS}/<token>/<path:part>")
+    def stream(capture_id: int, number: int, part: str, token: str | None = None):
+        """A part of an archived HLS or DASH stream (item ``number``), named relative to its playlist as the
+        site served it: the playlist itself, its variant playlists and segments, byte for byte, so a
+        player given the playlist finds every segment here. A staff pass rides in the path, where the
+        segments' relative URLs keep it (a query string would not reach them)."""
+        info = visible(capture_id, token)
+        found = data.stream_part(capture_id, number, part)
+        if found is None:
+            abort(404)
+        return private(ranged(*found), info)
 
     @app.get("/player/<int:capture_id>/<int:number>")
     def player(capture_id: int, number: int):
         """A bare player of one archived media file, for the record page to frame."""
         info = visible(capture_id)
         query = f"?pass={quote(info['pass'])}" if info.get("pass") else ""
-        tag = "audio" if (data.media_type(capture_id, number) or "").startswith("audio/") else "video"
-        page = PLAYER_PAGE.format(tag=tag, src=f"/media/{capture_id}/{number}{query}")
+        in_path = f"{STREAM_PASS}/{quote(info['pass'], safe='')}/" if info.get("pass") else ""
+        item = data.media_item(capture_id, number)
+        tag = "audio" if (item.get("content_type") or "").startswith("audio/") else "video"
+        src = f"/media/{capture_id}/{number}{query}"
+        if item.get("kind") in ("hls", "dash"):  # the playlist at its own name: its relative parts resolve
+            name = quote(item["url"].split("?")[0].rsplit("/", 1)[-1])
+            src = f"/stream/{capture_id}/{number}/{in_path}{name}"
+        page = PLAYER_PAGE.format(tag=tag, src=src)
         return private(Response(page, content_type="text/html; charset=utf-8"), info)
 
     return app
