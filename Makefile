@@ -111,9 +111,10 @@ run: setup
 search-engine: setup $(ENGINE_JAR)
 	$(PY) tools/search_engine.py serve --port $(SEARCH_ENGINE_PORT)
 
+# --durations=25: the slowest tests' times in every CI log, where a slow new test shows at once.
 test: test-setup
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
