@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 from archive.orders.registers import BadRow, Entry, parse_listed
@@ -40,17 +41,37 @@ AUTHORITIES = {
 # The common URL (lower-case ASCII host, no port, user, space or control character) in the form
 # crawler.netpolicy.normalize_url gives it, without its cost: a dump has a million of them. Anything
 # else goes through normalize_url itself; tests/test_registers.py checks both agree on the sample.
-_SIMPLE_URL = re.compile(r"(https?)://([a-z0-9_][a-z0-9_-]{0,62}(?:\.[a-z0-9_-]{1,63})+\.?)(/[^#?]*)?(\?[^#]+)?(?:#.*)?",
-                         re.S)
+_HOST = r"[a-z0-9_][a-z0-9_-]{0,62}(?:\.[a-z0-9_-]{1,63})+\.?"
+_SIMPLE_URL = re.compile(rf"(https?)://({_HOST})(/[^#?]*)?(\?[^#]+)?(?:#.*)?", re.S)
+_SIMPLE_HOST = re.compile(_HOST)
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+
+
+# The same with a Cyrillic host (сайт.рф): each Cyrillic label through IDNA once (the register repeats
+# its few TLDs), the result checked as the plain form's host is; anything else goes the long way.
+_CYRILLIC_URL = re.compile(r"(https?)://([a-zA-Z0-9_.\u0400-\u04ff-]+)(/[^#?]*)?(\?[^#]+)?(?:#.*)?", re.S)
+
+
+@lru_cache(maxsize=4096)
+def _ascii_label(label: str) -> str:
+    return label.encode("idna").decode("ascii") if not label.isascii() else label
 
 
 def normalize(url: str) -> str:
     """``url`` normalised as ``crawler.netpolicy.normalize_url`` does (URLRejected if it is not one)."""
-    match = _SIMPLE_URL.fullmatch(url)
-    if match is None or _UNSAFE.search(url):
-        return normalize_url(url, max_length=None)
-    return f"{match[1]}://{match[2]}{match[3] or '/'}{match[4] or ''}"
+    if _UNSAFE.search(url) is None:
+        match = _SIMPLE_URL.fullmatch(url)
+        if match is not None:
+            return f"{match[1]}://{match[2]}{match[3] or '/'}{match[4] or ''}"
+        match = _CYRILLIC_URL.fullmatch(url)
+        if match is not None and match[1] == match[1].lower():
+            try:
+                host = ".".join(_ascii_label(label) for label in match[2].lower().split("."))
+            except UnicodeError:
+                host = ""
+            if _SIMPLE_HOST.fullmatch(host):
+                return f"{match[1]}://{host}{match[3] or '/'}{match[4] or ''}"
+    return normalize_url(url, max_length=None)
 
 
 def normalize_authority(written: str) -> str:
