@@ -603,3 +603,50 @@ def test_search_filters_by_order_and_register(web_settings, monkeypatch, capsys)
         bad = server.get("/api/search", params={"register": "nowhere"})
         assert bad.status_code == 400 and "register must be one of: rkn, lumen, github-gov, ooni" in bad.text
         assert "Blocked story" in server.get("/", params={"register": "rkn"}).text
+
+
+def test_order_list_filters_by_register_and_authority(web_settings, web_server, monkeypatch, capsys):
+    """/takedowns and /api/takedowns narrow by register (or staff-entered), authority (as written or normalised)
+    and country, over real HTTP; a register that is none is a 400 naming the choices."""
+    from archive.orders.takedowns import create_takedown
+
+    home = Path(web_settings.archive_home)
+    dump = home / "dump.csv"
+    dump.write_bytes(("Updated: 2024-02-13 00:00:00 +0000\n1.1.1.1;a.example.com;https://a.example.com/;суд;7;2024-02-01\n"
+                      "1.1.1.2;b.example.com;https://b.example.com/;Роскомнадзор;8;2024-02-02\n").encode("cp1251"))
+    assert cli(monkeypatch, capsys, home, "import-orders", "--format", "rkn", str(dump))[0] == 0
+    assert cli(monkeypatch, capsys, home, "import-orders", "--format", "github-gov",
+               str(GOV / "2019-06-20-roskomnadzor.md"))[0] == 0
+    db = catalog.connect(web_settings.catalog_path)
+    staff = create_takedown(db, web_settings, {
+        "authority": "Ministry of Culture", "recipient": "Kloop Media", "country": "kg", "issued_on": "2024-04-10",
+        "action_demanded": "remove", "urls": ["https://kloop.kg/a"], "published": True}, None, None)
+    ids = {r["register_key"] or "staff": r["id"] for r in db.execute("SELECT id, register_key FROM takedowns")}
+    court, rkn_order, gov = ids["суд|7|2024-02-01"], ids["Роскомнадзор|8|2024-02-02"], ids["2019-06-20-roskomnadzor"]
+
+    def api(**args) -> list[int]:
+        reply = web_server.get("/api/takedowns", params=args)
+        assert reply.status_code == 200, reply.text
+        return sorted(t["id"] for t in reply.json()["takedowns"])
+
+    def page(**args) -> list[int]:
+        reply = web_server.get("/takedowns", params=args)
+        assert reply.status_code == 200, reply.text
+        return sorted(int(i) for i in re.findall(r'<a href="/takedowns/(\d+)">#', reply.text))
+
+    for listing in (api, page):
+        assert listing() == sorted([court, rkn_order, gov, staff])
+        assert listing(register="rkn") == sorted([court, rkn_order])
+        assert listing(register="github-gov") == [gov]
+        assert listing(register="staff") == [staff]
+        assert listing(register="lumen") == []
+        assert listing(authority="суд") == [court] == listing(authority="court")  # as written, as normalised
+        assert listing(authority="Roskomnadzor", register="rkn") == [rkn_order]
+        assert listing(register="rkn", country="kg") == [] and listing(country="KG") == [staff]
+    text = web_server.get("/takedowns", params={"register": "rkn"}).text
+    assert '<option value="rkn" selected>' in text and 'href="/api/takedowns?register=rkn"' in text
+    assert "No published takedown order matches these filters." in web_server.get(
+        "/takedowns", params={"register": "lumen"}).text
+    for path in ("/takedowns", "/api/takedowns"):
+        bad = web_server.get(path, params={"register": "nowhere"})
+        assert bad.status_code == 400 and "register must be one of: rkn, lumen, github-gov, ooni, staff" in bad.text
