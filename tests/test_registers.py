@@ -650,3 +650,35 @@ def test_order_list_filters_by_register_and_authority(web_settings, web_server, 
     for path in ("/takedowns", "/api/takedowns"):
         bad = web_server.get(path, params={"register": "nowhere"})
         assert bad.status_code == 400 and "register must be one of: rkn, lumen, github-gov, ooni, staff" in bad.text
+
+
+def test_register_strings_in_russian_and_kyrgyz(web_settings, monkeypatch, capsys):
+    """The order list's filters and an imported order's register details are translated (Kyrgyz too)."""
+    from archive.web import create_app
+
+    home = Path(web_settings.archive_home)
+    home.mkdir(parents=True, exist_ok=True)
+    dump = home / "dump.csv"
+    dump.write_bytes("Updated: 2024-02-13 00:00:00 +0000\n1.1.1.1;a.example.com;https://a.example.com/;суд;7;2024-02-01\n"
+                     .encode("cp1251"))
+    cli(monkeypatch, capsys, home, "import-orders", "--format", "rkn", str(dump))
+    dump.write_bytes("Updated: 2024-02-20 00:00:00 +0000\n1.1.1.1;b.example.com;https://b.example.com/;суд;8;2024-02-15\n"
+                     .encode("cp1251"))
+    cli(monkeypatch, capsys, home, "import-orders", "--format", "rkn", str(dump))  # the first is lifted
+    order_id = catalog.connect(web_settings.catalog_path).execute(
+        "SELECT id FROM takedowns WHERE lifted_on IS NOT NULL").fetchone()[0]
+    client = create_app(web_settings).test_client()
+
+    def text(path: str, lang: str) -> str:
+        reply = client.get(path, headers={"Accept-Language": lang})
+        assert reply.status_code == 200
+        return reply.get_data(as_text=True)
+
+    listing = {lang: text("/takedowns?register=lumen", lang) for lang in ("en", "ru", "ky")}
+    assert "No published takedown order matches these filters." in listing["en"]
+    assert "Нет опубликованных требований об удалении, подходящих под эти условия." in listing["ru"]
+    assert "Бул чыпкаларга дал келген жарыяланган өчүрүү талабы жок." in listing["ky"]
+    assert "кызматкерлер киргизген" in listing["ky"] and "внесены сотрудниками" in listing["ru"]
+    assert "2024-02-20 алынган" in text("/takedowns", "ky") and "снято 2024-02-20" in text("/takedowns", "ru")
+    order = text(f"/takedowns/{order_id}", "ky")
+    assert "Орган (нормалдаштырылган)" in order and "2024-02-20 алынган: реестр аны мындан ары камтыбайт" in order
