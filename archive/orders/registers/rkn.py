@@ -74,6 +74,7 @@ def normalize(url: str) -> str:
     return normalize_url(url, max_length=None)
 
 
+@lru_cache(maxsize=4096)  # a register names few authorities, a million times
 def normalize_authority(written: str) -> str:
     """An authority's English name from how the register writes it (``суд`` → ``court``)."""
     key = " ".join(written.split()).casefold()
@@ -125,7 +126,7 @@ def parse_row(raw: bytes, file: str, line: int) -> Entry | BadRow:
         return BadRow(file, line, f"{text.count(';') + 1} field(s); a row has 6 split by ';': "
                                   "IPs;domain;URLs;authority;decision number;decision date")
     ips, domain = head[0].strip(), head[1].strip()
-    url_field, authority, number, day = (v.strip() for v in tail)
+    url_field, authority, number, day = [v.strip() for v in tail]
     if not authority:
         return BadRow(file, line, "no authority (field 4); every decision names who made it")
     try:
@@ -149,12 +150,11 @@ def parse_row(raw: bytes, file: str, line: int) -> Entry | BadRow:
         domains = [ip.strip() for ip in ips.split(" | ") if ip.strip()]
     if not urls and not domains:
         return BadRow(file, line, "no IP, domain or URL: the row blocks nothing")
-    number = number or NO_NUMBER
-    basis = (f"decision of {issued.isoformat()} without number" if number == NO_NUMBER
-             else f"decision No. {number} of {issued.isoformat()}")
-    return Entry(key=f"{authority}|{number}|{issued.isoformat()}", authority=authority,
+    number, day = number or NO_NUMBER, issued.isoformat()
+    basis = f"decision of {day} without number" if number == NO_NUMBER else f"decision No. {number} of {day}"
+    return Entry(key=f"{authority}|{number}|{day}", authority=authority,
                  authority_normalized=normalize_authority(authority), recipient=RECIPIENT, country="RU",
-                 action_demanded="block", file=file, line=line, issued_on=issued.isoformat(),
+                 action_demanded="block", file=file, line=line, issued_on=day,
                  legal_basis=f"{authority}: {basis} (register of blocked addresses)",
                  urls=urls, domains=[(d, None) for d in domains])
 
