@@ -43,10 +43,12 @@ FIGURES = {
               rf"^  ratio crawl / single captures \(1 worker\): {N}",
               rf"^frontier with {N} URLs: {N} inserts/s, {N} duplicate checks/s, peak RSS {N} MB"],
     "fidelity": [rf"^  {N}  http://news\.example\.com/$", rf"^replay fidelity over {N} pages: mean {N}, min {N}"],
-    "orders": [rf"^rkn import benchmark: {N} rows, {N} MB dump \(Windows-1251\)",
-               rf"^  first import +{N} rows/s, {N} rows/CPU-s +\({N} orders added, 0 rejected\)",
-               rf"^  same dump again {N} rows/s, {N} rows/CPU-s +\(0 added, 0 updated, 0 lifted\)",
-               rf"^  bare read\+split {N} rows/s, {N} rows/CPU-s +ratio import/bare {N} \(CPU\)",
+    "orders": [rf"^rkn import benchmark: {N} rows, {N} MB dump \(Windows-1251\), batches of {N}",
+               rf"^  baseline: bare read\+split {N} rows/s, {N} rows/CPU-s",
+               rf"^  first import +{N} rows/s, {N} rows/CPU-s, ratio to baseline {N} \(CPU\) +"
+               rf"\({N} orders added, 0 rejected\)",
+               rf"^  same dump again {N} rows/s, {N} rows/CPU-s, ratio to baseline {N} \(CPU\) +"
+               rf"\(0 added, 0 updated, 0 lifted\)",
                rf"^peak RSS: {N} MB"],
     "scale": [r"^scale benchmark \(a\): \d+ captures per run",
               rf"^  1 worker\(s\) +{N} captures/min +ratio to 1 worker {N}",

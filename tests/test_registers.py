@@ -157,7 +157,11 @@ def test_rkn_fast_url_form_agrees_with_the_url_check():
     urls = [u.strip() for r in dump_rows() for u in ";".join(r[2:-3]).split(" | ") if u.strip()]
     urls += ["http://a..b/", "HTTP://A.ru/x", "http://a.ru?", "http://a.ru/#x", "http://a.ru?q=1#f", "https://x.y.",
              "http://a.ru:80/", "http://a.ru/ b", "http://" + "a" * 64 + ".ru/", "http://a.ru./x?y", "http://_x.ru",
-             "http://1.2.3.4/x", "ftp://a.ru/", "http://a.ru..", "http://user@a.ru/", "http://xn--80a.ru/путь"]
+             "http://1.2.3.4/x", "ftp://a.ru/", "http://a.ru..", "http://user@a.ru/", "http://xn--80a.ru/путь",
+             # Cyrillic hosts take a short cut of their own (each label through IDNA once)
+             "http://сайт.рф/путь?q=1#x", "http://Сайт.РФ", "HTTP://a.рф/", "http://a..рф/", "http://-a.рф/",
+             "http://a.рф./x", "http://ёлка.рф:8080/", "http://" + "ж" * 60 + ".рф/", "http://рф/", "http://a.рф?",
+             "https://пример.испытание/ a", "http://a_b.рф/", "http://сайт.рф@evil.ru/"]
 
     def outcome(f, u):
         try:
@@ -213,6 +217,44 @@ def test_a_later_dump_adds_updates_and_lifts(tmp_path, monkeypatch, capsys):
     # The URL added to a decision still listed is lifted alone: its order stays in force.
     assert db.execute("SELECT u.lifted_on, t.lifted_on FROM takedown_urls u JOIN takedowns t ON t.id = u.takedown_id"
                       " WHERE u.url = 'http://extra.ru/more'").fetchone()[:] == ("2014-04-05", None)
+
+
+def test_batched_import_on_both_engines(catalog_location, tmp_path, monkeypatch):
+    """The batched writer (few IN queries and executemany per batch) on SQLite and PostgreSQL, with batches
+    so small that one decision's rows fall in several: the counts and tables are those of the whole dump."""
+    import archive.orders.registers as registers
+
+    monkeypatch.setattr(registers, "BATCH", 97)
+    settings = Settings.from_env({}, archive_home=str(tmp_path / "home"))
+    db = catalog.connect(catalog_location)
+    rows = dump_rows()
+
+    def run(path: Path) -> Report:
+        (when, dumps), = rkn.snapshots([path])
+        return import_entries(db, settings, "rkn", (e for d in dumps for e in d.entries()), path.name,
+                              listed_at=when, snapshot=True)
+
+    first = run(DUMP)
+    assert (first.rows, first.added, first.updated, first.lifted, first.rejected) == (1433, 1369, 0, 0, 0)
+    want = {("|".join((r[-3], r[-2] or "б/н", r[-1])), normalize_url(u.strip(), None))
+            for r in rows for u in ";".join(r[2:-3]).split(" | ") if u.strip()}
+    named = {(r[0], r[1]) for r in db.execute(
+        "SELECT t.register_key, u.url FROM takedown_urls u JOIN takedowns t ON t.id = u.takedown_id")}
+    assert named == want
+    before = tables(db)
+    again = run(DUMP)
+    assert (again.added, again.updated, again.lifted) == (0, 0, 0) and tables(db) == before
+    gone = sorted(decisions(rows))[:3]
+    kept = sorted(decisions(rows))[7]
+    later = run(later_dump(tmp_path, set(gone), [f"1.2.3.5;extra.ru;http://extra.ru/more;{kept[0]};{kept[1]};{kept[2]}",
+                                                 "1.2.3.4;new.ru;http://new.ru/;суд;77;2014-03-30"]))
+    assert (later.added, later.updated, later.lifted) == (1, 1, 3)
+    assert {tuple(r[0].split("|")) for r in db.execute(
+        "SELECT register_key FROM takedowns WHERE lifted_on = '2014-04-02'")} == set(gone)
+    back = run(later_dump(tmp_path, set(), [], name="back.csv", updated="2014-04-05 06:00:00 +0000"))
+    assert (back.added, back.updated, back.lifted) == (0, 3, 1)
+    assert db.execute("SELECT count(*) FROM takedowns WHERE lifted_on IS NULL").fetchone()[0] == 1369
+    db.close()
 
 
 def test_split_dump_parts_are_one_listing(tmp_path, monkeypatch, capsys):
@@ -561,3 +603,82 @@ def test_search_filters_by_order_and_register(web_settings, monkeypatch, capsys)
         bad = server.get("/api/search", params={"register": "nowhere"})
         assert bad.status_code == 400 and "register must be one of: rkn, lumen, github-gov, ooni" in bad.text
         assert "Blocked story" in server.get("/", params={"register": "rkn"}).text
+
+
+def test_order_list_filters_by_register_and_authority(web_settings, web_server, monkeypatch, capsys):
+    """/takedowns and /api/takedowns narrow by register (or staff-entered), authority (as written or normalised)
+    and country, over real HTTP; a register that is none is a 400 naming the choices."""
+    from archive.orders.takedowns import create_takedown
+
+    home = Path(web_settings.archive_home)
+    dump = home / "dump.csv"
+    dump.write_bytes(("Updated: 2024-02-13 00:00:00 +0000\n1.1.1.1;a.example.com;https://a.example.com/;суд;7;2024-02-01\n"
+                      "1.1.1.2;b.example.com;https://b.example.com/;Роскомнадзор;8;2024-02-02\n").encode("cp1251"))
+    assert cli(monkeypatch, capsys, home, "import-orders", "--format", "rkn", str(dump))[0] == 0
+    assert cli(monkeypatch, capsys, home, "import-orders", "--format", "github-gov",
+               str(GOV / "2019-06-20-roskomnadzor.md"))[0] == 0
+    db = catalog.connect(web_settings.catalog_path)
+    staff = create_takedown(db, web_settings, {
+        "authority": "Ministry of Culture", "recipient": "Kloop Media", "country": "kg", "issued_on": "2024-04-10",
+        "action_demanded": "remove", "urls": ["https://kloop.kg/a"], "published": True}, None, None)
+    ids = {r["register_key"] or "staff": r["id"] for r in db.execute("SELECT id, register_key FROM takedowns")}
+    court, rkn_order, gov = ids["суд|7|2024-02-01"], ids["Роскомнадзор|8|2024-02-02"], ids["2019-06-20-roskomnadzor"]
+
+    def api(**args) -> list[int]:
+        reply = web_server.get("/api/takedowns", params=args)
+        assert reply.status_code == 200, reply.text
+        return sorted(t["id"] for t in reply.json()["takedowns"])
+
+    def page(**args) -> list[int]:
+        reply = web_server.get("/takedowns", params=args)
+        assert reply.status_code == 200, reply.text
+        return sorted(int(i) for i in re.findall(r'<a href="/takedowns/(\d+)">#', reply.text))
+
+    for listing in (api, page):
+        assert listing() == sorted([court, rkn_order, gov, staff])
+        assert listing(register="rkn") == sorted([court, rkn_order])
+        assert listing(register="github-gov") == [gov]
+        assert listing(register="staff") == [staff]
+        assert listing(register="lumen") == []
+        assert listing(authority="суд") == [court] == listing(authority="court")  # as written, as normalised
+        assert listing(authority="Roskomnadzor", register="rkn") == [rkn_order]
+        assert listing(register="rkn", country="kg") == [] and listing(country="KG") == [staff]
+    text = web_server.get("/takedowns", params={"register": "rkn"}).text
+    assert '<option value="rkn" selected>' in text and 'href="/api/takedowns?register=rkn"' in text
+    assert "No published takedown order matches these filters." in web_server.get(
+        "/takedowns", params={"register": "lumen"}).text
+    for path in ("/takedowns", "/api/takedowns"):
+        bad = web_server.get(path, params={"register": "nowhere"})
+        assert bad.status_code == 400 and "register must be one of: rkn, lumen, github-gov, ooni, staff" in bad.text
+
+
+def test_register_strings_in_russian_and_kyrgyz(web_settings, monkeypatch, capsys):
+    """The order list's filters and an imported order's register details are translated (Kyrgyz too)."""
+    from archive.web import create_app
+
+    home = Path(web_settings.archive_home)
+    home.mkdir(parents=True, exist_ok=True)
+    dump = home / "dump.csv"
+    dump.write_bytes("Updated: 2024-02-13 00:00:00 +0000\n1.1.1.1;a.example.com;https://a.example.com/;суд;7;2024-02-01\n"
+                     .encode("cp1251"))
+    cli(monkeypatch, capsys, home, "import-orders", "--format", "rkn", str(dump))
+    dump.write_bytes("Updated: 2024-02-20 00:00:00 +0000\n1.1.1.1;b.example.com;https://b.example.com/;суд;8;2024-02-15\n"
+                     .encode("cp1251"))
+    cli(monkeypatch, capsys, home, "import-orders", "--format", "rkn", str(dump))  # the first is lifted
+    order_id = catalog.connect(web_settings.catalog_path).execute(
+        "SELECT id FROM takedowns WHERE lifted_on IS NOT NULL").fetchone()[0]
+    client = create_app(web_settings).test_client()
+
+    def text(path: str, lang: str) -> str:
+        reply = client.get(path, headers={"Accept-Language": lang})
+        assert reply.status_code == 200
+        return reply.get_data(as_text=True)
+
+    listing = {lang: text("/takedowns?register=lumen", lang) for lang in ("en", "ru", "ky")}
+    assert "No published takedown order matches these filters." in listing["en"]
+    assert "Нет опубликованных требований об удалении, подходящих под эти условия." in listing["ru"]
+    assert "Бул чыпкаларга дал келген жарыяланган өчүрүү талабы жок." in listing["ky"]
+    assert "кызматкерлер киргизген" in listing["ky"] and "внесены сотрудниками" in listing["ru"]
+    assert "2024-02-20 алынган" in text("/takedowns", "ky") and "снято 2024-02-20" in text("/takedowns", "ru")
+    order = text(f"/takedowns/{order_id}", "ky")
+    assert "Орган (нормалдаштырылган)" in order and "2024-02-20 алынган: реестр аны мындан ары камтыбайт" in order

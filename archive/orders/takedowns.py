@@ -313,15 +313,25 @@ def get_takedown(db: sqlite3.Connection, takedown_id: int, published_only: bool 
 
 
 def list_takedowns(db: sqlite3.Connection, published_only: bool = True, country: str | None = None,
-                   url: str | None = None, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-    """Orders, most recently issued (then entered) first, optionally of one country or targeting one URL
-    (normalised; its http and https forms are one page)."""
+                   url: str | None = None, limit: int = 50, offset: int = 0, register: str | None = None,
+                   authority: str | None = None) -> list[dict[str, Any]]:
+    """Orders, most recently issued (then entered) first, optionally of one country, targeting one URL
+    (normalised; its http and https forms are one page), imported from one register (``staff``: entered
+    by hand), or of one authority (as written or as normalised: ``суд`` or ``court``)."""
     sql, args = "SELECT t.* FROM takedowns t WHERE 1 = 1", []
     if published_only:
         sql += " AND t.published = 1"
     if country:
         sql += " AND t.country = ?"
         args.append(country.upper())
+    if register == "staff":
+        sql += " AND t.register IS NULL"
+    elif register:
+        sql += " AND t.register = ?"
+        args.append(register)
+    if authority:
+        sql += " AND (t.authority = ? OR t.authority_normalized = ?)"
+        args += [authority.strip(), authority.strip()]
     if url:  # either scheme: one page (urlcheck.url_variants)
         sql += " AND t.id IN (SELECT takedown_id FROM takedown_urls WHERE url IN (?, ?))"
         args += url_variants(url)

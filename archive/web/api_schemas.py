@@ -10,6 +10,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from archive.orders.claims import VERDICTS
+from archive.orders.registers import REGISTERS
 from archive.web.routing import SQLITE_MAX_INT
 from detect.outcomes import LABELS
 
@@ -523,5 +524,12 @@ class TakedownListArgs(Schema):
     country = fields.String(load_default=None, metadata={"example": "KG"})
     url = fields.String(load_default=None,
                         metadata={"description": "Only orders naming this URL, by its http or https form."})
+    register = fields.String(load_default=None, validate=validate.OneOf(
+        (*REGISTERS, "staff"), error="register must be one of: " + ", ".join((*REGISTERS, "staff"))), metadata={
+        "description": "Only orders imported from this register; `staff`: only those entered by hand.",
+        "example": "rkn"})
+    authority = fields.String(load_default=None, validate=validate.Length(max=500), metadata={
+        "description": "Only orders of this authority, as the order writes it or as normalised (суд or court).",
+        "example": "Roskomnadzor"})
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
     offset = fields.Integer(load_default=0, validate=validate.Range(0, SQLITE_MAX_INT))

@@ -17,6 +17,7 @@ from flask import Blueprint, Flask, Response, abort, g, jsonify, redirect, rende
 from archive.lookup.mementos import lookup_url
 from archive.orders import takedowns as orders
 from archive.orders.claims import check_claim
+from archive.orders.registers import REGISTER_NAMES
 from archive.web.api_schemas import TakedownListArgs
 from archive.web.auth import staff_required
 from archive.web.db import get_db, get_search, get_settings, is_staff
@@ -33,6 +34,7 @@ FORM_FIELDS = ("authority", "recipient", "country", "legal_basis", "issued_on", 
 UPLOAD_ENDPOINTS = ("takedowns.new", "takedowns.edit")
 FORM_OVERHEAD = 1_000_000  # the order's text fields beside its document
 PAGE_SIZE = 50
+LIST_FILTERS = ("register", "authority", "country")  # what the public list narrows by (the API too)
 
 
 def country_name(code: str | None) -> str:
@@ -74,11 +76,13 @@ def _visible(takedown_id: int) -> dict[str, Any]:
 @bp.get("/takedowns")
 def index() -> str:
     """Published takedown orders, most recently issued first (staff also see unpublished ones)."""
-    page = page_number(request.args)
+    page = page_number(request.args)  # bad input: 400 saying why (errors.handle_invalid)
+    args = load(TakedownListArgs(), {k: v for k, v in request.args.items() if k in LIST_FILTERS and v.strip()})
+    filters = {k: args[k].strip() for k in LIST_FILTERS if args[k]}
     rows = orders.list_takedowns(get_db(), published_only=g.get("user") is None, limit=PAGE_SIZE + 1,
-                          offset=(page - 1) * PAGE_SIZE)
-    return render_template("takedowns.html", takedowns=rows[:PAGE_SIZE], page=page,
-                           more=len(rows) > PAGE_SIZE)
+                                 offset=(page - 1) * PAGE_SIZE, **filters)
+    return render_template("takedowns.html", takedowns=rows[:PAGE_SIZE], page=page, more=len(rows) > PAGE_SIZE,
+                           filters=filters, registers=REGISTER_NAMES)
 
 
 @bp.get("/takedowns/<int:takedown_id>")
@@ -204,7 +208,8 @@ def _register_json(t: dict[str, Any]) -> dict[str, Any] | None:
 
 @bp.get("/api/takedowns")
 def api_list() -> Response:
-    """Published orders as JSON: ``limit`` (1-100), ``offset``, optional ``country`` and ``url`` (http or https)."""
+    """Published orders as JSON: ``limit`` (1-100), ``offset``, optional ``country``, ``url`` (http or https),
+    ``register`` (rkn, lumen, github-gov, ooni; staff: entered by hand) and ``authority``."""
     args = load(TakedownListArgs(), request.args)
     url = (args["url"] or "").strip() or None
     if url:  # in the form the catalog keeps, as the lookup pages take it; either scheme matches
@@ -213,7 +218,8 @@ def api_list() -> Response:
         except URLRejected as exc:
             return error_response(400, f"url: {exc}", fields={"url": [str(exc)]})
     rows = orders.list_takedowns(get_db(), published_only=True, country=args["country"] or None,
-                                 url=url, limit=args["limit"], offset=args["offset"])
+                                 url=url, limit=args["limit"], offset=args["offset"],
+                                 register=args["register"] or None, authority=(args["authority"] or "").strip() or None)
     return jsonify(takedowns=[takedown_json(t) for t in rows], limit=args["limit"], offset=args["offset"])
 
 

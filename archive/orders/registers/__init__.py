@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -153,12 +153,14 @@ def import_entries(db: sqlite3.Connection, settings: Any, register: str, items: 
     stream = iter(items)
     while batch := list(itertools.islice(stream, BATCH)):
         with transaction(db):
+            entries = []
             for item in batch:
                 report.rows += 1
                 if isinstance(item, BadRow):
                     report.reject(item)
                 else:
-                    _write(run, item)
+                    entries.append(item)
+            _write_batch(run, entries)
         if progress and len(batch) == BATCH:  # a long import says how far it is
             progress(report)
     if snapshot and not run.stale:
@@ -173,6 +175,7 @@ def import_entries(db: sqlite3.Connection, settings: Any, register: str, items: 
 
 _FIELDS = ("authority", "authority_normalized", "recipient", "country", "legal_basis", "issued_on", "received_on",
            "action_demanded", "action_reported", "summary", "redacted_urls")
+_IN = 500  # values per IN (...) list: far below either engine's limit on bound parameters
 
 
 def _values(e: Entry) -> tuple:
@@ -180,67 +183,139 @@ def _values(e: Entry) -> tuple:
             e.action_demanded, e.action_reported, e.summary, e.redacted)
 
 
-def _write(run: _Run, e: Entry) -> None:
-    db = run.db
-    row = db.execute(f"SELECT id, created_at, updated_at, listed_at, lifted_on, {', '.join(_FIELDS)}"
-                     " FROM takedowns WHERE register = ? AND register_key = ?", (run.register, e.key)).fetchone()
-    changed = False
-    if row is None:
-        cols = (*_FIELDS, "register", "register_key", "register_source", "listed_at", "published",
-                "created_at", "updated_at")
-        takedown_id = db.execute(
-            f"INSERT INTO takedowns ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) RETURNING id",
-            (*_values(e), run.register, e.key, f"{e.file}:{e.line}", run.listed_at, 1, run.now, run.now),
-        ).fetchone()[0]
-        run.report.added += 1
-        new = True
-    else:
-        takedown_id, new = row["id"], row["created_at"] == run.now
-        if tuple(row[k] for k in _FIELDS) != _values(e):
-            db.execute(f"UPDATE takedowns SET {', '.join(f'{k} = ?' for k in _FIELDS)} WHERE id = ?",
-                       (*_values(e), takedown_id))
-            changed = True
-        if row["lifted_on"] is not None and not run.stale:  # listed again: the order is back in force
-            db.execute("UPDATE takedowns SET lifted_on = NULL WHERE id = ?", (takedown_id,))
-            changed = True
-        if run.snapshot and (row["listed_at"] is None or row["listed_at"] < run.listed_at):
-            db.execute("UPDATE takedowns SET listed_at = ? WHERE id = ?", (run.listed_at, takedown_id))
-    for url in e.urls:
-        changed |= _write_url(run, takedown_id, url, fresh=row is None)
-    for domain, count in e.domains:
-        changed |= db.execute("INSERT INTO takedown_domains (takedown_id, domain, redacted_count) VALUES (?, ?, ?)"
-                              " ON CONFLICT (takedown_id, domain) DO NOTHING",
-                              (takedown_id, domain, count)).rowcount > 0
-    if e.document is not None and new:
-        _attach(run, takedown_id, e.document)
-    if changed and not new:
-        if row["updated_at"] != run.now:  # an order changed by several rows counts once
-            run.report.updated += 1
-        db.execute("UPDATE takedowns SET updated_at = ?, register_source = ? WHERE id = ?",
-                   (run.now, f"{e.file}:{e.line}", takedown_id))
+def _chunks(values: list, size: int = _IN) -> Iterator[list]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
 
 
-def _write_url(run: _Run, takedown_id: int, url: str, fresh: bool = False) -> bool:
-    """Name ``url`` in the order (``fresh``: one just added, which names none yet); True if that
-    changed the order (a new URL, or one listed again)."""
-    db = run.db
-    old = None if fresh else db.execute("SELECT listed_at, lifted_on FROM takedown_urls"
-                                        " WHERE takedown_id = ? AND url = ?", (takedown_id, url)).fetchone()
-    if old is None:
-        db.execute("INSERT INTO takedown_urls (takedown_id, url, listed_at) VALUES (?, ?, ?)"
-                   " ON CONFLICT (takedown_id, url) DO NOTHING", (takedown_id, url, run.listed_at))
-        run.report.urls_added += 1
-        if run.reindex is not None and db.execute("SELECT 1 FROM captures WHERE url IN (?, ?) LIMIT 1",
-                                                  url_variants(url)).fetchone():
-            run.reindex.append(url)
-    elif run.stale:
-        return False
-    elif old["lifted_on"] is not None or (run.snapshot and (old["listed_at"] or "") < run.listed_at):
-        db.execute("UPDATE takedown_urls SET listed_at = ?, lifted_on = NULL WHERE takedown_id = ? AND url = ?",
-                   (max(run.listed_at, old["listed_at"] or ""), takedown_id, url))
-    if run.watch is not None and run.watch(takedown_id, url):
-        run.report.watched += 1
-    return old is None or old["lifted_on"] is not None
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+@dataclass(slots=True)
+class _Order:
+    """An order as the batch leaves it: read from the catalog (``id`` set) or added by this batch."""
+
+    id: int | None
+    values: tuple
+    new: bool  # added by this import (in this batch or an earlier one): its rows change no count
+    updated_at: str
+    listed_at: str | None
+    lifted_on: str | None
+    source: str
+    urls: dict[str, list] = field(default_factory=dict)  # url -> [listed_at, lifted_on]
+    domains: set[str] = field(default_factory=set)
+    dirty: bool = False
+    documents: list[tuple[str, str, bytes]] = field(default_factory=list)
+
+
+def _write_batch(run: _Run, entries: list[Entry]) -> None:
+    """Write one batch's entries in a few statements: the orders and URLs the batch names are read
+    with a handful of IN queries, each entry applied to them in memory (in order, so several rows
+    of one order and counts come out as row by row), and the changes written with executemany."""
+    db, report = run.db, run.report
+    orders: dict[str, _Order] = {}
+    by_id: dict[int, _Order] = {}
+    for keys in _chunks(list(dict.fromkeys(e.key for e in entries))):
+        for row in db.execute(f"SELECT id, register_key, created_at, updated_at, listed_at, lifted_on, register_source,"
+                              f" {', '.join(_FIELDS)} FROM takedowns WHERE register = ? AND register_key IN"
+                              f" ({_marks(len(keys))})", (run.register, *keys)):
+            r = tuple(row)  # by position: a re-import reads every order of the dump back
+            orders[r[1]] = by_id[r[0]] = _Order(r[0], r[7:], r[2] == run.now, r[3], r[4], r[5], r[6])
+    for ids in _chunks(list(by_id)):
+        marks = _marks(len(ids))
+        for row in db.execute(f"SELECT takedown_id, url, listed_at, lifted_on FROM takedown_urls"
+                              f" WHERE takedown_id IN ({marks})", ids):
+            by_id[row[0]].urls[row[1]] = [row[2], row[3]]
+        for row in db.execute(f"SELECT takedown_id, domain FROM takedown_domains WHERE takedown_id IN ({marks})", ids):
+            by_id[row[0]].domains.add(row[1])
+    added: list[tuple[str, _Order]] = []
+    new_urls: list[tuple[_Order, str]] = []
+    relisted: dict[tuple[int, str], list] = {}  # URLs of orders in the catalog listed again
+    new_domains: list[tuple[_Order, str, int | None]] = []
+    watched: list[tuple[_Order, str]] = []
+    for e in entries:
+        order, changed = orders.get(e.key), False
+        if order is None:
+            order = orders[e.key] = _Order(None, _values(e), True, run.now, run.listed_at, None, f"{e.file}:{e.line}")
+            added.append((e.key, order))
+            report.added += 1
+        else:
+            if order.values != _values(e):
+                order.values, order.dirty, changed = _values(e), True, True
+            if order.lifted_on is not None and not run.stale:  # listed again: the order is back in force
+                order.lifted_on, order.dirty, changed = None, True, True
+            if run.snapshot and (order.listed_at is None or order.listed_at < run.listed_at):
+                order.listed_at, order.dirty = run.listed_at, True
+        for url in e.urls:
+            old = order.urls.get(url)
+            if old is None:
+                order.urls[url] = [run.listed_at, None]
+                new_urls.append((order, url))
+                report.urls_added += 1
+                changed = True
+            elif run.stale:
+                continue
+            elif old[1] is not None or (run.snapshot and (old[0] or "") < run.listed_at):
+                changed |= old[1] is not None
+                old[0], old[1] = max(run.listed_at, old[0] or ""), None
+                if order.id is not None:
+                    relisted[order.id, url] = old
+            if run.watch is not None:
+                watched.append((order, url))
+        for domain, count in e.domains:
+            if domain not in order.domains:
+                order.domains.add(domain)
+                new_domains.append((order, domain, count))
+                changed = True
+        if e.document is not None and order.new:
+            order.documents.append(e.document)
+        if changed and not order.new:
+            if order.updated_at != run.now:  # an order changed by several rows counts once
+                report.updated += 1
+            order.updated_at, order.source, order.dirty = run.now, f"{e.file}:{e.line}", True
+    if added:
+        cols = (*_FIELDS, "register", "register_key", "register_source", "listed_at", "published", "created_at",
+                "updated_at")
+        db.executemany(f"INSERT INTO takedowns ({', '.join(cols)}) VALUES ({_marks(len(cols))})",
+                       [(*o.values, run.register, key, o.source, o.listed_at, 1, run.now, run.now) for key, o in added])
+        for keys in _chunks([key for key, _ in added]):
+            for row in db.execute(f"SELECT id, register_key FROM takedowns WHERE register = ? AND register_key IN"
+                                  f" ({_marks(len(keys))})", (run.register, *keys)):
+                orders[row[1]].id = row[0]
+    dirty = [o for o in by_id.values() if o.dirty]
+    if dirty:
+        db.executemany(f"UPDATE takedowns SET {', '.join(f'{k} = ?' for k in _FIELDS)}, lifted_on = ?, listed_at = ?,"
+                       " updated_at = ?, register_source = ? WHERE id = ?",
+                       [(*o.values, o.lifted_on, o.listed_at, o.updated_at, o.source, o.id) for o in dirty])
+    if new_urls:
+        db.executemany("INSERT INTO takedown_urls (takedown_id, url, listed_at) VALUES (?, ?, ?)"
+                       " ON CONFLICT (takedown_id, url) DO NOTHING",
+                       [(o.id, url, run.listed_at) for o, url in new_urls])
+    if relisted:
+        db.executemany("UPDATE takedown_urls SET listed_at = ?, lifted_on = NULL WHERE takedown_id = ? AND url = ?",
+                       [(state[0], takedown_id, url) for (takedown_id, url), state in relisted.items()])
+    if new_domains:
+        db.executemany("INSERT INTO takedown_domains (takedown_id, domain, redacted_count) VALUES (?, ?, ?)"
+                       " ON CONFLICT (takedown_id, domain) DO NOTHING", [(o.id, d, c) for o, d, c in new_domains])
+    for _key, order in added:
+        for document in order.documents:
+            _attach(run, order.id, document)
+    if run.reindex is not None and new_urls:
+        run.reindex.extend(_captured(db, [url for _, url in new_urls]))
+    for order, url in watched:
+        if run.watch(order.id, url):
+            report.watched += 1
+
+
+def _captured(db: sqlite3.Connection, urls: list[str]) -> list[str]:
+    """Those of ``urls`` captured already (either scheme), in their order."""
+    seen: set[str] = set()
+    for chunk in _chunks(urls, _IN // 2):
+        variants = [v for url in chunk for v in url_variants(url)]
+        seen.update(r[0] for r in db.execute(f"SELECT DISTINCT url FROM captures WHERE url IN"
+                                             f" ({_marks(len(variants))})", variants))
+    return [url for url in urls if not seen.isdisjoint(url_variants(url))]
 
 
 def _attach(run: _Run, takedown_id: int, document: tuple[str, str, bytes]) -> None:

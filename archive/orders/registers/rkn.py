@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 from archive.orders.registers import BadRow, Entry, parse_listed
@@ -40,19 +41,40 @@ AUTHORITIES = {
 # The common URL (lower-case ASCII host, no port, user, space or control character) in the form
 # crawler.netpolicy.normalize_url gives it, without its cost: a dump has a million of them. Anything
 # else goes through normalize_url itself; tests/test_registers.py checks both agree on the sample.
-_SIMPLE_URL = re.compile(r"(https?)://([a-z0-9_][a-z0-9_-]{0,62}(?:\.[a-z0-9_-]{1,63})+\.?)(/[^#?]*)?(\?[^#]+)?(?:#.*)?",
-                         re.S)
+_HOST = r"[a-z0-9_][a-z0-9_-]{0,62}(?:\.[a-z0-9_-]{1,63})+\.?"
+_SIMPLE_URL = re.compile(rf"(https?)://({_HOST})(/[^#?]*)?(\?[^#]+)?(?:#.*)?", re.S)
+_SIMPLE_HOST = re.compile(_HOST)
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+
+
+# The same with a Cyrillic host (сайт.рф): each Cyrillic label through IDNA once (the register repeats
+# its few TLDs), the result checked as the plain form's host is; anything else goes the long way.
+_CYRILLIC_URL = re.compile(r"(https?)://([a-zA-Z0-9_.\u0400-\u04ff-]+)(/[^#?]*)?(\?[^#]+)?(?:#.*)?", re.S)
+
+
+@lru_cache(maxsize=4096)
+def _ascii_label(label: str) -> str:
+    return label.encode("idna").decode("ascii") if not label.isascii() else label
 
 
 def normalize(url: str) -> str:
     """``url`` normalised as ``crawler.netpolicy.normalize_url`` does (URLRejected if it is not one)."""
-    match = _SIMPLE_URL.fullmatch(url)
-    if match is None or _UNSAFE.search(url):
-        return normalize_url(url, max_length=None)
-    return f"{match[1]}://{match[2]}{match[3] or '/'}{match[4] or ''}"
+    if _UNSAFE.search(url) is None:
+        match = _SIMPLE_URL.fullmatch(url)
+        if match is not None:
+            return f"{match[1]}://{match[2]}{match[3] or '/'}{match[4] or ''}"
+        match = _CYRILLIC_URL.fullmatch(url)
+        if match is not None and match[1] == match[1].lower():
+            try:
+                host = ".".join(_ascii_label(label) for label in match[2].lower().split("."))
+            except UnicodeError:
+                host = ""
+            if _SIMPLE_HOST.fullmatch(host):
+                return f"{match[1]}://{host}{match[3] or '/'}{match[4] or ''}"
+    return normalize_url(url, max_length=None)
 
 
+@lru_cache(maxsize=4096)  # a register names few authorities, a million times
 def normalize_authority(written: str) -> str:
     """An authority's English name from how the register writes it (``суд`` → ``court``)."""
     key = " ".join(written.split()).casefold()
@@ -104,7 +126,7 @@ def parse_row(raw: bytes, file: str, line: int) -> Entry | BadRow:
         return BadRow(file, line, f"{text.count(';') + 1} field(s); a row has 6 split by ';': "
                                   "IPs;domain;URLs;authority;decision number;decision date")
     ips, domain = head[0].strip(), head[1].strip()
-    url_field, authority, number, day = (v.strip() for v in tail)
+    url_field, authority, number, day = [v.strip() for v in tail]
     if not authority:
         return BadRow(file, line, "no authority (field 4); every decision names who made it")
     try:
@@ -128,12 +150,11 @@ def parse_row(raw: bytes, file: str, line: int) -> Entry | BadRow:
         domains = [ip.strip() for ip in ips.split(" | ") if ip.strip()]
     if not urls and not domains:
         return BadRow(file, line, "no IP, domain or URL: the row blocks nothing")
-    number = number or NO_NUMBER
-    basis = (f"decision of {issued.isoformat()} without number" if number == NO_NUMBER
-             else f"decision No. {number} of {issued.isoformat()}")
-    return Entry(key=f"{authority}|{number}|{issued.isoformat()}", authority=authority,
+    number, day = number or NO_NUMBER, issued.isoformat()
+    basis = f"decision of {day} without number" if number == NO_NUMBER else f"decision No. {number} of {day}"
+    return Entry(key=f"{authority}|{number}|{day}", authority=authority,
                  authority_normalized=normalize_authority(authority), recipient=RECIPIENT, country="RU",
-                 action_demanded="block", file=file, line=line, issued_on=issued.isoformat(),
+                 action_demanded="block", file=file, line=line, issued_on=day,
                  legal_basis=f"{authority}: {basis} (register of blocked addresses)",
                  urls=urls, domains=[(d, None) for d in domains])
 
