@@ -9,6 +9,7 @@ kloop.kg is on Chromium's HSTS preload list: the outlet serves HTTP and HTTPS on
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import os
 import signal
@@ -239,6 +240,15 @@ def test_compare_page_csv_and_api(second, first, crawl_env):
         assert done.status_code == 409 and "is done" in done.json()["error"]
         state = server.get(f"/api/crawls/{second['id']}", headers=auth).json()
         assert state["state"] == "done" and state["summary"]["previous_crawl"] == first["id"]
+        # The whole crawl as one download: sandboxed like archived content, its length known.
+        package = server.get(f"/api/crawls/{second['id']}/wacz", headers=auth)
+        assert package.status_code == 200, package.text[:300]
+        assert package.headers["Content-Disposition"] == f'attachment; filename="crawl-{second["id"]}.wacz"'
+        assert int(package.headers["Content-Length"]) == len(package.content)
+        assert "sandbox" in package.headers["Content-Security-Policy"]
+        with zipfile.ZipFile(io.BytesIO(package.content)) as zf:
+            assert len(zf.read("pages/pages.jsonl").decode().splitlines()) == second["done"]["pages"] + 1
+        assert server.get("/api/crawls/999999/wacz", headers=auth).status_code == 404
 
 
 def test_bad_crawl_requests_are_refused_with_the_fix(crawl_env, outlet):
