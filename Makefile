@@ -7,6 +7,12 @@ PYTHON3 ?= python3
 REPLAY_VERSION := 2.5.3
 REPLAY_DIR     := vendor/replaywebpage-$(REPLAY_VERSION)
 
+# hls.js (Apache-2.0), the script player replay injects into archived pages for their HLS streams
+# (archive/replay/hls-attach.js): fetched from npm beside replayweb.page, never committed. The folder's
+# name is what archive/replay/origin.py's HLS_JS names: change both together.
+HLS_VERSION := 1.7.4
+HLS_DIR     := vendor/hls.js-$(HLS_VERSION)
+
 PYWB_VENV := .pywb-venv
 
 # axe-core (MPL-2.0), the accessibility checker the browser tests inject into every page
@@ -23,7 +29,7 @@ SEARCH_ENGINE_PORT ?= 9200
 .PHONY: setup test-setup chromium postgresql redis-server ffmpeg run test lint bench clean search-engine
 
 # What `make run` needs: the venv, Chromium, the replay viewer. Nothing else is installed for it.
-setup: $(STAMP) chromium ffmpeg $(REPLAY_DIR)/sw.js
+setup: $(STAMP) chromium ffmpeg $(REPLAY_DIR)/sw.js $(HLS_DIR)/hls.min.mjs
 
 # What the tests need besides: pywb (round trips), the real search engine, PostgreSQL (the catalog's
 # second engine; tests/postgres.py starts a throwaway server), Redis (shared rate limits).
@@ -53,6 +59,13 @@ $(REPLAY_DIR)/sw.js:
 	  && tar xzf replaywebpage-$(REPLAY_VERSION).tgz --strip-components=1 package/sw.js package/ui.js package/LICENSE \
 	  && rm replaywebpage-$(REPLAY_VERSION).tgz
 	python3 tools/patch_replaywebpage.py $(REPLAY_DIR)/sw.js
+
+$(HLS_DIR)/hls.min.mjs:
+	mkdir -p $(HLS_DIR)
+	cd $(HLS_DIR) && npm pack --silent hls.js@$(HLS_VERSION) >/dev/null \
+	  && tar xzf hls.js-$(HLS_VERSION).tgz --strip-components=2 package/dist/hls.min.mjs \
+	  && tar xzf hls.js-$(HLS_VERSION).tgz --strip-components=1 package/LICENSE \
+	  && rm hls.js-$(HLS_VERSION).tgz
 
 $(AXE_DIR)/axe.min.js:
 	mkdir -p $(AXE_DIR)

@@ -19,6 +19,7 @@ from archive import catalog
 from archive.capturing import jobs
 from archive.capturing.media import media_listing, post_metadata
 from archive.capturing.worker import Worker
+from archive.replay.origin import HLS_JS, create_replay_app, missing_hls_player
 from archive.settings import Settings
 from archive.warc.store import read_payload, read_record
 from archive.warc.wacz import export_wacz
@@ -404,6 +405,8 @@ def test_the_hls_stream_plays_from_the_archive_and_replays_byte_identical(archiv
 
     settings, db, ids = archived
     origin, browser = replay_browser
+    if missing_hls_player(settings):
+        pytest.fail(missing_hls_player(settings), pytrace=False)
     playlist = media_site.file("stream/index.m3u8")
     names = ["index.m3u8", *[line for line in playlist.decode().splitlines() if line.endswith(".ts")]]
     served = {name: media_site.file(f"stream/{name}") for name in names}
@@ -427,18 +430,46 @@ def test_the_hls_stream_plays_from_the_archive_and_replays_byte_identical(archiv
         assert reply.headers["Content-Type"] == "video/mp2t"  # as the site sent it: players go by it
         assert requests.get(f"{origin}/stream/{ids['hls']}/{number}/../hls.html", timeout=10).status_code == 404
 
-        # Replay of the page (replayweb.page's service worker, from the WACZ): the player's playlist
-        # (replayweb.page rewrites it, its segment URLs made absolute) and, as archived (id_), every part.
+        # Replay of the page (replayweb.page's service worker, from the WACZ; the site's host does not
+        # resolve for this browser): the injected hls.js plays the <video src="….m3u8"> on Media Source
+        # Extensions, reading the playlist and segments through the service worker; and, as archived
+        # (id_), every part is served back byte for byte.
+        asked.clear()
         replay_screenshot(page, origin, ids["hls"])
         frame = replay_frame(page)
-        source = frame.wait_for_function("() => { const v = document.querySelector('video');"
-                                         " return v && v.currentSrc; }", timeout=30_000).json_value()
-        assert source.endswith("_/" + media_site.url("media/stream/index.m3u8"))
+        played = frame.wait_for_function(PLAYS, timeout=30_000).json_value()
+        assert played.startswith(f"blob:{origin}/")  # a MediaSource: hls.js, not the native player
+        replayed = [url.split("_/", 1)[-1] for url in asked if "/replay/w/" in url]
+        assert media_site.url("media/stream/index.m3u8") in replayed
+        assert media_site.url("media/stream/seg000.ts") in replayed
         raw = frame.url.replace("mp_/", "id_/").rsplit("/", 1)[0] + "/media/stream/"
         digests = frame.evaluate(DIGESTS, [raw + name for name in names])
         assert digests == [[200, hashlib.sha256(body).hexdigest()] for body in served.values()]
     finally:
         page.close()
+
+
+def test_the_hls_player_is_served_from_the_replay_origin_and_a_missing_one_names_the_fix(tmp_path):
+    """Replayed pages get hls.js from the replay origin (never the app's); without it (no `make setup`) the
+    replay origin answers 503 naming the file and the fix, and the rest of replay is unaffected."""
+    assets = tmp_path / "vendor" / "replaywebpage"
+    assets.mkdir(parents=True)
+    for name in ("sw.js", "ui.js"):
+        (assets / name).write_text("// viewer", "utf-8")
+    settings = Settings.from_env({"ARCHIVE_HOME": str(tmp_path / "home"), "REPLAY_ASSETS": str(assets)})
+    client = create_replay_app(settings, "http://127.0.0.1:9").test_client()
+    attach = client.get("/replay/hls/attach.js")
+    assert attach.status_code == 200 and attach.mimetype == "application/javascript"
+    assert b"hls.min.mjs" in attach.data
+    missing = client.get("/replay/hls/hls.min.mjs")
+    said = missing.get_data(as_text=True)
+    assert missing.status_code == 503 and str(assets.parent / HLS_JS) in said and "make setup" in said
+    assert client.get("/replay/sw.js").status_code == 200
+    (assets.parent / HLS_JS).mkdir()
+    (assets.parent / "hls.js-1.7.4" / "hls.min.mjs").write_text("export default class Hls {}", "utf-8")
+    found = client.get("/replay/hls/hls.min.mjs")
+    assert found.status_code == 200 and found.data == b"export default class Hls {}"
+    assert client.get("/replay/hls/other.js").status_code == 404
 
 
 def test_the_ytdlp_option_is_checked_and_kept_with_the_job(web_server):

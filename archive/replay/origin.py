@@ -32,8 +32,16 @@ EMBED_PAGE = """<!doctype html>
 </head><body>
 <replay-web-page source="/wacz/{{ capture_id }}.wacz{% if pass_ %}?pass={{ pass_ | urlencode }}{% endif %}"
   url="{{ url }}" ts="{{ ts }}"
-  replayBase="/replay/" embed="replayonly"></replay-web-page>
+  replayBase="/replay/" embed="replayonly" swName="{{ sw_name }}"></replay-web-page>
 </body></html>"""
+
+# replayweb.page's service worker takes its options from its script URL's query: it injects
+# `injectScripts` into every replayed page from `/replay/static/proxy/<script>`, which it fetches from
+# here (the replay origin) only under `allowProxyPaths`. The viewer appends "?serveIndex=1" to this name,
+# so it ends with "&": that lands in a parameter of its own.
+SW_NAME = "sw.js?injectScripts=hls/attach.js&allowProxyPaths=hls/&serveIndex=1&"
+HLS_JS = "hls.js-1.7.4"  # the Makefile's HLS_DIR, beside replayweb.page's folder (REPLAY_ASSETS)
+HLS_ATTACH = Path(__file__).with_name("hls-attach.js")
 
 # The replay origin needs scripts (the viewer) but must not be framed by strangers
 # nor be able to reach the app: its pages only talk to this origin.
@@ -154,6 +162,18 @@ def missing_replay_assets(settings) -> str | None:
     return None
 
 
+def hls_player(settings) -> Path:
+    """Where hls.js is: beside replayweb.page's folder, as the Makefile's setup fetches it."""
+    return replay_assets(settings).parent / HLS_JS / "hls.min.mjs"
+
+
+def missing_hls_player(settings) -> str | None:
+    """Why replayed pages' HLS streams cannot play (hls.js is not installed), or None; the rest of replay
+    works without it."""
+    path = hls_player(settings)
+    return None if path.is_file() else f"HLS player missing at {path} (hls.js): run `make setup`"
+
+
 def ranged(body: bytes, content_type: str | None) -> Response:
     """Archived media bytes with Range support (players ask for ranges)."""
     response = Response(body, content_type=content_type or "application/octet-stream")
@@ -206,12 +226,23 @@ def create_replay_app(settings, app_origin: str) -> Flask:
         response.headers["Service-Worker-Allowed"] = "/replay/"
         return response
 
+    @app.get("/replay/hls/<any('attach.js', 'hls.min.mjs'):name>")
+    def hls_script(name: str):
+        """The script player replayed pages get for their HLS streams (SW_NAME): this checkout's
+        hls-attach.js, and hls.js from npm (fetched at setup), which it imports only for such a stream."""
+        if name == "attach.js":
+            return send_file(HLS_ATTACH, mimetype="application/javascript", max_age=3600)
+        missing = missing_hls_player(settings)
+        if missing:
+            abort(503, missing)
+        return send_file(hls_player(settings), mimetype="application/javascript", max_age=3600)
+
     @app.get("/embed/<int:capture_id>")
     def embed(capture_id: int):
         """The page the record page frames: the viewer pointed at this capture's WACZ."""
         info = visible(capture_id)
         response = Response(render_template_string(EMBED_PAGE, capture_id=capture_id, url=info["final_url"],
-                                                   ts=info["ts"], pass_=info.get("pass")))
+                                                   ts=info["ts"], pass_=info.get("pass"), sw_name=SW_NAME))
         return private(response, info)
 
     @app.get("/wacz/<int:capture_id>.wacz")
