@@ -442,6 +442,13 @@ def test_the_hls_stream_plays_from_the_archive_and_replays_byte_identical(archiv
         replayed = [url.split("_/", 1)[-1] for url in asked if "/replay/w/" in url]
         assert media_site.url("media/stream/index.m3u8") in replayed
         assert media_site.url("media/stream/seg000.ts") in replayed
+        # A player the page's script adds later, its stream in a typed <source>: found and played too.
+        frame.evaluate("""() => { const v = document.createElement('video'), s = document.createElement('source');
+          s.type = 'application/vnd.apple.mpegurl'; s.src = '/media/stream/index.m3u8';
+          v.id = 'late'; v.muted = true; v.appendChild(s); document.body.appendChild(v); }""")
+        late = frame.wait_for_function(PLAYS.replace("querySelector('video')", "getElementById('late')"),
+                                       timeout=30_000).json_value()
+        assert late.startswith(f"blob:{origin}/")
         raw = frame.url.replace("mp_/", "id_/").rsplit("/", 1)[0] + "/media/stream/"
         digests = frame.evaluate(DIGESTS, [raw + name for name in names])
         assert digests == [[200, hashlib.sha256(body).hexdigest()] for body in served.values()]
