@@ -40,6 +40,11 @@
 
   async function attach(media) {
     const url = playlist(media);
+    if (!url && media.__archiveHls && !media.src.startsWith("blob:")) {
+      media.__archiveHls.destroy(); // the page switched to a source of another kind: let it play that
+      media.__archiveHls = null;
+      attached.delete(media);
+    }
     if (!url || attached.get(media) === url) return;
     attached.set(media, url);
     const Hls = await hlsModule();
