@@ -42,7 +42,7 @@ def captured_corpus(tmp_path_factory) -> tuple[Settings, dict[str, dict]]:
             CAPTURE_HOST_RULES=corpus.rule(HOST), CAPTURE_CONCURRENCY="2", CAPTURE_TIMEOUT="60",
             # The corpus pages' third-party resources are refused at once (not allowed networks);
             # a short settle keeps 130 captures within minutes.
-            CAPTURE_SETTLE_TIMEOUT="2"))
+            CAPTURE_SETTLE_TIMEOUT="2", CAPTURE_SCROLL_STEPS="1"))
         db = catalog.connect(settings.catalog_path)
         job_ids = {name: jobs.enqueue(db, corpus_url(name)) for name in names}
         asyncio.run(Worker(settings).run(threading.Event(), once=True))
