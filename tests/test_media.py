@@ -10,6 +10,7 @@ import hashlib
 import json
 import threading
 import zipfile
+from contextlib import contextmanager
 
 import lxml.html
 import pytest
@@ -352,24 +353,30 @@ def replay_browser(archived, replay_viewer):
             browser.close()
 
 
-def test_replay_of_the_page_plays_the_archived_video(archived, replay_browser):
-    """replayweb.page on the replay origin serves the video from the WACZ (the site's host names do not
-    resolve for this browser: only the archive can answer), and the player reads it whole."""
+@contextmanager
+def replayed(replay_browser, capture_id: int):
+    """The replay frame of a capture in replayweb.page on the replay origin, in a page of its own."""
     from archive.replay.fidelity import replay_frame, replay_screenshot
 
-    settings, db, ids = archived
     origin, browser = replay_browser
     page = browser.new_page()
     try:
-        replay_screenshot(page, origin, ids["post"])
-        frame = replay_frame(page)
+        replay_screenshot(page, origin, capture_id)
+        yield replay_frame(page)
+    finally:
+        page.close()
+
+
+def test_replay_of_the_page_plays_the_archived_video(archived, replay_browser):
+    """replayweb.page on the replay origin serves the video from the WACZ (the site's host names do not
+    resolve for this browser: only the archive can answer), and the player reads it whole."""
+    settings, db, ids = archived
+    with replayed(replay_browser, ids["post"]) as frame:
         state = frame.wait_for_function(
             "() => { const v = document.querySelector('video');"
             " return v && v.readyState >= 1 && isFinite(v.duration) && v.duration; }", timeout=30_000)
         assert state.json_value() == pytest.approx(3, abs=0.2)
         assert frame.wait_for_function(PLAYS, timeout=30_000).json_value().endswith("_/http://www.vesti.kg/media/clip.mp4")
-    finally:
-        page.close()
 
 
 PLAYS = """() => { const v = document.querySelector('video'); v.muted = true; v.play().catch(() => {});
@@ -382,19 +389,11 @@ DIGESTS = """async (urls) => Promise.all(urls.map(async (u) => {
 
 def test_the_click_to_play_player_plays_in_replay(archived, replay_browser):
     """Replay of the click-to-play page: clicked there too, its script's video plays from the WACZ."""
-    from archive.replay.fidelity import replay_frame, replay_screenshot
-
     settings, db, ids = archived
-    origin, browser = replay_browser
-    page = browser.new_page()
-    try:
-        replay_screenshot(page, origin, ids["click"])
-        frame = replay_frame(page)
+    with replayed(replay_browser, ids["click"]) as frame:
         frame.click(".play-button")
         played = frame.wait_for_function(PLAYS, timeout=30_000).json_value()
         assert played.endswith("_/http://www.vesti.kg/media/click.webm")
-    finally:
-        page.close()
 
 
 def test_the_hls_stream_plays_from_the_archive_and_replays_byte_identical(archived, media_site, replay_browser):  # noqa: F811

@@ -22,6 +22,18 @@ from crawler.media import is_media, stream_kind
 from crawler.ytdlp import YtdlpResult, media_info, subtitle_text
 
 MEDIA_URN = "urn:media:"
+_MEDIA_TRACKS = ("subtitles", "thumbnail")  # urn:media:<kind>:...: yt-dlp's other files
+
+
+def media_role(rec_type: str, uri: str) -> str | None:
+    """The catalog role a media record is stored under, from its WARC type and the URI this module gave
+    it (what `reindex --catalog` reads back), or None for a record that is not a media one."""
+    if not uri.startswith(MEDIA_URN):
+        return None
+    kind = uri[len(MEDIA_URN):].split(":", 1)[0]
+    if rec_type == "metadata":
+        return "media-info" if kind == "info" else "media"
+    return f"media-{kind}" if kind in _MEDIA_TRACKS else "media-file"
 
 
 def _sha256(ex: Exchange) -> str:
@@ -294,4 +306,4 @@ def _date(value) -> str | None:
 
 
 __all__ = ["MEDIA_URN", "MediaRecords", "is_media", "media_listing", "media_payload", "without_covered_ranges",
-           "post_metadata", "stream_part", "ytdlp_media_uri"]
+           "media_role", "post_metadata", "stream_part", "ytdlp_media_uri"]

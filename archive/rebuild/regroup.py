@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.capturing.countries import provenance_country
+from archive.capturing.media import media_role
 from archive.capturing.store import extract_capture
 from archive.catalog import RecordRef, payload_ref, to_iso
 from archive.removals.outcomes import OutcomeJudge
@@ -31,18 +32,6 @@ from detect import Observation, observe_failure
 from detect.observe import MAX_BODY, body_text, redirect_hops
 
 _RESOURCE_ROLES = ("screenshot", "dom", "text", "timestamp")
-MEDIA_URN = "urn:media:"  # archive.capturing.media's URIs (that layer sits below this one)
-_MEDIA_TRACKS = ("subtitles", "thumbnail")  # urn:media:<kind>:...: yt-dlp's other files
-
-
-def media_role(rec_type: str, uri: str) -> str | None:
-    """The catalog role store_capture gave a media record (by its type and URI), or None for another record."""
-    if not uri.startswith(MEDIA_URN):
-        return None
-    kind = uri[len(MEDIA_URN):].split(":", 1)[0]
-    if rec_type == "metadata":
-        return "media-info" if kind == "info" else "media"
-    return f"media-{kind}" if kind in _MEDIA_TRACKS else "media-file"
 
 
 @dataclass
